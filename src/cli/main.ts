@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+import { type ConfigOverrides, loadConfig } from '../config/index.js';
+import { HostError, describeError } from '../errors/index.js';
+import { startHost } from '../host.js';
+
+const USAGE = `plugin-host — loads, reloads and unloads HTTP plugins at runtime
+
+Usage: plugin-host [command] [options]
+
+Commands:
+  serve            start the server (default)
+
+Options (each overrides its environment variable):
+  --port N             PORT            (default 3000)
+  --host ADDR          HOST            (default 127.0.0.1)
+  --database-url URL   DATABASE_URL    (unset: embedded PGlite in DATA_DIR)
+  --data-dir DIR       DATA_DIR        (default ./data)
+  --plugins-dir DIR    PLUGINS_DIR     (default ./plugins)
+  --artifacts-dir DIR  ARTIFACTS_DIR   (default DATA_DIR/artifacts)
+  --log-level LEVEL    LOG_LEVEL       (default info)
+  --watch              WATCH=1         recompile plugins when their source changes
+  -h, --help           show this help
+Relative paths resolve against the project root, not the working directory.`;
+
+async function serve(overrides: ConfigOverrides): Promise<void> {
+  const config = loadConfig(process.env, overrides);
+  const host = await startHost(config);
+  let signals = 0;
+  const stop = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      host.log.warn(`${signal} again: exiting immediately`);
+      process.exit(1);
+    }
+    host.log.info(`${signal}: shutting down`);
+    host.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        host.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'database-url': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'plugins-dir': { type: 'string' },
+      'artifacts-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      watch: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0] ?? 'serve';
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const overrides: ConfigOverrides = {
+    port: values.port,
+    host: values.host,
+    databaseUrl: values['database-url'],
+    dataDir: values['data-dir'],
+    pluginsDir: values['plugins-dir'],
+    artifactsDir: values['artifacts-dir'],
+    logLevel: values['log-level'],
+    watch: values.watch,
+  };
+  switch (command) {
+    case 'serve':
+      await serve(overrides);
+      return;
+    default:
+      throw new HostError('PH_ERR_CONFIG_INVALID', `unknown command "${command}" (try --help)`);
+  }
+}
+
+process.on('unhandledRejection', (reason) => {
+  console.error(JSON.stringify({ level: 50, msg: `unhandled rejection: ${describeError(reason)}` }));
+});
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  // One clear line, no stack trace, for configuration and start-up errors.
+  const code = err instanceof HostError ? err.code : 'PH_ERR_INTERNAL';
+  console.error(`plugin-host: ${code}: ${describeError(err)}`);
+  process.exit(1);
+});

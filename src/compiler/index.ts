@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as esbuild from 'esbuild';
+import { HostError } from '../errors/index.js';
+import { SDK_VERSION } from '../sdk/index.js';
+import { type Diagnostic, TypeChecker } from './typecheck.js';
+
+export { TypeChecker } from './typecheck.js';
+
+/** Entry files, in order of preference. */
+export const ENTRY_FILES = ['main.ts', 'plugin.ts', 'index.ts'] as const;
+
+/**
+ * Artifact format: CommonJS bundle with `fastify` and the SDK external. Part of
+ * every artifact's hash and first line, so an artifact built by an
+ * incompatible host is rebuilt rather than loaded.
+ */
+export const ARTIFACT_FORMAT = `cjs-v1;sdk=${SDK_VERSION.split('.')[0]};node=${process.versions.node.split('.')[0]};esbuild=${esbuild.version}`;
+const HEADER_PREFIX = '/* plugin-host artifact ';
+
+/** Modules the host provides to every plugin at run time. */
+export const HOST_PROVIDED = ['fastify', 'plugin-host/sdk'] as const;
+
+export interface Artifact {
+  hash: string;
+  /** Path of the artifact file in `ARTIFACTS_DIR`. */
+  path: string;
+  bundle: string;
+  format: string;
+}
+
+export interface CompileResult extends Artifact {
+  entry: string;
+  /** False when the artifact already existed for this content hash. */
+  built: boolean;
+  timings: { hashMs: number; typecheckMs: number; bundleMs: number };
+}
+
+export interface CompilerOptions {
+  artifactsDir: string;
+  /** Root that error paths are shown relative to. */
+  pluginsDir: string;
+  typecheck: boolean;
+}
+
+export function findEntry(dir: string): string | undefined {
+  for (const f of ENTRY_FILES) {
+    const p = path.join(dir, f);
+    if (existsSync(p) && statSync(p).isFile()) return p;
+  }
+  return undefined;
+}
+
+/** Files that decide an artifact's content: everything in the plugin directory but dot-files and node_modules. */
+function sourceFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (e.name.startsWith('.') || e.name === 'node_modules') continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Content hash of a plugin source tree plus everything about the host that shapes the artifact. */
+export function hashSource(dir: string): string {
+  const h = createHash('sha256');
+  h.update(ARTIFACT_FORMAT);
+  for (const f of sourceFiles(dir)) {
+    h.update('\0');
+    h.update(path.relative(dir, f));
+    h.update('\0');
+    h.update(readFileSync(f));
+  }
+  return h.digest('hex').slice(0, 32);
+}
+
+export function artifactHeader(format: string, hash: string): string {
+  return `${HEADER_PREFIX}format=${format} hash=${hash} */\n`;
+}
+
+/** Reads the format recorded in an artifact's first line. */
+export function artifactFormatOf(bundle: string): string | undefined {
+  if (!bundle.startsWith(HEADER_PREFIX)) return undefined;
+  const line = bundle.slice(0, bundle.indexOf('\n'));
+  return /format=(\S+)/.exec(line)?.[1];
+}
+
+/**
+ * Validates, type-checks and bundles plugins into content-addressed artifacts.
+ * An unchanged source maps to the same hash and is not rebuilt.
+ */
+export class Compiler {
+  private readonly checker = new TypeChecker();
+
+  constructor(private readonly options: CompilerOptions) {
+    mkdirSync(options.artifactsDir, { recursive: true });
+  }
+
+  artifactPath(hash: string): string {
+    return path.join(this.options.artifactsDir, `${hash}.cjs`);
+  }
+
+  /** Reads a cached artifact file if present and compatible. */
+  readArtifact(hash: string): Artifact | undefined {
+    const p = this.artifactPath(hash);
+    if (!existsSync(p)) return undefined;
+    const bundle = readFileSync(p, 'utf8');
+    if (artifactFormatOf(bundle) !== ARTIFACT_FORMAT) return undefined;
+    return { hash, path: p, bundle, format: ARTIFACT_FORMAT };
+  }
+
+  /** Stores an artifact fetched from the database so later starts find it on disk. */
+  storeArtifact(hash: string, bundle: string): Artifact {
+    const p = this.artifactPath(hash);
+    writeAtomic(p, bundle);
+    return { hash, path: p, bundle, format: artifactFormatOf(bundle) ?? 'unknown' };
+  }
+
+  compile(dir: string): CompileResult {
+    const t0 = performance.now();
+    const entry = findEntry(dir);
+    if (entry === undefined) {
+      throw new HostError('PH_ERR_PLUGIN_NO_ENTRY', `${this.rel(dir)}: no entry file (expected one of ${ENTRY_FILES.join(', ')})`);
+    }
+    const hash = hashSource(dir);
+    const t1 = performance.now();
+    const cached = this.readArtifact(hash);
+    if (cached !== undefined) {
+      return { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } };
+    }
+    if (this.options.typecheck) {
+      const diags = this.checker.check(dir, entry);
+      if (diags.length > 0) throw this.typeError(entry, diags);
+    }
+    const t2 = performance.now();
+    const bundle = this.bundle(entry, dir, hash);
+    const t3 = performance.now();
+    const p = this.artifactPath(hash);
+    writeAtomic(p, bundle);
+    return { hash, path: p, bundle, format: ARTIFACT_FORMAT, entry, built: true, timings: { hashMs: t1 - t0, typecheckMs: t2 - t1, bundleMs: t3 - t2 } };
+  }
+
+  private bundle(entry: string, dir: string, hash: string): string {
+    let result: esbuild.BuildResult<{ write: false }>;
+    try {
+      result = esbuild.buildSync({
+        entryPoints: [entry],
+        absWorkingDir: dir,
+        bundle: true,
+        write: false,
+        platform: 'node',
+        format: 'cjs',
+        target: 'node20',
+        external: [...HOST_PROVIDED],
+        logLevel: 'silent',
+        sourcemap: false,
+        legalComments: 'none',
+        charset: 'utf8',
+      });
+    } catch (err) {
+      const failure = err as esbuild.BuildFailure;
+      const first = failure.errors?.[0];
+      if (first === undefined) throw new HostError('PH_ERR_COMPILE_SYNTAX', `${this.rel(entry)}: ${(err as Error).message}`, { cause: err });
+      const loc = first.location;
+      const where = loc ? `${this.rel(path.resolve(dir, loc.file))}:${loc.line}:${loc.column + 1}` : this.rel(entry);
+      const code = /Could not resolve/.test(first.text) ? 'PH_ERR_COMPILE_RESOLVE' : 'PH_ERR_COMPILE_SYNTAX';
+      const more = (failure.errors?.length ?? 1) > 1 ? ` (and ${(failure.errors?.length ?? 1) - 1} more)` : '';
+      throw new HostError(code, `${where}: ${first.text}${more}`, {
+        cause: err,
+        details: { file: loc?.file, line: loc?.line, column: loc ? loc.column + 1 : undefined },
+      });
+    }
+    const text = result.outputFiles[0]?.text ?? '';
+    return artifactHeader(ARTIFACT_FORMAT, hash) + text;
+  }
+
+  private typeError(entry: string, diags: Diagnostic[]): HostError {
+    const first = diags[0] as Diagnostic;
+    const where = (d: Diagnostic) => (d.file === undefined ? this.rel(entry) : `${this.rel(d.file)}:${d.line}:${d.column}`);
+    const lines = diags.slice(0, 5).map((d) => `${where(d)}: ${d.message}`);
+    if (diags.length > 5) lines.push(`(and ${diags.length - 5} more)`);
+    const noFactory = first.factoryCheck && first.tsCode === 2305;
+    const syntax = first.tsCode >= 1000 && first.tsCode < 2000;
+    const code = noFactory ? 'PH_ERR_LOAD_NO_FACTORY' : syntax ? 'PH_ERR_COMPILE_SYNTAX' : 'PH_ERR_COMPILE_TYPE';
+    const message = noFactory ? `${this.rel(entry)}: does not export newPlugin()` : lines.join('\n');
+    return new HostError(code, message, {
+      details: { diagnostics: diags.slice(0, 20).map((d) => ({ file: d.file && this.rel(d.file), line: d.line, column: d.column, message: d.message })) },
+    });
+  }
+
+  private rel(p: string): string {
+    const r = path.relative(this.options.pluginsDir, p);
+    return r.startsWith('..') ? p : r;
+  }
+}
+
+function writeAtomic(p: string, content: string): void {
+  // write-then-rename: a crash mid-write never leaves a truncated artifact under its final name
+  const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, p);
+}

@@ -1,0 +1,110 @@
+import { existsSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HostError } from '../errors/index.js';
+
+/** Root of this project: relative paths resolve here, never against the working directory. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface HostConfig {
+  port: number;
+  host: string;
+  /** Unset: embedded PGlite in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  pluginsDir: string;
+  artifactsDir: string;
+  logLevel: string;
+  /** Bearer token for the admin API; unset disables it (403). */
+  adminToken: string | undefined;
+  watch: boolean;
+  /** Identifies this process in the observed-state table. */
+  nodeId: string;
+  /** Safety-net full reconcile period. */
+  reconcileIntervalMs: number;
+  /** Time limit for initialize/cleanup/health hooks. */
+  hookTimeoutMs: number;
+  /** Bound on waiting for in-flight requests of a replaced version. */
+  drainTimeoutMs: number;
+  /** Type-check plugins against the SDK before bundling. */
+  typecheck: boolean;
+  /** Skip discovery of plugins directory at start (a node that only follows the database). */
+  discover: boolean;
+}
+
+/** Flags a CLI passes; each wins over its environment variable. */
+export type ConfigOverrides = Partial<Record<keyof HostConfig, string | boolean | number | undefined>>;
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function invalid(setting: string, message: string): never {
+  throw new HostError('PH_ERR_CONFIG_INVALID', `${setting}: ${message}`, { details: { setting } });
+}
+
+function resolvePath(value: string, base: string): string {
+  return path.isAbsolute(value) ? path.normalize(value) : path.resolve(base, value);
+}
+
+function parseInteger(setting: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw.trim())) invalid(setting, `expected an integer, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) invalid(setting, `expected ${min}..${max}, got ${n}`);
+  return n;
+}
+
+function parseBool(raw: string | boolean | undefined): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (raw === undefined) return false;
+  return ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase());
+}
+
+/**
+ * Reads configuration from the environment and CLI overrides. Relative paths
+ * resolve against `PROJECT_ROOT`, so the server behaves the same started from
+ * any directory. Throws `PH_ERR_CONFIG_INVALID` naming the setting.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): HostConfig {
+  const pick = (key: keyof HostConfig, envName: string): string | undefined => {
+    const o = overrides[key];
+    if (o !== undefined && o !== false) return String(o);
+    const v = env[envName];
+    return v === undefined || v === '' ? undefined : v;
+  };
+
+  const port = parseInteger('PORT', pick('port', 'PORT') ?? '3000', 0, 65535);
+  const host = pick('host', 'HOST') ?? '127.0.0.1';
+  const databaseUrl = pick('databaseUrl', 'DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    invalid('DATABASE_URL', 'expected a postgres:// or postgresql:// URL');
+  }
+  const dataDir = resolvePath(pick('dataDir', 'DATA_DIR') ?? 'data', PROJECT_ROOT);
+  const pluginsDir = resolvePath(pick('pluginsDir', 'PLUGINS_DIR') ?? 'plugins', PROJECT_ROOT);
+  if (!existsSync(pluginsDir) || !statSync(pluginsDir).isDirectory()) {
+    invalid('PLUGINS_DIR', `directory does not exist: ${pluginsDir}`);
+  }
+  const artifactsDir = resolvePath(pick('artifactsDir', 'ARTIFACTS_DIR') ?? path.join(dataDir, 'artifacts'), PROJECT_ROOT);
+  const logLevel = pick('logLevel', 'LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.has(logLevel)) invalid('LOG_LEVEL', `expected one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"`);
+  const adminToken = pick('adminToken', 'ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 8) invalid('ADMIN_TOKEN', 'must be at least 8 characters');
+
+  return {
+    port,
+    host,
+    databaseUrl,
+    dataDir,
+    pluginsDir,
+    artifactsDir,
+    logLevel,
+    adminToken,
+    watch: parseBool(overrides.watch as string | boolean | undefined) || parseBool(env.WATCH),
+    nodeId: pick('nodeId', 'NODE_ID') ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+    reconcileIntervalMs: parseInteger('RECONCILE_INTERVAL_MS', pick('reconcileIntervalMs', 'RECONCILE_INTERVAL_MS') ?? '30000', 100, 86_400_000),
+    hookTimeoutMs: parseInteger('HOOK_TIMEOUT_MS', pick('hookTimeoutMs', 'HOOK_TIMEOUT_MS') ?? '5000', 1, 600_000),
+    drainTimeoutMs: parseInteger('DRAIN_TIMEOUT_MS', pick('drainTimeoutMs', 'DRAIN_TIMEOUT_MS') ?? '10000', 0, 600_000),
+    typecheck: (pick('typecheck', 'TYPECHECK') ?? '1') !== '0',
+    discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
+  };
+}

@@ -1,0 +1,69 @@
+import { HostError } from '../errors/index.js';
+import { migrate } from './migrations.js';
+import { openPglite } from './pglite.js';
+import { openPostgres } from './postgres.js';
+import type { Database } from './types.js';
+
+export { migrate, MIGRATIONS } from './migrations.js';
+export * from './repository.js';
+export * from './schema.js';
+export type { Database, Listener, Orm, RawTx } from './types.js';
+
+export interface OpenOptions {
+  databaseUrl: string | undefined;
+  dataDir: string | undefined;
+  onRetry?: (attempt: number, delayMs: number, err: unknown) => void;
+  /** Give up after this long (ms); default: retry forever. */
+  retryForMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Opens the database and applies migrations. A server that is not reachable
+ * yet is retried with capped backoff (and one clear log line per attempt), so a
+ * host started before its database becomes ready once the database appears.
+ */
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  if (options.databaseUrl === undefined) {
+    const db = await openPglite(options.dataDir);
+    await migrate(db);
+    return db;
+  }
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    const db = openPostgres({ url: options.databaseUrl });
+    try {
+      await db.ping();
+      await migrate(db);
+      return db;
+    } catch (err) {
+      await db.close().catch(() => {});
+      if (err instanceof HostError && err.code === 'PH_ERR_MIGRATION_FAILED' && !isConnectionError(err.cause)) throw err;
+      const delay = Math.min(5000, 200 * 2 ** Math.min(attempt - 1, 5));
+      if (options.signal?.aborted || (options.retryForMs !== undefined && Date.now() - started + delay > options.retryForMs)) {
+        throw new HostError('PH_ERR_DB_UNAVAILABLE', `database unreachable: ${(err as Error).message}`, { cause: err });
+      }
+      options.onRetry?.(attempt, delay, err);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** True for errors that mean "the server is not there (yet)", as opposed to a bad query. */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'ENOTFOUND' ||
+    code === 'ETIMEDOUT' ||
+    code === 'CONNECT_TIMEOUT' ||
+    code === 'CONNECTION_CLOSED' ||
+    code === 'CONNECTION_ENDED' ||
+    code === 'CONNECTION_DESTROYED' ||
+    code === '57P01' || // admin_shutdown
+    code === '57P02' ||
+    code === '57P03' || // cannot_connect_now (starting up)
+    code === '3D000' // database does not exist (yet)
+  );
+}

@@ -1,0 +1,182 @@
+import { createHash } from 'node:crypto';
+import { HostError } from '../errors/index.js';
+import type { Database } from './types.js';
+
+/**
+ * Versioned SQL migrations, applied in order at start, each recorded with the
+ * hash of its text. They run in one transaction under an advisory lock so that
+ * several servers starting together migrate exactly once. A recorded migration
+ * whose text changed is an error: migrations are append-only.
+ */
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'plugins_and_endpoints',
+    sql: `
+CREATE TABLE IF NOT EXISTS plugins (
+  id            text PRIMARY KEY,
+  name          text NOT NULL UNIQUE,
+  description   text NOT NULL DEFAULT '',
+  version       text NOT NULL DEFAULT '0.0.0',
+  author        text NOT NULL DEFAULT '',
+  type          text NOT NULL DEFAULT 'dynamic',
+  path          text,
+  binary_path   text,
+  source_path   text,
+  status        text NOT NULL DEFAULT 'active',
+  artifact_hash text,
+  generation    integer NOT NULL DEFAULT 0,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS plugins_status_idx ON plugins (status);
+
+CREATE TABLE IF NOT EXISTS plugin_endpoints (
+  id         bigserial PRIMARY KEY,
+  plugin_id  text NOT NULL REFERENCES plugins(id) ON DELETE CASCADE,
+  method     text NOT NULL,
+  path       text NOT NULL,
+  handler    text NOT NULL DEFAULT '',
+  type       text NOT NULL DEFAULT 'REST',
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT plugin_endpoints_plugin_method_path UNIQUE (plugin_id, method, path)
+);
+`,
+  },
+  {
+    id: 2,
+    name: 'notify_plugin_change',
+    // The payload names the row and never carries it: NOTIFY payloads are
+    // capped near 8 KB and a larger one aborts the writer's transaction.
+    sql: `
+CREATE OR REPLACE FUNCTION notify_plugin_change() RETURNS trigger AS $$
+DECLARE
+  rec record;
+BEGIN
+  IF TG_OP = 'DELETE' THEN rec := OLD; ELSE rec := NEW; END IF;
+  PERFORM pg_notify('plugin_changes', json_build_object(
+    'operation', TG_OP,
+    'table', TG_TABLE_NAME,
+    'id', rec.id,
+    'name', rec.name,
+    'timestamp', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+  )::text);
+  IF TG_OP = 'UPDATE' AND OLD.name IS DISTINCT FROM NEW.name THEN
+    PERFORM pg_notify('plugin_changes', json_build_object(
+      'operation', 'DELETE', 'table', TG_TABLE_NAME, 'id', OLD.id, 'name', OLD.name,
+      'timestamp', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    )::text);
+  END IF;
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION plugins_touch_updated_at() RETURNS trigger AS $$
+BEGIN
+  NEW.updated_at := now();
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS plugins_touch_updated_at ON plugins;
+CREATE TRIGGER plugins_touch_updated_at BEFORE UPDATE ON plugins
+  FOR EACH ROW EXECUTE FUNCTION plugins_touch_updated_at();
+
+DROP TRIGGER IF EXISTS plugins_notify_insert ON plugins;
+DROP TRIGGER IF EXISTS plugins_notify_update ON plugins;
+DROP TRIGGER IF EXISTS plugins_notify_delete ON plugins;
+CREATE TRIGGER plugins_notify_insert AFTER INSERT ON plugins FOR EACH ROW EXECUTE FUNCTION notify_plugin_change();
+CREATE TRIGGER plugins_notify_update AFTER UPDATE ON plugins FOR EACH ROW EXECUTE FUNCTION notify_plugin_change();
+CREATE TRIGGER plugins_notify_delete AFTER DELETE ON plugins FOR EACH ROW EXECUTE FUNCTION notify_plugin_change();
+`,
+  },
+  {
+    id: 3,
+    name: 'artifacts_nodes_observed_state',
+    sql: `
+CREATE TABLE IF NOT EXISTS plugin_artifacts (
+  hash        text PRIMARY KEY,
+  plugin_name text NOT NULL,
+  version     text NOT NULL,
+  format      text NOT NULL,
+  bundle      text NOT NULL,
+  size        integer NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS plugin_host_nodes (
+  node_id      text PRIMARY KEY,
+  address      text NOT NULL DEFAULT '',
+  pid          integer NOT NULL,
+  started_at   timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS plugin_node_state (
+  node_id         text NOT NULL REFERENCES plugin_host_nodes(node_id) ON DELETE CASCADE,
+  plugin_name     text NOT NULL,
+  state           text NOT NULL,
+  serving_version text,
+  serving_hash    text,
+  failed_version  text,
+  failed_hash     text,
+  last_error_code text,
+  last_error      text,
+  last_error_at   timestamptz,
+  updated_at      timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (node_id, plugin_name)
+);
+CREATE INDEX IF NOT EXISTS plugin_node_state_plugin_idx ON plugin_node_state (plugin_name);
+`,
+  },
+];
+
+/** Arbitrary but fixed key for pg_advisory_xact_lock: "plugin-host" migrations. */
+const MIGRATION_LOCK_KEY = 7_291_046_331;
+
+function hashOf(sql: string): string {
+  return createHash('sha256').update(sql).digest('hex');
+}
+
+/** Applies pending migrations; returns the ids applied by this call (empty when up to date). */
+export async function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  try {
+    return await db.transaction(async (tx) => {
+      await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+      await tx.exec(`
+CREATE TABLE IF NOT EXISTS plugin_host_migrations (
+  id         integer PRIMARY KEY,
+  name       text NOT NULL,
+  hash       text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)`);
+      const rows = await tx.query<{ id: number; hash: string }>('SELECT id, hash FROM plugin_host_migrations');
+      const applied = new Map(rows.map((r) => [Number(r.id), r.hash]));
+      const done: number[] = [];
+      for (const m of migrations) {
+        const hash = hashOf(m.sql);
+        const seen = applied.get(m.id);
+        if (seen !== undefined) {
+          if (seen !== hash) {
+            throw new HostError('PH_ERR_MIGRATION_FAILED', `migration ${m.id} (${m.name}) changed after it was applied`);
+          }
+          continue;
+        }
+        await tx.exec(m.sql);
+        await tx.query('INSERT INTO plugin_host_migrations (id, name, hash) VALUES ($1, $2, $3)', [m.id, m.name, hash]);
+        done.push(m.id);
+      }
+      return done;
+    });
+  } catch (err) {
+    if (err instanceof HostError) throw err;
+    throw new HostError('PH_ERR_MIGRATION_FAILED', `migrations failed: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,151 @@
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import { schema } from './schema.js';
+import type { Database, Listener, ListenHandlers, Orm, RawTx } from './types.js';
+
+export interface PostgresOptions {
+  url: string;
+  max?: number;
+  /** Backoff bounds for the listening connection. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** How often the listening connection is pinged to detect a silent loss. */
+  listenerPingMs?: number;
+  onLog?: (msg: string, extra?: Record<string, unknown>) => void;
+}
+
+function rawTx(sql: postgres.Sql | postgres.TransactionSql): RawTx {
+  return {
+    async exec(script) {
+      // simple protocol: allows several statements and $$-quoted bodies
+      await sql.unsafe(script).simple();
+    },
+    async query<T>(text: string, params: unknown[] = []) {
+      return (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[];
+    },
+  };
+}
+
+/** A PostgreSQL server reached through postgres.js; any number of nodes may share it. */
+export function openPostgres(options: PostgresOptions): Database {
+  const sql = postgres(options.url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connect_timeout: 5,
+    idle_timeout: 30,
+  });
+  const orm = drizzle(sql, { schema }) as unknown as Orm;
+  const listeners = new Set<PgListener>();
+
+  return {
+    kind: 'postgres',
+    orm,
+    transaction: (fn) => sql.begin((tx) => fn(rawTx(tx))) as Promise<never>,
+    query: (text, params) => rawTx(sql).query(text, params),
+    async listen(channel, handlers) {
+      const l = new PgListener(options, channel, handlers);
+      listeners.add(l);
+      await l.start();
+      return {
+        get connected() {
+          return l.connected;
+        },
+        close: async () => {
+          listeners.delete(l);
+          await l.close();
+        },
+      } satisfies Listener;
+    },
+    async ping() {
+      await sql`SELECT 1`;
+    },
+    async close() {
+      await Promise.all([...listeners].map((l) => l.close()));
+      await sql.end({ timeout: 2 });
+    },
+  };
+}
+
+/**
+ * One dedicated connection per node that LISTENs, notices its own loss (close
+ * event or failed ping), reconnects with capped exponential backoff, re-LISTENs
+ * and then calls `onListen` so the owner resyncs everything: a notification
+ * sent while it was away is gone, the rows are not.
+ */
+class PgListener {
+  connected = false;
+  private sql: postgres.Sql | undefined;
+  private closed = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly options: PostgresOptions,
+    private readonly channel: string,
+    private readonly handlers: ListenHandlers,
+  ) {}
+
+  /** Resolves after the first successful LISTEN, or keeps retrying in the background if the first fails. */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    const sql = postgres(this.options.url, {
+      max: 1,
+      idle_timeout: 0,
+      max_lifetime: null,
+      connect_timeout: 5,
+      fetch_types: false,
+      onnotice: () => {},
+      onnotify: (channel: string, payload: string) => {
+        if (channel === this.channel) this.handlers.onNotify(payload);
+      },
+      onclose: () => this.lost(sql, new Error('listener connection closed')),
+    } as postgres.Options<Record<string, never>>);
+    this.sql = sql;
+    try {
+      await sql.unsafe(`LISTEN "${this.channel.replaceAll('"', '""')}"`);
+    } catch (err) {
+      this.lost(sql, err);
+      return;
+    }
+    if (this.closed || this.sql !== sql) return;
+    this.connected = true;
+    this.attempt = 0;
+    this.pingTimer = setInterval(() => {
+      sql`SELECT 1`.catch((err: unknown) => this.lost(sql, err));
+    }, this.options.listenerPingMs ?? 2000);
+    this.pingTimer.unref();
+    this.handlers.onListen();
+  }
+
+  private lost(sql: postgres.Sql, err: unknown): void {
+    if (this.sql !== sql) return; // an older connection's late event
+    this.sql = undefined;
+    const wasConnected = this.connected;
+    this.connected = false;
+    clearInterval(this.pingTimer);
+    sql.end({ timeout: 0 }).catch(() => {});
+    if (this.closed) return;
+    if (wasConnected || this.attempt === 0) this.handlers.onDisconnect(err);
+    const min = this.options.reconnectMinMs ?? 100;
+    const max = this.options.reconnectMaxMs ?? 5000;
+    const delay = Math.min(max, min * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
+    this.attempt++;
+    this.retryTimer = setTimeout(() => void this.connect(), delay);
+    this.retryTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    const sql = this.sql;
+    this.sql = undefined;
+    this.connected = false;
+    if (sql) await sql.end({ timeout: 1 }).catch(() => {});
+  }
+}

@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, plugins } from './schema.js';
+import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow } from './schema.js';
+import type { Orm } from './types.js';
+
+export type PluginStatus = 'active' | 'inactive';
+export const PLUGIN_STATUSES: readonly string[] = ['active', 'inactive'];
+
+export interface EndpointInput {
+  method: string;
+  path: string;
+  handler?: string;
+  type?: string;
+}
+
+export interface PluginWithEndpoints extends PluginRow {
+  endpoints: EndpointRow[];
+}
+
+export interface ArtifactRecord {
+  hash: string;
+  pluginName: string;
+  version: string;
+  format: string;
+  bundle: string;
+}
+
+export interface NodeStateInput {
+  nodeId: string;
+  pluginName: string;
+  state: string;
+  servingVersion: string | null;
+  servingHash: string | null;
+  failedVersion: string | null;
+  failedHash: string | null;
+  lastErrorCode: string | null;
+  lastError: string | null;
+  lastErrorAt: Date | null;
+}
+
+export interface NodeView extends NodeStateRow {
+  address: string;
+  heartbeatAt: Date;
+}
+
+/**
+ * Owns the `plugins`, `plugin_endpoints`, `plugin_artifacts` and observed-state
+ * tables. Every write of desired state goes through here; the trigger turns it
+ * into a notification for every node.
+ */
+export class PluginRepository {
+  constructor(private readonly orm: Orm) {}
+
+  async list(filter: { status?: string } = {}): Promise<PluginWithEndpoints[]> {
+    const rows = await this.orm
+      .select()
+      .from(plugins)
+      .where(filter.status === undefined ? undefined : eq(plugins.status, filter.status))
+      .orderBy(asc(plugins.name));
+    return this.withEndpoints(rows);
+  }
+
+  async getByName(name: string): Promise<PluginWithEndpoints | undefined> {
+    const rows = await this.orm.select().from(plugins).where(eq(plugins.name, name));
+    return (await this.withEndpoints(rows))[0];
+  }
+
+  async getById(id: string): Promise<PluginRow | undefined> {
+    const rows = await this.orm.select().from(plugins).where(eq(plugins.id, id));
+    return rows[0];
+  }
+
+  private async withEndpoints(rows: PluginRow[]): Promise<PluginWithEndpoints[]> {
+    if (rows.length === 0) return [];
+    const eps = await this.orm
+      .select()
+      .from(pluginEndpoints)
+      .where(
+        inArray(
+          pluginEndpoints.pluginId,
+          rows.map((r) => r.id),
+        ),
+      )
+      .orderBy(asc(pluginEndpoints.path), asc(pluginEndpoints.method));
+    const byPlugin = new Map<string, EndpointRow[]>();
+    for (const e of eps) {
+      const list = byPlugin.get(e.pluginId) ?? [];
+      list.push(e);
+      byPlugin.set(e.pluginId, list);
+    }
+    return rows.map((r) => ({ ...r, endpoints: byPlugin.get(r.id) ?? [] }));
+  }
+
+  /** Inserts a plugin unless its name exists; returns the row and whether it was created. */
+  async insertIfAbsent(row: Omit<NewPluginRow, 'id'>, endpoints: EndpointInput[]): Promise<{ row: PluginRow; created: boolean }> {
+    return this.orm.transaction(async (tx) => {
+      const inserted = await tx
+        .insert(plugins)
+        .values({ id: randomUUID(), ...row })
+        .onConflictDoNothing({ target: plugins.name })
+        .returning();
+      const created = inserted[0];
+      if (created === undefined) {
+        const existing = await tx.select().from(plugins).where(eq(plugins.name, row.name));
+        return { row: existing[0] as PluginRow, created: false };
+      }
+      if (endpoints.length > 0) {
+        await tx
+          .insert(pluginEndpoints)
+          .values(endpoints.map((e) => ({ pluginId: created.id, method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })))
+          .onConflictDoNothing();
+      }
+      return { row: created, created: true };
+    });
+  }
+
+  async update(name: string, patch: Partial<Omit<NewPluginRow, 'id' | 'name' | 'createdAt'>>): Promise<PluginRow | undefined> {
+    const rows = await this.orm.update(plugins).set(patch).where(eq(plugins.name, name)).returning();
+    return rows[0];
+  }
+
+  async setStatus(name: string, status: PluginStatus): Promise<PluginRow | undefined> {
+    return this.update(name, { status });
+  }
+
+  /** Flips active/inactive atomically; returns the new row. */
+  async toggle(name: string): Promise<PluginRow | undefined> {
+    const rows = await this.orm
+      .update(plugins)
+      .set({ status: sql`CASE WHEN ${plugins.status} = 'active' THEN 'inactive' ELSE 'active' END` })
+      .where(eq(plugins.name, name))
+      .returning();
+    return rows[0];
+  }
+
+  /** Forces every node to reload, even with an unchanged artifact. */
+  async bumpGeneration(name: string, patch: Partial<Omit<NewPluginRow, 'id' | 'name'>> = {}): Promise<PluginRow | undefined> {
+    const rows = await this.orm
+      .update(plugins)
+      .set({ ...patch, generation: sql`${plugins.generation} + 1` })
+      .where(eq(plugins.name, name))
+      .returning();
+    return rows[0];
+  }
+
+  async delete(name: string): Promise<PluginRow | undefined> {
+    const rows = await this.orm.delete(plugins).where(eq(plugins.name, name)).returning();
+    return rows[0];
+  }
+
+  /** Replaces the endpoint list (declared plus really registered routes) when it changed. */
+  async replaceEndpoints(pluginId: string, endpoints: EndpointInput[]): Promise<void> {
+    await this.orm.transaction(async (tx) => {
+      const current = await tx.select().from(pluginEndpoints).where(eq(pluginEndpoints.pluginId, pluginId));
+      const key = (e: { method: string; path: string; handler?: string | null; type?: string | null }) =>
+        `${e.method} ${e.path} ${e.handler ?? ''} ${e.type ?? 'REST'}`;
+      const want = new Set(endpoints.map(key));
+      const have = new Set(current.map(key));
+      if (want.size === have.size && [...want].every((k) => have.has(k))) return;
+      await tx.delete(pluginEndpoints).where(eq(pluginEndpoints.pluginId, pluginId));
+      if (endpoints.length > 0) {
+        await tx
+          .insert(pluginEndpoints)
+          .values(endpoints.map((e) => ({ pluginId, method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })))
+          .onConflictDoNothing();
+      }
+    });
+  }
+
+  async putArtifact(a: ArtifactRecord): Promise<void> {
+    await this.orm
+      .insert(pluginArtifacts)
+      .values({ ...a, size: Buffer.byteLength(a.bundle) })
+      .onConflictDoNothing();
+  }
+
+  async getArtifact(hash: string): Promise<ArtifactRecord | undefined> {
+    const rows = await this.orm
+      .select({
+        hash: pluginArtifacts.hash,
+        pluginName: pluginArtifacts.pluginName,
+        version: pluginArtifacts.version,
+        format: pluginArtifacts.format,
+        bundle: pluginArtifacts.bundle,
+      })
+      .from(pluginArtifacts)
+      .where(eq(pluginArtifacts.hash, hash));
+    return rows[0];
+  }
+
+  async registerNode(nodeId: string, address: string, pid: number): Promise<void> {
+    await this.orm
+      .insert(hostNodes)
+      .values({ nodeId, address, pid })
+      .onConflictDoUpdate({ target: hostNodes.nodeId, set: { address, pid, heartbeatAt: sql`now()` } });
+  }
+
+  async heartbeat(nodeId: string, address: string, pid: number): Promise<void> {
+    await this.registerNode(nodeId, address, pid);
+  }
+
+  async removeNode(nodeId: string): Promise<void> {
+    await this.orm.delete(hostNodes).where(eq(hostNodes.nodeId, nodeId));
+  }
+
+  async recordNodeState(s: NodeStateInput): Promise<void> {
+    const { nodeId, pluginName, ...rest } = s;
+    await this.orm
+      .insert(pluginNodeState)
+      .values({ ...s, updatedAt: new Date() })
+      .onConflictDoUpdate({
+        target: [pluginNodeState.nodeId, pluginNodeState.pluginName],
+        set: { ...rest, updatedAt: new Date() },
+      });
+  }
+
+  async removeNodeState(nodeId: string, pluginName: string): Promise<void> {
+    await this.orm
+      .delete(pluginNodeState)
+      .where(and(eq(pluginNodeState.nodeId, nodeId), eq(pluginNodeState.pluginName, pluginName)));
+  }
+
+  /** Every live node's view of a plugin (heartbeat within `liveWithinMs`). */
+  async nodeViews(pluginName: string | undefined, liveWithinMs: number): Promise<NodeView[]> {
+    const since = new Date(Date.now() - liveWithinMs);
+    const rows = await this.orm
+      .select({ s: pluginNodeState, address: hostNodes.address, heartbeatAt: hostNodes.heartbeatAt })
+      .from(pluginNodeState)
+      .innerJoin(hostNodes, eq(hostNodes.nodeId, pluginNodeState.nodeId))
+      .where(
+        and(pluginName === undefined ? undefined : eq(pluginNodeState.pluginName, pluginName), gt(hostNodes.heartbeatAt, since)),
+      )
+      .orderBy(asc(pluginNodeState.nodeId));
+    return rows.map((r) => ({ ...r.s, address: r.address, heartbeatAt: r.heartbeatAt }));
+  }
+}

@@ -1,0 +1,57 @@
+import { readdirSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { findEntry } from '../compiler/index.js';
+import { HostError } from '../errors/index.js';
+import { isValidPluginName } from '../loader/index.js';
+
+/** Directories that are never plugins (the original layout kept host code beside its plugins). */
+const SKIP = new Set(['core', 'types', 'node_modules']);
+
+export interface DiscoveredPlugin {
+  name: string;
+  /** Absolute, real path of the plugin directory. */
+  dir: string;
+  entry: string | undefined;
+  /** Why this directory cannot become a plugin, if it cannot. */
+  problem: HostError | undefined;
+}
+
+/** Proposes each directory of `pluginsDir` as a dynamic plugin. Never throws for one bad directory. */
+export function discover(pluginsDir: string): DiscoveredPlugin[] {
+  const out: DiscoveredPlugin[] = [];
+  const root = realpathSync(pluginsDir);
+  for (const e of readdirSync(root, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name.startsWith('.') || SKIP.has(e.name)) continue;
+    const dir = path.join(root, e.name);
+    const entry = findEntry(dir);
+    let problem: HostError | undefined;
+    if (!isValidPluginName(e.name)) {
+      problem = new HostError(
+        'PH_ERR_PLUGIN_NAME_INVALID',
+        `${e.name}: directory name is not a valid plugin name (lowercase letters, digits, "-" and "_", starting with a letter or digit, at most 64)`,
+      );
+    } else if (entry === undefined) {
+      problem = new HostError('PH_ERR_PLUGIN_NO_ENTRY', `${e.name}: no main.ts, plugin.ts or index.ts`);
+    }
+    out.push({ name: e.name, dir, entry, problem });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/**
+ * Resolves `candidate` and returns its real path if it lies inside
+ * `pluginsDir` (symlinks followed), or undefined if it leaves it or does not exist.
+ */
+export function resolveInside(pluginsDir: string, candidate: string): string | undefined {
+  let root: string;
+  let real: string;
+  try {
+    root = realpathSync(pluginsDir);
+    real = realpathSync(path.isAbsolute(candidate) ? candidate : path.join(root, candidate));
+  } catch {
+    return undefined;
+  }
+  const rel = path.relative(root, real);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+  return real;
+}

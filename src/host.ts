@@ -1,0 +1,178 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { Compiler } from './compiler/index.js';
+import type { HostConfig } from './config/index.js';
+import { type Database, PluginRepository, openDatabase } from './db/index.js';
+import { describeError } from './errors/index.js';
+import { ChangeFollower } from './events/index.js';
+import { CORE_ROUTE_SAMPLES } from './http/core-routes.js';
+import { healthRoutes } from './http/health-routes.js';
+import { pluginsRoutes } from './http/plugins-routes.js';
+import { hostErrorHandler, problemOf, sendProblem } from './http/problem.js';
+import { createLogger } from './logger.js';
+import { PluginManager } from './manager/index.js';
+import { Dispatcher } from './routing/dispatcher.js';
+import type { PluginFactory } from './sdk/index.js';
+
+export interface HostOptions {
+  /** Plugins compiled into the host (type `static`). */
+  staticPlugins?: ReadonlyMap<string, PluginFactory>;
+  logger?: FastifyBaseLogger;
+  /** Heartbeat period of this node in the nodes table. */
+  heartbeatMs?: number;
+}
+
+/**
+ * The composition root: wires config, database, compiler, manager, dispatcher
+ * and HTTP routes. `start()` migrates, discovers, loads every active plugin,
+ * subscribes to changes and listens; `close()` undoes it in reverse order.
+ */
+export class Host {
+  readonly log: FastifyBaseLogger;
+  readonly dispatcher = new Dispatcher(CORE_ROUTE_SAMPLES);
+  app!: FastifyInstance;
+  db!: Database;
+  repo!: PluginRepository;
+  manager!: PluginManager;
+  compiler!: Compiler;
+  private follower: ChangeFollower | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private initialLoadDone = false;
+  private closing: Promise<void> | undefined;
+  private readonly startAbort = new AbortController();
+
+  constructor(
+    readonly config: HostConfig,
+    private readonly options: HostOptions = {},
+  ) {
+    this.log = options.logger ?? createLogger(config.logLevel);
+  }
+
+  get url(): string {
+    const a = this.app.server.address() as AddressInfo;
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  get address(): string {
+    const a = this.app.server.address() as AddressInfo | null;
+    return a === null ? '' : `${this.config.host}:${a.port}`;
+  }
+
+  get ready(): boolean {
+    return this.initialLoadDone;
+  }
+
+  async start(): Promise<this> {
+    const c = this.config;
+    this.db = await openDatabase({
+      databaseUrl: c.databaseUrl,
+      dataDir: c.dataDir,
+      signal: this.startAbort.signal,
+      onRetry: (attempt, delay, err) =>
+        this.log.warn({ attempt, retryInMs: delay }, `database not reachable (${describeError(err)}); retrying in ${delay} ms`),
+    });
+    this.repo = new PluginRepository(this.db.orm);
+    this.compiler = new Compiler({ artifactsDir: c.artifactsDir, pluginsDir: c.pluginsDir, typecheck: c.typecheck });
+    this.manager = new PluginManager({
+      nodeId: c.nodeId,
+      pluginsDir: c.pluginsDir,
+      hookTimeoutMs: c.hookTimeoutMs,
+      drainTimeoutMs: c.drainTimeoutMs,
+      repo: this.repo,
+      compiler: this.compiler,
+      dispatcher: this.dispatcher,
+      log: this.log,
+      ...(this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {}),
+    });
+    this.app = this.buildApp();
+    await this.app.ready();
+
+    await this.repo.registerNode(c.nodeId, '', process.pid);
+    await this.manager.registerStatic();
+    if (c.discover) await this.manager.discoverAndRegister();
+
+    // Subscribe first, then load: a change committed between the two is seen by the full reconcile.
+    this.follower = new ChangeFollower({
+      db: this.db,
+      log: this.log,
+      intervalMs: c.reconcileIntervalMs,
+      onChange: (name) => void this.manager.reconcile(name),
+      onResync: () => void this.manager.reconcileAll(),
+    });
+    await this.follower.start();
+    await this.manager.reconcileAll();
+    await this.manager.idle();
+    this.initialLoadDone = true;
+
+    await this.app.listen({ port: c.port, host: c.host });
+    await this.repo.registerNode(c.nodeId, this.address, process.pid).catch(() => {});
+    this.heartbeat = setInterval(() => {
+      this.repo.heartbeat(c.nodeId, this.address, process.pid).catch(() => {});
+    }, this.options.heartbeatMs ?? 5000);
+    this.heartbeat.unref();
+    this.log.info({ url: this.url, nodeId: c.nodeId, database: this.db.kind }, `plugin-host listening on ${this.url}`);
+    return this;
+  }
+
+  private buildApp(): FastifyInstance {
+    const app = Fastify({
+      loggerInstance: this.log,
+      logController: new LogController({ disableRequestLogging: true }),
+      bodyLimit: 1024 * 1024,
+      routerOptions: { maxParamLength: 200 },
+      forceCloseConnections: 'idle',
+      serverFactory: (handler) => http.createServer({ maxHeaderSize: 16 * 1024 }, this.dispatcher.handler(handler)),
+    });
+    app.setErrorHandler(hostErrorHandler);
+    app.setNotFoundHandler((req, reply) => sendProblem(reply, problemOf('PH_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)));
+    const liveWithinMs = Math.max(15_000, (this.options.heartbeatMs ?? 5000) * 3);
+    app.register(pluginsRoutes, { repo: this.repo, manager: this.manager, nodeId: this.config.nodeId, hookTimeoutMs: this.config.hookTimeoutMs, liveWithinMs });
+    app.register(healthRoutes, { reasons: () => this.notReadyReasons() });
+    return app;
+  }
+
+  async notReadyReasons(): Promise<string[]> {
+    const reasons: string[] = [];
+    if (!this.initialLoadDone) reasons.push('initial load not done');
+    if (!(this.follower?.connected ?? false)) reasons.push('change listener not connected');
+    try {
+      await Promise.race([this.db.ping(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 1000).unref())]);
+    } catch (err) {
+      reasons.push(`database unreachable: ${describeError(err)}`);
+    }
+    return reasons;
+  }
+
+  /** Graceful stop: stop accepting, drain (bounded), unload every plugin (bounded), close listener and pool. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.startAbort.abort();
+      clearInterval(this.heartbeat);
+      if (this.app !== undefined) {
+        const closed = this.app.close();
+        const bounded = await Promise.race([closed.then(() => true), delay(this.config.drainTimeoutMs).then(() => false)]);
+        if (!bounded) this.app.server.closeAllConnections();
+      }
+      await this.follower?.stop().catch(() => {});
+      await this.manager?.stop().catch(() => {});
+      await this.repo?.removeNode(this.config.nodeId).catch(() => {});
+      await this.db?.close().catch(() => {});
+    })();
+    return this.closing;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+export async function startHost(config: HostConfig, options?: HostOptions): Promise<Host> {
+  const host = new Host(config, options);
+  try {
+    return await host.start();
+  } catch (err) {
+    await host.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,49 @@
+import type { NodeView, PluginWithEndpoints } from '../db/index.js';
+import type { PluginSnapshot } from '../manager/index.js';
+
+/** The seed's field names, plus what this host adds (what serves here, last error, every node's view). */
+export function pluginView(
+  row: PluginWithEndpoints,
+  local: PluginSnapshot | undefined,
+  nodes: NodeView[] | undefined,
+  nodeId: string,
+): Record<string, unknown> {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    version: row.version,
+    author: row.author,
+    type: row.type,
+    path: row.path,
+    status: row.status,
+    endpoints: row.endpoints.map((e) => ({ method: e.method, path: e.path, handler: e.handler, type: e.type })),
+    binary_path: row.binaryPath,
+    source_path: row.sourcePath,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+    artifact_hash: row.artifactHash,
+    generation: row.generation,
+    registered: true,
+    state: local?.state ?? 'unloaded',
+    serving: local?.serving ?? null,
+    last_error: local?.last_error ?? null,
+    node_id: nodeId,
+    ...(nodes === undefined
+      ? {}
+      : {
+          nodes: nodes.map((n) => ({
+            node_id: n.nodeId,
+            address: n.address,
+            state: n.state,
+            serving_version: n.servingVersion,
+            serving_hash: n.servingHash,
+            failed_version: n.failedVersion,
+            failed_hash: n.failedHash,
+            last_error: n.lastError === null ? null : { code: n.lastErrorCode, message: n.lastError, at: n.lastErrorAt?.toISOString() ?? null },
+            updated_at: n.updatedAt.toISOString(),
+            heartbeat_at: n.heartbeatAt.toISOString(),
+          })),
+        }),
+  };
+}

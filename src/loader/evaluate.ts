@@ -1,0 +1,134 @@
+import { createRequire, isBuiltin } from 'node:module';
+import vm from 'node:vm';
+import * as fastifyModule from 'fastify';
+import { HostError, describeError } from '../errors/index.js';
+import * as sdk from '../sdk/index.js';
+
+const hostRequire = createRequire(import.meta.url);
+
+/** Modules the host hands to plugin bundles; everything else was bundled by the compiler. */
+const PROVIDED: Record<string, unknown> = {
+  fastify: fastifyModule,
+  'plugin-host/sdk': sdk,
+};
+
+/**
+ * Timers created by plugin code go through these wrappers: a throw inside a
+ * plugin's callback is caught and reported against that plugin instead of
+ * crashing the host, and every pending timer is cleared when the version
+ * unloads, so nothing keeps an unloaded version's closures alive.
+ */
+export class PluginTimers {
+  private readonly timeouts = new Set<NodeJS.Timeout>();
+  private readonly intervals = new Set<NodeJS.Timeout>();
+  private readonly immediates = new Set<NodeJS.Immediate>();
+  private disposed = false;
+
+  constructor(private readonly onError: (err: unknown) => void) {}
+
+  private guard<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+    return (...args: A) => {
+      try {
+        fn(...args);
+      } catch (err) {
+        this.onError(err);
+      }
+    };
+  }
+
+  readonly globals = {
+    setTimeout: (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      if (this.disposed) return undefined;
+      const t: NodeJS.Timeout = setTimeout(
+        this.guard((...a: unknown[]) => {
+          this.timeouts.delete(t);
+          fn(...a);
+        }),
+        ms,
+        ...args,
+      );
+      this.timeouts.add(t);
+      return t;
+    },
+    clearTimeout: (t: NodeJS.Timeout | undefined) => {
+      if (t === undefined) return;
+      this.timeouts.delete(t);
+      clearTimeout(t);
+    },
+    setInterval: (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      if (this.disposed) return undefined;
+      const t = setInterval(this.guard(fn), ms, ...args);
+      this.intervals.add(t);
+      return t;
+    },
+    clearInterval: (t: NodeJS.Timeout | undefined) => {
+      if (t === undefined) return;
+      this.intervals.delete(t);
+      clearInterval(t);
+    },
+    setImmediate: (fn: (...a: unknown[]) => void, ...args: unknown[]) => {
+      if (this.disposed) return undefined;
+      const t: NodeJS.Immediate = setImmediate(
+        this.guard((...a: unknown[]) => {
+          this.immediates.delete(t);
+          fn(...a);
+        }),
+        ...args,
+      );
+      this.immediates.add(t);
+      return t;
+    },
+    clearImmediate: (t: NodeJS.Immediate | undefined) => {
+      if (t === undefined) return;
+      this.immediates.delete(t);
+      clearImmediate(t);
+    },
+  };
+
+  dispose(): void {
+    this.disposed = true;
+    for (const t of this.timeouts) clearTimeout(t);
+    for (const t of this.intervals) clearInterval(t);
+    for (const t of this.immediates) clearImmediate(t);
+    this.timeouts.clear();
+    this.intervals.clear();
+    this.immediates.clear();
+  }
+}
+
+const TIMER_NAMES = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] as const;
+
+/**
+ * Evaluates a CommonJS bundle in a fresh function scope. Unlike ESM `import()`
+ * with a cache-busting query, nothing global keeps a reference to the module,
+ * so an unloaded version is garbage-collected.
+ */
+export function evaluateBundle(
+  name: string,
+  bundle: string,
+  filename: string,
+  timers: PluginTimers,
+): Record<string, unknown> {
+  const moduleShim: { exports: Record<string, unknown> } = { exports: {} };
+  const requireShim = (id: string): unknown => {
+    const provided = PROVIDED[id];
+    if (provided !== undefined) return provided;
+    if (isBuiltin(id)) return hostRequire(id);
+    throw new HostError('PH_ERR_COMPILE_RESOLVE', `${name}: cannot require "${id}" at run time (not bundled, not provided by the host)`);
+  };
+  let fn: (...args: unknown[]) => unknown;
+  try {
+    fn = vm.compileFunction(bundle, ['exports', 'require', 'module', '__filename', '__dirname', ...TIMER_NAMES], {
+      filename,
+    }) as (...args: unknown[]) => unknown;
+  } catch (err) {
+    throw new HostError('PH_ERR_LOAD_EVALUATE', `${name}: artifact does not parse: ${describeError(err)}`, { cause: err });
+  }
+  try {
+    fn(moduleShim.exports, requireShim, moduleShim, filename, '', ...TIMER_NAMES.map((t) => timers.globals[t]));
+  } catch (err) {
+    if (err instanceof HostError) throw err;
+    throw new HostError('PH_ERR_LOAD_EVALUATE', `${name}: module threw while evaluating: ${describeError(err)}`, { cause: err });
+  }
+  return moduleShim.exports;
+}

@@ -1,0 +1,487 @@
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { FastifyBaseLogger } from 'fastify';
+import { type Artifact, type Compiler, hashSource } from '../compiler/index.js';
+import { isConnectionError } from '../db/index.js';
+import type { EndpointInput, PluginRepository, PluginRow } from '../db/index.js';
+import { PLUGIN_STATUSES } from '../db/index.js';
+import { discover, resolveInside } from '../discovery/index.js';
+import { HostError, type RecordedError, describeError, recordError } from '../errors/index.js';
+import { LoadedPlugin, type LoadRequest, isValidPluginName, loadPlugin, trialLoad } from '../loader/index.js';
+import type { Dispatcher } from '../routing/dispatcher.js';
+import type { PluginFactory } from '../sdk/index.js';
+import { Lanes } from './lanes.js';
+import { type PluginState, transition } from './state.js';
+
+export { Lanes } from './lanes.js';
+export { canTransition, type PluginState, transition } from './state.js';
+
+export interface ManagerOptions {
+  nodeId: string;
+  pluginsDir: string;
+  hookTimeoutMs: number;
+  drainTimeoutMs: number;
+  repo: PluginRepository;
+  compiler: Compiler;
+  dispatcher: Dispatcher;
+  log: FastifyBaseLogger;
+  /** Plugins compiled into the host (type `static`), by name. */
+  staticPlugins?: ReadonlyMap<string, PluginFactory>;
+}
+
+export interface FailedAttempt extends RecordedError {
+  version: string | null;
+  hash: string | null;
+}
+
+/** This node's view of one plugin. */
+interface Runtime {
+  name: string;
+  state: PluginState;
+  serving: LoadedPlugin | undefined;
+  servingGeneration: number;
+  servingFrom: 'source' | 'artifact' | 'static' | undefined;
+  lastError: FailedAttempt | undefined;
+  /** Fingerprint of the last desired state that failed; not retried until the desired state changes. */
+  failedFingerprint: string | undefined;
+}
+
+export interface PluginSnapshot {
+  name: string;
+  state: PluginState;
+  serving: { version: string; hash: string; loaded_at: string; from: string | undefined } | null;
+  last_error: FailedAttempt | null;
+}
+
+export interface ManagerEvents {
+  change: [name: string];
+  loaded: [name: string, durationMs: number, reload: boolean];
+  failed: [name: string, code: string];
+  unloaded: [name: string];
+}
+
+/**
+ * Turns desired state (the `plugins` rows) into what this node serves. Every
+ * change goes through `reconcile(name)`, which runs in the plugin's lane, re-reads
+ * the row and compiles, loads, swaps or unloads as needed. A failure is recorded
+ * and never replaces a serving version.
+ */
+export class PluginManager extends EventEmitter<ManagerEvents> {
+  private readonly runtimes = new Map<string, Runtime>();
+  private readonly lanes: Lanes;
+  /** Directories found by discovery that could not be registered, by name. */
+  readonly discoveryErrors = new Map<string, RecordedError & { source_path: string }>();
+  /** True after a database call failed for connectivity; cleared by the next success. */
+  dbDegraded = false;
+  private stopped = false;
+
+  constructor(private readonly o: ManagerOptions) {
+    super();
+    this.lanes = new Lanes(
+      (name) => this.reconcileOnce(name),
+      (name, err) => {
+        if (isConnectionError(err) || isConnectionError((err as { cause?: unknown }).cause)) {
+          this.dbDegraded = true;
+          this.o.log.warn({ plugin: name, err: describeError(err) }, `reconcile of ${name} postponed: database unavailable`);
+        } else {
+          this.o.log.error({ plugin: name, err }, `reconcile of ${name} failed: ${describeError(err)}`);
+        }
+      },
+    );
+  }
+
+  /** Reconciles one plugin; resolves when a run that started after this call is done. */
+  reconcile(name: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return this.lanes.request(name);
+  }
+
+  /** Reconciles every plugin known to the database or loaded here. Used at start, after (re)LISTEN and periodically. */
+  async reconcileAll(): Promise<void> {
+    if (this.stopped) return;
+    let rows: PluginRow[];
+    try {
+      rows = await this.o.repo.list();
+      this.dbDegraded = false;
+    } catch (err) {
+      this.dbDegraded = true;
+      this.o.log.warn({ err: describeError(err) }, 'full reconcile postponed: database unavailable');
+      return;
+    }
+    const names = new Set([...rows.map((r) => r.name), ...this.runtimes.keys()]);
+    await Promise.all([...names].map((n) => this.reconcile(n)));
+  }
+
+  /** Waits for every lane to be idle (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.lanes.idle();
+  }
+
+  get activeLanes(): number {
+    return this.lanes.active;
+  }
+
+  snapshot(name: string): PluginSnapshot | undefined {
+    const rt = this.runtimes.get(name);
+    if (rt === undefined) return undefined;
+    const s = rt.serving;
+    return {
+      name,
+      state: rt.state,
+      serving: s ? { version: s.version, hash: s.hash, loaded_at: s.loadedAt.toISOString(), from: rt.servingFrom } : null,
+      last_error: rt.lastError ?? null,
+    };
+  }
+
+  snapshots(): PluginSnapshot[] {
+    return [...this.runtimes.keys()].map((n) => this.snapshot(n) as PluginSnapshot);
+  }
+
+  serving(name: string): LoadedPlugin | undefined {
+    return this.runtimes.get(name)?.serving;
+  }
+
+  /**
+   * Scans the plugins directory and registers each valid plugin the database
+   * does not know yet. A trial load (evaluate, factory, metadata) proves it
+   * before the row is written; a directory that fails is reported, not registered.
+   */
+  async discoverAndRegister(): Promise<{ registered: string[]; failed: string[] }> {
+    const registered: string[] = [];
+    const failed: string[] = [];
+    for (const d of discover(this.o.pluginsDir)) {
+      if (d.problem !== undefined) {
+        this.noteDiscoveryError(d.name, d.dir, d.problem);
+        failed.push(d.name);
+        continue;
+      }
+      const existing = await this.o.repo.getByName(d.name);
+      if (existing !== undefined) {
+        this.discoveryErrors.delete(d.name);
+        continue;
+      }
+      try {
+        await this.registerDirectory(d.name, d.dir);
+        registered.push(d.name);
+      } catch (err) {
+        if (isConnectionError(err)) throw err;
+        this.noteDiscoveryError(d.name, d.dir, err);
+        failed.push(d.name);
+      }
+    }
+    return { registered, failed };
+  }
+
+  /** Validates and registers one plugin directory (discovery and `POST /plugins`). */
+  async registerDirectory(name: string, dir: string, status: 'active' | 'inactive' = 'active'): Promise<{ row: PluginRow; created: boolean }> {
+    const artifact = this.o.compiler.compile(dir);
+    const metadata = trialLoad(this.loadRequest(name, artifact.hash, { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path }, dir));
+    await this.o.repo.putArtifact({ hash: artifact.hash, pluginName: name, version: metadata.version, format: artifact.format, bundle: artifact.bundle });
+    const res = await this.o.repo.insertIfAbsent(
+      {
+        name,
+        description: metadata.description,
+        version: metadata.version,
+        author: metadata.author,
+        type: 'dynamic',
+        path: dir,
+        sourcePath: dir,
+        binaryPath: artifact.path,
+        artifactHash: artifact.hash,
+        status,
+      },
+      (metadata.endpoints ?? []).map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })),
+    );
+    this.discoveryErrors.delete(name);
+    if (res.created) this.o.log.info({ plugin: name, version: metadata.version, hash: artifact.hash }, `registered plugin ${name}`);
+    return res;
+  }
+
+  /** Registers static plugins (compiled into the host) that the database does not know yet. */
+  async registerStatic(): Promise<void> {
+    for (const [name, factory] of this.o.staticPlugins ?? []) {
+      const metadata = trialLoad(this.loadRequest(name, 'static', { kind: 'static', factory }, undefined));
+      await this.o.repo.insertIfAbsent(
+        { name, description: metadata.description, version: metadata.version, author: metadata.author, type: 'static', status: 'active' },
+        (metadata.endpoints ?? []).map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '' })),
+      );
+    }
+  }
+
+  private noteDiscoveryError(name: string, dir: string, err: unknown): void {
+    const rec = recordError(err);
+    const prev = this.discoveryErrors.get(name);
+    if (prev?.message !== rec.message) this.o.log.error({ plugin: name, code: rec.code }, `plugin ${name} not registered: ${rec.message}`);
+    this.discoveryErrors.set(name, { ...rec, source_path: dir });
+    this.emit('change', name);
+  }
+
+  private runtime(name: string): Runtime {
+    let rt = this.runtimes.get(name);
+    if (rt === undefined) {
+      rt = {
+        name,
+        state: 'unloaded',
+        serving: undefined,
+        servingGeneration: -1,
+        servingFrom: undefined,
+        lastError: undefined,
+        failedFingerprint: undefined,
+      };
+      this.runtimes.set(name, rt);
+    }
+    return rt;
+  }
+
+  private loadRequest(name: string, hash: string, code: LoadRequest['code'], sourceDir: string | undefined): LoadRequest {
+    return { name, hash, code, sourceDir, log: this.o.log.child({ plugin: name }), hookTimeoutMs: this.o.hookTimeoutMs };
+  }
+
+  /** One reconcile run for one plugin. Runs only inside its lane. */
+  private async reconcileOnce(name: string): Promise<void> {
+    if (this.stopped) return;
+    const row = await this.o.repo.getByName(name);
+    this.dbDegraded = false;
+    const rt = this.runtime(name);
+
+    if (row === undefined || row.status === 'inactive') {
+      await this.unload(rt, row === undefined ? 'deleted' : 'disabled');
+      if (row === undefined) {
+        this.runtimes.delete(name);
+        await this.o.repo.removeNodeState(this.o.nodeId, name).catch(() => {});
+      } else {
+        rt.lastError = undefined;
+        rt.failedFingerprint = undefined;
+        await this.publishObserved(rt);
+      }
+      this.emit('change', name);
+      return;
+    }
+    if (!PLUGIN_STATUSES.includes(row.status)) {
+      return this.fail(rt, row, null, new HostError('PH_ERR_DESIRED_STATE_INVALID', `${name}: unknown status "${row.status}" (expected active or inactive)`), `status:${row.status}`);
+    }
+    if (!isValidPluginName(name)) {
+      return this.fail(rt, row, null, new HostError('PH_ERR_PLUGIN_NAME_INVALID', `${name}: not a valid plugin name`), 'name');
+    }
+
+    // Resolve what should serve: a fingerprint that changes whenever a reload is wanted.
+    let resolved: Resolved;
+    try {
+      resolved = await this.resolve(row);
+    } catch (err) {
+      return this.fail(rt, row, null, err, `resolve:${row.artifactHash}:${row.sourcePath}:${sourceFingerprint(row, this.o.pluginsDir)}:${row.generation}`);
+    }
+    const fingerprint = `${resolved.hash}:${row.generation}`;
+    if (rt.serving !== undefined && rt.serving.hash === resolved.hash && rt.servingGeneration === row.generation) {
+      if (rt.state === 'serving') await this.publishDesired(row, rt.serving, resolved);
+      return;
+    }
+    if (rt.failedFingerprint === fingerprint) return; // same desired state failed already; wait for a change
+    await this.load(rt, row, resolved, fingerprint);
+  }
+
+  private async resolve(row: PluginRow): Promise<Resolved> {
+    if (row.type === 'static') {
+      const factory = this.o.staticPlugins?.get(row.name);
+      if (factory === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${row.name}: static plugin is not compiled into this host`);
+      return { hash: `static:${row.version}`, from: 'static', code: { kind: 'static', factory }, sourceDir: undefined, artifact: undefined };
+    }
+    if (row.type !== 'dynamic') throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${row.name}: unknown type "${row.type}" (expected dynamic or static)`);
+    const source = row.sourcePath ?? row.path;
+    const dir = source === null ? undefined : resolveInside(this.o.pluginsDir, source);
+    if (dir !== undefined) {
+      if (path.basename(dir) !== row.name) {
+        throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${row.name}: source directory ${path.basename(dir)} does not match the plugin name`);
+      }
+      const artifact = this.o.compiler.compile(dir);
+      return { hash: artifact.hash, from: 'source', code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path }, sourceDir: dir, artifact };
+    }
+    // No usable source here: load the published artifact by hash (disk cache first, then the database).
+    if (row.artifactHash === null) {
+      if (source !== null && existsSync(source)) {
+        throw new HostError('PH_ERR_PLUGIN_PATH_OUTSIDE', `${row.name}: source path ${source} is outside PLUGINS_DIR (${this.o.pluginsDir}); refusing to load it`);
+      }
+      throw new HostError('PH_ERR_PLUGIN_SOURCE_MISSING', `${row.name}: source ${source ?? '(none)'} is not available on this node and no artifact was published`);
+    }
+    let artifact: Artifact | undefined = this.o.compiler.readArtifact(row.artifactHash);
+    if (artifact === undefined) {
+      const stored = await this.o.repo.getArtifact(row.artifactHash);
+      if (stored === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${row.name}: artifact ${row.artifactHash} is not in the artifact store`);
+      artifact = this.o.compiler.storeArtifact(stored.hash, stored.bundle);
+      if (this.o.compiler.readArtifact(stored.hash) === undefined) {
+        throw new HostError('PH_ERR_ARTIFACT_INCOMPATIBLE', `${row.name}: artifact ${stored.hash} was built by an incompatible host (${stored.format}) and no source is available to rebuild it`);
+      }
+    }
+    return { hash: artifact.hash, from: 'artifact', code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path }, sourceDir: undefined, artifact: undefined };
+  }
+
+  private async load(rt: Runtime, row: PluginRow, r: Resolved, fingerprint: string): Promise<void> {
+    const reload = rt.serving !== undefined;
+    const t0 = performance.now();
+    transition(rt, reload ? 'reloading' : 'loading', this.o.log, `desired ${r.hash}`);
+    let next: LoadedPlugin;
+    try {
+      next = await loadPlugin(this.loadRequest(rt.name, r.hash, r.code, r.sourceDir));
+    } catch (err) {
+      transition(rt, reload ? 'serving' : 'error', this.o.log, 'load failed');
+      return this.fail(rt, row, r, err, fingerprint, true);
+    }
+    // Build the new route table before anything changes: a conflict refuses the new version.
+    let table: ReturnType<Dispatcher['current']['with']>;
+    try {
+      table = this.o.dispatcher.current.with(next, this.o.dispatcher.coreRoutes);
+    } catch (err) {
+      await next.unload(this.o.hookTimeoutMs);
+      transition(rt, reload ? 'serving' : 'error', this.o.log, 'route conflict');
+      return this.fail(rt, row, r, err, fingerprint, true);
+    }
+    const old = rt.serving;
+    this.o.dispatcher.swap(table);
+    rt.serving = next;
+    rt.servingGeneration = row.generation;
+    rt.servingFrom = r.from;
+    rt.lastError = undefined;
+    rt.failedFingerprint = undefined;
+    transition(rt, 'serving', this.o.log, reload ? 'swapped' : 'loaded');
+    const ms = performance.now() - t0;
+    this.o.log.info({ plugin: rt.name, version: next.version, hash: next.hash, ms: Math.round(ms * 10) / 10, from: r.from }, `plugin ${rt.name} ${reload ? 'reloaded' : 'loaded'} (${next.version})`);
+    this.emit('loaded', rt.name, ms, reload);
+    this.emit('change', rt.name);
+    if (old !== undefined) void this.retire(old);
+    await this.publishDesired(row, next, r);
+    await this.publishObserved(rt);
+  }
+
+  /** Lets a replaced version finish its in-flight requests (bounded), then unloads it. */
+  private async retire(old: LoadedPlugin): Promise<void> {
+    const drained = await old.drain(this.o.drainTimeoutMs);
+    if (!drained) old.ctx.log.warn({ inflight: old.inflight }, `version ${old.version} did not drain within ${this.o.drainTimeoutMs} ms; unloading anyway`);
+    await old.unload(this.o.hookTimeoutMs);
+  }
+
+  private async unload(rt: Runtime, reason: string): Promise<void> {
+    const old = rt.serving;
+    if (old === undefined) {
+      if (rt.state === 'error') transition(rt, 'unloaded', this.o.log, reason);
+      return;
+    }
+    transition(rt, 'unloading', this.o.log, reason);
+    this.o.dispatcher.swap(this.o.dispatcher.current.without(rt.name, this.o.dispatcher.coreRoutes));
+    rt.serving = undefined;
+    rt.servingGeneration = -1;
+    rt.servingFrom = undefined;
+    await this.retire(old);
+    transition(rt, 'unloaded', this.o.log, reason);
+    this.o.log.info({ plugin: rt.name, reason }, `plugin ${rt.name} unloaded (${reason})`);
+    this.emit('unloaded', rt.name);
+  }
+
+  private async fail(rt: Runtime, row: PluginRow, r: Resolved | null, err: unknown, fingerprint: string, logged = false): Promise<void> {
+    const rec = recordError(err);
+    const failed: FailedAttempt = { ...rec, version: row.version, hash: r?.hash ?? null };
+    const repeated = rt.lastError?.message === rec.message && rt.failedFingerprint === fingerprint;
+    rt.lastError = failed;
+    rt.failedFingerprint = fingerprint;
+    if (rt.serving === undefined && rt.state === 'unloaded') {
+      transition(rt, 'loading', this.o.log, 'attempt');
+      transition(rt, 'error', this.o.log, rec.code);
+    }
+    if (!repeated || logged) {
+      const keeps = rt.serving ? `; version ${rt.serving.version} keeps serving` : '';
+      this.o.log.error({ plugin: rt.name, code: rec.code }, `plugin ${rt.name} failed: ${rec.message}${keeps}`);
+    }
+    this.emit('failed', rt.name, rec.code);
+    this.emit('change', rt.name);
+    await this.publishObserved(rt);
+  }
+
+  /**
+   * The node that compiled a version from source publishes it once it loaded
+   * here: artifact bytes, hash, metadata and endpoints. Writing the row wakes
+   * the other nodes, which find nothing to do if they already serve it.
+   */
+  private async publishDesired(row: PluginRow, loaded: LoadedPlugin, r: Resolved): Promise<void> {
+    try {
+      const m = loaded.metadata;
+      if (r.artifact !== undefined) {
+        if (row.artifactHash !== r.hash) {
+          await this.o.repo.putArtifact({ hash: r.hash, pluginName: row.name, version: m.version, format: r.artifact.format, bundle: r.artifact.bundle });
+        }
+        const patch: Partial<PluginRow> = {};
+        if (row.artifactHash !== r.hash) patch.artifactHash = r.hash;
+        if (row.binaryPath !== r.artifact.path) patch.binaryPath = r.artifact.path;
+        if (row.version !== m.version) patch.version = m.version;
+        if (row.description !== m.description) patch.description = m.description;
+        if (row.author !== m.author) patch.author = m.author;
+        if (Object.keys(patch).length > 0) await this.o.repo.update(row.name, patch);
+      }
+      if (r.from !== 'artifact') await this.o.repo.replaceEndpoints(row.id, endpointsOf(loaded));
+    } catch (err) {
+      this.o.log.warn({ plugin: row.name, err: describeError(err) }, 'could not publish plugin state to the database');
+    }
+  }
+
+  /** Writes this node's observed state for one plugin (best effort: the next reconcile rewrites it). */
+  private async publishObserved(rt: Runtime): Promise<void> {
+    const e = rt.lastError;
+    try {
+      await this.o.repo.recordNodeState({
+        nodeId: this.o.nodeId,
+        pluginName: rt.name,
+        state: rt.state,
+        servingVersion: rt.serving?.version ?? null,
+        servingHash: rt.serving?.hash ?? null,
+        failedVersion: e?.version ?? null,
+        failedHash: e?.hash ?? null,
+        lastErrorCode: e?.code ?? null,
+        lastError: e?.message ?? null,
+        lastErrorAt: e ? new Date(e.at) : null,
+      });
+    } catch (err) {
+      this.o.log.debug({ plugin: rt.name, err: describeError(err) }, 'could not record observed state');
+    }
+  }
+
+  /** Unloads everything (shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.lanes.idle();
+    await Promise.all([...this.runtimes.values()].map((rt) => this.unload(rt, 'shutdown').catch(() => {})));
+  }
+}
+
+interface Resolved {
+  hash: string;
+  from: 'source' | 'artifact' | 'static';
+  code: LoadRequest['code'];
+  sourceDir: string | undefined;
+  /** Set when this node compiled the artifact from source (and so may publish it). */
+  artifact: Artifact | undefined;
+}
+
+function sourceFingerprint(row: PluginRow, pluginsDir: string): string {
+  const source = row.sourcePath ?? row.path;
+  if (source === null) return '';
+  const dir = resolveInside(pluginsDir, source);
+  if (dir === undefined) return '';
+  try {
+    return hashSource(dir);
+  } catch {
+    return '';
+  }
+}
+
+function endpointsOf(p: LoadedPlugin): EndpointInput[] {
+  const declared = p.metadata.endpoints ?? [];
+  const handlerOf = new Map(declared.map((e) => [`${e.method} ${e.path}`, e]));
+  const out = new Map<string, EndpointInput>();
+  for (const e of declared) out.set(`${e.method} ${e.path}`, { method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' });
+  for (const r of p.routes) {
+    const key = `${r.method} ${r.url}`;
+    if (r.method === 'HEAD' && !handlerOf.has(key)) continue; // Fastify's automatic HEAD twins
+    if (!out.has(key)) out.set(key, { method: r.method, path: r.url, handler: '', type: 'REST' });
+  }
+  return [...out.values()];
+}

@@ -1,0 +1,125 @@
+import FindMyWay from 'find-my-way';
+import { HostError } from '../errors/index.js';
+import type { LoadedPlugin } from '../loader/index.js';
+
+/** A path the host itself answers; plugin routes may never match one. */
+export interface CoreRoute {
+  method: string;
+  path: string;
+}
+
+/** Path prefixes reserved for the host: no plugin route may start with them. */
+export const RESERVED_PREFIXES = ['/plugins', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'] as const;
+
+// Mirrors Fastify's router defaults so a path matches here exactly when it matches in the plugin's instance.
+const ROUTER_OPTIONS = { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100 } as const;
+
+type Router = FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
+
+const noop = () => {};
+
+function normalizePattern(url: string): string {
+  return url.replace(/:[^/]+/g, ':');
+}
+
+/**
+ * Which plugin version owns which method and path. Immutable: a change builds
+ * a new table (finding conflicts before anything is swapped) and the
+ * dispatcher switches to it in one assignment. Requests that already looked up
+ * the old table finish on the version they found.
+ */
+export class RouteTable {
+  static readonly empty = new RouteTable(FindMyWay(ROUTER_OPTIONS), new Map());
+
+  private constructor(
+    private readonly router: Router,
+    /** plugin name -> version in this table */
+    readonly plugins: ReadonlyMap<string, LoadedPlugin>,
+  ) {}
+
+  /** The version owning `method url`, or undefined. `url` may carry a query string. */
+  find(method: string, url: string): LoadedPlugin | undefined {
+    const hit = this.router.find(method as FindMyWay.HTTPMethod, url);
+    return hit === null ? undefined : (hit.store as LoadedPlugin);
+  }
+
+  /**
+   * Builds a table from `plugins`, in order: a plugin whose route conflicts
+   * with an earlier one, or with a core route, makes the build throw
+   * `PH_ERR_ROUTE_CONFLICT` / `PH_ERR_ROUTE_RESERVED` naming both sides.
+   */
+  static build(plugins: readonly LoadedPlugin[], core: readonly CoreRoute[]): RouteTable {
+    const router = FindMyWay(ROUTER_OPTIONS);
+    const owners = new Map<string, LoadedPlugin>();
+    const byName = new Map<string, LoadedPlugin>();
+    for (const p of plugins) {
+      checkReserved(p, core);
+      for (const r of p.routes) {
+        const key = `${r.method} ${normalizePattern(r.url)}`;
+        const owner = owners.get(key);
+        if (owner !== undefined && owner !== p) throw conflict(p, owner, r.method, r.url);
+        try {
+          router.on(r.method as FindMyWay.HTTPMethod, r.url, noop, p);
+        } catch (err) {
+          const other = owner ?? findOwner(router, r.method, r.url);
+          if (other === p) continue;
+          throw conflict(p, other, r.method, r.url, err);
+        }
+        owners.set(key, p);
+      }
+      byName.set(p.name, p);
+    }
+    return new RouteTable(router, byName);
+  }
+
+  /** The table with `plugin` added or replacing its previous version; `this` is unchanged. */
+  with(plugin: LoadedPlugin, core: readonly CoreRoute[]): RouteTable {
+    const others = [...this.plugins.values()].filter((p) => p.name !== plugin.name);
+    return RouteTable.build([...others, plugin], core);
+  }
+
+  without(name: string, core: readonly CoreRoute[]): RouteTable {
+    if (!this.plugins.has(name)) return this;
+    return RouteTable.build(
+      [...this.plugins.values()].filter((p) => p.name !== name),
+      core,
+    );
+  }
+}
+
+function findOwner(router: Router, method: string, url: string): LoadedPlugin | undefined {
+  const hit = router.find(method as FindMyWay.HTTPMethod, url);
+  return hit === null ? undefined : (hit.store as LoadedPlugin);
+}
+
+function conflict(p: LoadedPlugin, other: LoadedPlugin | undefined, method: string, url: string, cause?: unknown): HostError {
+  const owner = other === undefined ? 'another plugin' : `plugin "${other.name}"`;
+  return new HostError('PH_ERR_ROUTE_CONFLICT', `${p.name}: route ${method} ${url} is already served by ${owner}`, {
+    cause,
+    details: { method, url, plugin: p.name, owner: other?.name },
+  });
+}
+
+function checkReserved(p: LoadedPlugin, core: readonly CoreRoute[]): void {
+  const own = FindMyWay(ROUTER_OPTIONS);
+  for (const r of p.routes) {
+    const prefix = RESERVED_PREFIXES.find((x) => r.url === x || r.url.startsWith(`${x}/`) || r.url.startsWith(`${x}?`));
+    if (prefix !== undefined) {
+      throw new HostError('PH_ERR_ROUTE_RESERVED', `${p.name}: route ${r.method} ${r.url} is under the host's reserved prefix ${prefix}`, {
+        details: { method: r.method, url: r.url, plugin: p.name },
+      });
+    }
+    try {
+      own.on(r.method as FindMyWay.HTTPMethod, r.url, noop);
+    } catch {
+      // duplicates inside one plugin were already refused by its own Fastify instance
+    }
+  }
+  for (const c of core) {
+    if (own.find(c.method as FindMyWay.HTTPMethod, c.path) !== null) {
+      throw new HostError('PH_ERR_ROUTE_RESERVED', `${p.name}: a route would shadow the core route ${c.method} ${c.path}`, {
+        details: { method: c.method, url: c.path, plugin: p.name },
+      });
+    }
+  }
+}
