@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Compiler } from './compiler/index.js';
 import type { HostConfig } from './config/index.js';
-import { type Database, PluginRepository, openDatabase } from './db/index.js';
+import { type Database, openDatabase, PluginRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
 import { ChangeFollower } from './events/index.js';
 import { CORE_ROUTE_SAMPLES } from './http/core-routes.js';
@@ -125,9 +125,17 @@ export class Host {
       serverFactory: (handler) => http.createServer({ maxHeaderSize: 16 * 1024 }, this.dispatcher.handler(handler)),
     });
     app.setErrorHandler(hostErrorHandler);
-    app.setNotFoundHandler((req, reply) => sendProblem(reply, problemOf('PH_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)));
+    app.setNotFoundHandler((req, reply) =>
+      sendProblem(reply, problemOf('PH_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)),
+    );
     const liveWithinMs = Math.max(15_000, (this.options.heartbeatMs ?? 5000) * 3);
-    app.register(pluginsRoutes, { repo: this.repo, manager: this.manager, nodeId: this.config.nodeId, hookTimeoutMs: this.config.hookTimeoutMs, liveWithinMs });
+    app.register(pluginsRoutes, {
+      repo: this.repo,
+      manager: this.manager,
+      nodeId: this.config.nodeId,
+      hookTimeoutMs: this.config.hookTimeoutMs,
+      liveWithinMs,
+    });
     app.register(healthRoutes, { reasons: () => this.notReadyReasons() });
     return app;
   }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
-import { HostError, describeError } from '../errors/index.js';
+import { describeError, HostError } from '../errors/index.js';
 import { startHost } from '../host.js';
 
 const USAGE = `plugin-host — loads, reloads and unloads HTTP plugins at runtime

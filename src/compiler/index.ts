@@ -144,7 +144,15 @@ export class Compiler {
     const t3 = performance.now();
     const p = this.artifactPath(hash);
     writeAtomic(p, bundle);
-    return { hash, path: p, bundle, format: ARTIFACT_FORMAT, entry, built: true, timings: { hashMs: t1 - t0, typecheckMs: t2 - t1, bundleMs: t3 - t2 } };
+    return {
+      hash,
+      path: p,
+      bundle,
+      format: ARTIFACT_FORMAT,
+      entry,
+      built: true,
+      timings: { hashMs: t1 - t0, typecheckMs: t2 - t1, bundleMs: t3 - t2 },
+    };
   }
 
   private bundle(entry: string, dir: string, hash: string): string {
@@ -167,7 +175,8 @@ export class Compiler {
     } catch (err) {
       const failure = err as esbuild.BuildFailure;
       const first = failure.errors?.[0];
-      if (first === undefined) throw new HostError('PH_ERR_COMPILE_SYNTAX', `${this.rel(entry)}: ${(err as Error).message}`, { cause: err });
+      if (first === undefined)
+        throw new HostError('PH_ERR_COMPILE_SYNTAX', `${this.rel(entry)}: ${(err as Error).message}`, { cause: err });
       const loc = first.location;
       const where = loc ? `${this.rel(path.resolve(dir, loc.file))}:${loc.line}:${loc.column + 1}` : this.rel(entry);
       const code = /Could not resolve/.test(first.text) ? 'PH_ERR_COMPILE_RESOLVE' : 'PH_ERR_COMPILE_SYNTAX';
@@ -191,7 +200,11 @@ export class Compiler {
     const code = noFactory ? 'PH_ERR_LOAD_NO_FACTORY' : syntax ? 'PH_ERR_COMPILE_SYNTAX' : 'PH_ERR_COMPILE_TYPE';
     const message = noFactory ? `${this.rel(entry)}: does not export newPlugin()` : lines.join('\n');
     return new HostError(code, message, {
-      details: { diagnostics: diags.slice(0, 20).map((d) => ({ file: d.file && this.rel(d.file), line: d.line, column: d.column, message: d.message })) },
+      details: {
+        diagnostics: diags
+          .slice(0, 20)
+          .map((d) => ({ file: d.file && this.rel(d.file), line: d.line, column: d.column, message: d.message })),
+      },
     });
   }
 

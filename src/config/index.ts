@@ -1,5 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,7 +101,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     adminToken,
     watch: parseBool(overrides.watch as string | boolean | undefined) || parseBool(env.WATCH),
     nodeId: pick('nodeId', 'NODE_ID') ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
-    reconcileIntervalMs: parseInteger('RECONCILE_INTERVAL_MS', pick('reconcileIntervalMs', 'RECONCILE_INTERVAL_MS') ?? '30000', 100, 86_400_000),
+    reconcileIntervalMs: parseInteger(
+      'RECONCILE_INTERVAL_MS',
+      pick('reconcileIntervalMs', 'RECONCILE_INTERVAL_MS') ?? '30000',
+      100,
+      86_400_000,
+    ),
     hookTimeoutMs: parseInteger('HOOK_TIMEOUT_MS', pick('hookTimeoutMs', 'HOOK_TIMEOUT_MS') ?? '5000', 1, 600_000),
     drainTimeoutMs: parseInteger('DRAIN_TIMEOUT_MS', pick('drainTimeoutMs', 'DRAIN_TIMEOUT_MS') ?? '10000', 0, 600_000),
     typecheck: (pick('typecheck', 'TYPECHECK') ?? '1') !== '0',

@@ -4,7 +4,7 @@ import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
 import type { Database } from './types.js';
 
-export { migrate, MIGRATIONS } from './migrations.js';
+export { MIGRATIONS, migrate } from './migrations.js';
 export * from './repository.js';
 export * from './schema.js';
 export type { Database, Listener, Orm, RawTx } from './types.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
-import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, plugins } from './schema.js';
 import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow } from './schema.js';
+import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, plugins } from './schema.js';
 import type { Orm } from './types.js';
 
 export type PluginStatus = 'active' | 'inactive';
@@ -108,7 +108,15 @@ export class PluginRepository {
       if (endpoints.length > 0) {
         await tx
           .insert(pluginEndpoints)
-          .values(endpoints.map((e) => ({ pluginId: created.id, method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })))
+          .values(
+            endpoints.map((e) => ({
+              pluginId: created.id,
+              method: e.method,
+              path: e.path,
+              handler: e.handler ?? '',
+              type: e.type ?? 'REST',
+            })),
+          )
           .onConflictDoNothing();
       }
       return { row: created, created: true };
@@ -216,9 +224,7 @@ export class PluginRepository {
   }
 
   async removeNodeState(nodeId: string, pluginName: string): Promise<void> {
-    await this.orm
-      .delete(pluginNodeState)
-      .where(and(eq(pluginNodeState.nodeId, nodeId), eq(pluginNodeState.pluginName, pluginName)));
+    await this.orm.delete(pluginNodeState).where(and(eq(pluginNodeState.nodeId, nodeId), eq(pluginNodeState.pluginName, pluginName)));
   }
 
   /** Every live node's view of a plugin (heartbeat within `liveWithinMs`). */
@@ -228,9 +234,7 @@ export class PluginRepository {
       .select({ s: pluginNodeState, address: hostNodes.address, heartbeatAt: hostNodes.heartbeatAt })
       .from(pluginNodeState)
       .innerJoin(hostNodes, eq(hostNodes.nodeId, pluginNodeState.nodeId))
-      .where(
-        and(pluginName === undefined ? undefined : eq(pluginNodeState.pluginName, pluginName), gt(hostNodes.heartbeatAt, since)),
-      )
+      .where(and(pluginName === undefined ? undefined : eq(pluginNodeState.pluginName, pluginName), gt(hostNodes.heartbeatAt, since)))
       .orderBy(asc(pluginNodeState.nodeId));
     return rows.map((r) => ({ ...r.s, address: r.address, heartbeatAt: r.heartbeatAt }));
   }

@@ -40,7 +40,8 @@ export function pluginView(
             serving_hash: n.servingHash,
             failed_version: n.failedVersion,
             failed_hash: n.failedHash,
-            last_error: n.lastError === null ? null : { code: n.lastErrorCode, message: n.lastError, at: n.lastErrorAt?.toISOString() ?? null },
+            last_error:
+              n.lastError === null ? null : { code: n.lastErrorCode, message: n.lastError, at: n.lastErrorAt?.toISOString() ?? null },
             updated_at: n.updatedAt.toISOString(),
             heartbeat_at: n.heartbeatAt.toISOString(),
           })),

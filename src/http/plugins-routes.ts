@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { PluginRepository, PluginWithEndpoints } from '../db/index.js';
-import { HostError, describeError } from '../errors/index.js';
-import { PLUGIN_NAME_PATTERN, isValidPluginName } from '../loader/index.js';
+import { describeError, HostError } from '../errors/index.js';
+import { isValidPluginName, PLUGIN_NAME_PATTERN } from '../loader/index.js';
 import type { PluginManager } from '../manager/index.js';
 import { pluginView } from './plugin-view.js';
 import { problemOf, sendProblem } from './problem.js';
@@ -48,63 +48,92 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       schema: {
         tags: ['plugins'],
         summary: 'List plugins (desired state plus what this node serves)',
-        querystring: { type: 'object', properties: { status: { type: 'string', enum: ['active', 'inactive'] } }, additionalProperties: false },
+        querystring: {
+          type: 'object',
+          properties: { status: { type: 'string', enum: ['active', 'inactive'] } },
+          additionalProperties: false,
+        },
       },
     },
     async (req, reply) => {
       const { status } = req.query as { status?: string };
       const { rows, stale } = await rowsOrStale(status);
       if (stale) reply.header('x-plugin-host-stale', '1');
-      const out: Record<string, unknown>[] = rows.map((r) => ({ ...pluginView(r, o.manager.snapshot(r.name), undefined, o.nodeId), stale }));
+      const out: Record<string, unknown>[] = rows.map((r) => ({
+        ...pluginView(r, o.manager.snapshot(r.name), undefined, o.nodeId),
+        stale,
+      }));
       if (status === undefined) {
         for (const [name, e] of o.manager.discoveryErrors) {
           if (rows.some((r) => r.name === name)) continue;
-          out.push({ name, registered: false, status: null, state: 'error', source_path: e.source_path, last_error: e, endpoints: [], stale });
+          out.push({
+            name,
+            registered: false,
+            status: null,
+            state: 'error',
+            source_path: e.source_path,
+            last_error: e,
+            endpoints: [],
+            stale,
+          });
         }
       }
       return out;
     },
   );
 
-  app.get('/plugins/:name', { schema: { tags: ['plugins'], summary: 'One plugin, with every live node’s view', params: nameParam } }, async (req, reply) => {
-    const { name } = req.params as { name: string };
-    if (!isValidPluginName(name)) throw new HostError('PH_ERR_PLUGIN_NAME_INVALID', `"${name}" does not match ${PLUGIN_NAME_PATTERN}`);
-    let row: PluginWithEndpoints | undefined;
-    let stale = false;
-    let nodes: Awaited<ReturnType<PluginRepository['nodeViews']>> | undefined;
-    try {
-      row = await o.repo.getByName(name);
-      nodes = row === undefined ? undefined : await o.repo.nodeViews(name, o.liveWithinMs);
-      if (row !== undefined) lastRows.set(name, row);
-    } catch {
-      stale = true;
-      row = lastRows.get(name);
-      reply.header('x-plugin-host-stale', '1');
-    }
-    if (row === undefined) {
-      const e = o.manager.discoveryErrors.get(name);
-      if (e !== undefined) return { name, registered: false, status: null, state: 'error', source_path: e.source_path, last_error: e, endpoints: [], stale };
-      return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`));
-    }
-    return { ...pluginView(row, o.manager.snapshot(name), nodes, o.nodeId), stale };
-  });
+  app.get(
+    '/plugins/:name',
+    { schema: { tags: ['plugins'], summary: 'One plugin, with every live node’s view', params: nameParam } },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      if (!isValidPluginName(name)) throw new HostError('PH_ERR_PLUGIN_NAME_INVALID', `"${name}" does not match ${PLUGIN_NAME_PATTERN}`);
+      let row: PluginWithEndpoints | undefined;
+      let stale = false;
+      let nodes: Awaited<ReturnType<PluginRepository['nodeViews']>> | undefined;
+      try {
+        row = await o.repo.getByName(name);
+        nodes = row === undefined ? undefined : await o.repo.nodeViews(name, o.liveWithinMs);
+        if (row !== undefined) lastRows.set(name, row);
+      } catch {
+        stale = true;
+        row = lastRows.get(name);
+        reply.header('x-plugin-host-stale', '1');
+      }
+      if (row === undefined) {
+        const e = o.manager.discoveryErrors.get(name);
+        if (e !== undefined)
+          return { name, registered: false, status: null, state: 'error', source_path: e.source_path, last_error: e, endpoints: [], stale };
+        return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`));
+      }
+      return { ...pluginView(row, o.manager.snapshot(name), nodes, o.nodeId), stale };
+    },
+  );
 
-  app.get('/plugins/:name/health', { schema: { tags: ['plugins'], summary: 'Run the plugin’s health check on this node', params: nameParam } }, async (req, reply) => {
-    const { name } = req.params as { name: string };
-    if (!isValidPluginName(name)) throw new HostError('PH_ERR_PLUGIN_NAME_INVALID', `"${name}" does not match ${PLUGIN_NAME_PATTERN}`);
-    const p = o.manager.serving(name);
-    if (p === undefined) {
-      const snap = o.manager.snapshot(name);
-      if (snap === undefined) return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not known on this node`));
-      return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_SERVING', `plugin "${name}" is ${snap.state} on this node`, { state: snap.state }));
-    }
-    try {
-      const r = await p.health(o.hookTimeoutMs);
-      const body = { name, version: p.version, ok: r.ok, detail: r.detail ?? null, checked_at: new Date().toISOString() };
-      return reply.code(r.ok ? 200 : 503).send(body);
-    } catch (err) {
-      const e = err as HostError;
-      return sendProblem(reply, problemOf('PH_ERR_HEALTH_FAILED', e.message, { ok: false, cause_code: e.code }));
-    }
-  });
+  app.get(
+    '/plugins/:name/health',
+    { schema: { tags: ['plugins'], summary: 'Run the plugin’s health check on this node', params: nameParam } },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      if (!isValidPluginName(name)) throw new HostError('PH_ERR_PLUGIN_NAME_INVALID', `"${name}" does not match ${PLUGIN_NAME_PATTERN}`);
+      const p = o.manager.serving(name);
+      if (p === undefined) {
+        const snap = o.manager.snapshot(name);
+        if (snap === undefined)
+          return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not known on this node`));
+        return sendProblem(
+          reply,
+          problemOf('PH_ERR_PLUGIN_NOT_SERVING', `plugin "${name}" is ${snap.state} on this node`, { state: snap.state }),
+        );
+      }
+      try {
+        const r = await p.health(o.hookTimeoutMs);
+        const body = { name, version: p.version, ok: r.ok, detail: r.detail ?? null, checked_at: new Date().toISOString() };
+        return reply.code(r.ok ? 200 : 503).send(body);
+      } catch (err) {
+        const e = err as HostError;
+        return sendProblem(reply, problemOf('PH_ERR_HEALTH_FAILED', e.message, { ok: false, cause_code: e.code }));
+      }
+    },
+  );
 }

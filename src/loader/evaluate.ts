@@ -1,7 +1,7 @@
 import { createRequire, isBuiltin } from 'node:module';
 import vm from 'node:vm';
 import * as fastifyModule from 'fastify';
-import { HostError, describeError } from '../errors/index.js';
+import { describeError, HostError } from '../errors/index.js';
 import * as sdk from '../sdk/index.js';
 
 const hostRequire = createRequire(import.meta.url);
@@ -103,12 +103,7 @@ const TIMER_NAMES = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval
  * with a cache-busting query, nothing global keeps a reference to the module,
  * so an unloaded version is garbage-collected.
  */
-export function evaluateBundle(
-  name: string,
-  bundle: string,
-  filename: string,
-  timers: PluginTimers,
-): Record<string, unknown> {
+export function evaluateBundle(name: string, bundle: string, filename: string, timers: PluginTimers): Record<string, unknown> {
   const moduleShim: { exports: Record<string, unknown> } = { exports: {} };
   const requireShim = (id: string): unknown => {
     const provided = PROVIDED[id];

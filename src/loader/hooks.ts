@@ -1,4 +1,4 @@
-import { HostError, describeError } from '../errors/index.js';
+import { describeError, HostError } from '../errors/index.js';
 
 export type HookName = 'newPlugin' | 'getMetadata' | 'initialize' | 'registerRoutes' | 'cleanup' | 'healthCheck';
 

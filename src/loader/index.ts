@@ -1,12 +1,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { HostError, describeError } from '../errors/index.js';
+import { describeError, HostError } from '../errors/index.js';
 import type { HealthResult, PluginContext, PluginFactory, PluginInterface, PluginMetadata } from '../sdk/index.js';
-import { PluginTimers, evaluateBundle } from './evaluate.js';
+import { evaluateBundle, PluginTimers } from './evaluate.js';
 import { callHook } from './hooks.js';
 import { validateMetadata } from './metadata.js';
 
 export { callHook } from './hooks.js';
-export { PLUGIN_NAME_PATTERN, isValidPluginName, validateMetadata } from './metadata.js';
+export { isValidPluginName, PLUGIN_NAME_PATTERN, validateMetadata } from './metadata.js';
 
 /** A route a plugin really registered on its Fastify instance. */
 export interface RegisteredRoute {
@@ -106,7 +106,10 @@ export class LoadedPlugin {
 
 function assertInstance(name: string, inst: unknown): asserts inst is PluginInterface {
   if (inst === null || typeof inst !== 'object') {
-    throw new HostError('PH_ERR_LOAD_BAD_INSTANCE', `${name}: newPlugin() returned ${inst === null ? 'null' : typeof inst}, expected an object`);
+    throw new HostError(
+      'PH_ERR_LOAD_BAD_INSTANCE',
+      `${name}: newPlugin() returned ${inst === null ? 'null' : typeof inst}, expected an object`,
+    );
   }
   const missing = (['initialize', 'getMetadata', 'registerRoutes', 'cleanup'] as const).filter(
     (k) => typeof (inst as Record<string, unknown>)[k] !== 'function',
@@ -162,21 +165,37 @@ function readMetadata(name: string, inst: PluginInterface): PluginMetadata {
 
 /** The error body a plugin route answers with when its handler throws: no internals. */
 function pluginErrorHandler(name: string) {
-  return (err: Error & { statusCode?: number; validation?: unknown; code?: string }, request: { log: FastifyBaseLogger; url: string; method: string }, reply: { code: (n: number) => { type: (t: string) => { send: (b: unknown) => void } } }) => {
+  return (
+    err: Error & { statusCode?: number; validation?: unknown; code?: string },
+    request: { log: FastifyBaseLogger; url: string; method: string },
+    reply: { code: (n: number) => { type: (t: string) => { send: (b: unknown) => void } } },
+  ) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) {
       request.log.error({ err, plugin: name, method: request.method, url: request.url }, `plugin ${name} handler failed: ${err.message}`);
       reply
         .code(status)
         .type('application/problem+json')
-        .send({ type: 'about:blank', title: 'Internal Server Error', status, detail: `plugin ${name} failed to handle the request`, code: 'PH_ERR_PLUGIN_HANDLER' });
+        .send({
+          type: 'about:blank',
+          title: 'Internal Server Error',
+          status,
+          detail: `plugin ${name} failed to handle the request`,
+          code: 'PH_ERR_PLUGIN_HANDLER',
+        });
       return;
     }
     // 4xx raised by Fastify itself (validation, bad JSON, body too large) are safe to describe
     reply
       .code(status)
       .type('application/problem+json')
-      .send({ type: 'about:blank', title: err.name === 'Error' ? 'Bad Request' : err.name, status, detail: err.message, code: err.code ?? 'PH_ERR_BAD_REQUEST' });
+      .send({
+        type: 'about:blank',
+        title: err.name === 'Error' ? 'Bad Request' : err.name,
+        status,
+        detail: err.message,
+        code: err.code ?? 'PH_ERR_BAD_REQUEST',
+      });
   };
 }
 
@@ -189,7 +208,9 @@ function pluginErrorHandler(name: string) {
 export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
   const log = req.log;
   const abort = new AbortController();
-  const timers = new PluginTimers((err) => log.error({ err, plugin: req.name }, `plugin ${req.name} timer callback threw: ${describeError(err)}`));
+  const timers = new PluginTimers((err) =>
+    log.error({ err, plugin: req.name }, `plugin ${req.name} timer callback threw: ${describeError(err)}`),
+  );
   const ctx: PluginContext = Object.freeze({ name: req.name, log, signal: abort.signal, sourceDir: req.sourceDir });
   let inst: PluginInterface | undefined;
   let initialized = false;

@@ -4,12 +4,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Artifact, type Compiler, hashSource } from '../compiler/index.js';
-import { isConnectionError } from '../db/index.js';
 import type { EndpointInput, PluginRepository, PluginRow } from '../db/index.js';
-import { PLUGIN_STATUSES } from '../db/index.js';
+import { isConnectionError, PLUGIN_STATUSES } from '../db/index.js';
 import { discover, resolveInside } from '../discovery/index.js';
-import { HostError, type RecordedError, describeError, recordError } from '../errors/index.js';
-import { LoadedPlugin, type LoadRequest, isValidPluginName, loadPlugin, trialLoad } from '../loader/index.js';
+import { describeError, HostError, type RecordedError, recordError } from '../errors/index.js';
+import { isValidPluginName, type LoadedPlugin, type LoadRequest, loadPlugin, trialLoad } from '../loader/index.js';
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { PluginFactory } from '../sdk/index.js';
 import { Lanes } from './lanes.js';
@@ -175,10 +174,22 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   }
 
   /** Validates and registers one plugin directory (discovery and `POST /plugins`). */
-  async registerDirectory(name: string, dir: string, status: 'active' | 'inactive' = 'active'): Promise<{ row: PluginRow; created: boolean }> {
+  async registerDirectory(
+    name: string,
+    dir: string,
+    status: 'active' | 'inactive' = 'active',
+  ): Promise<{ row: PluginRow; created: boolean }> {
     const artifact = this.o.compiler.compile(dir);
-    const metadata = trialLoad(this.loadRequest(name, artifact.hash, { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path }, dir));
-    await this.o.repo.putArtifact({ hash: artifact.hash, pluginName: name, version: metadata.version, format: artifact.format, bundle: artifact.bundle });
+    const metadata = trialLoad(
+      this.loadRequest(name, artifact.hash, { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path }, dir),
+    );
+    await this.o.repo.putArtifact({
+      hash: artifact.hash,
+      pluginName: name,
+      version: metadata.version,
+      format: artifact.format,
+      bundle: artifact.bundle,
+    });
     const res = await this.o.repo.insertIfAbsent(
       {
         name,
@@ -260,7 +271,13 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       return;
     }
     if (!PLUGIN_STATUSES.includes(row.status)) {
-      return this.fail(rt, row, null, new HostError('PH_ERR_DESIRED_STATE_INVALID', `${name}: unknown status "${row.status}" (expected active or inactive)`), `status:${row.status}`);
+      return this.fail(
+        rt,
+        row,
+        null,
+        new HostError('PH_ERR_DESIRED_STATE_INVALID', `${name}: unknown status "${row.status}" (expected active or inactive)`),
+        `status:${row.status}`,
+      );
     }
     if (!isValidPluginName(name)) {
       return this.fail(rt, row, null, new HostError('PH_ERR_PLUGIN_NAME_INVALID', `${name}: not a valid plugin name`), 'name');
@@ -271,7 +288,13 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     try {
       resolved = await this.resolve(row);
     } catch (err) {
-      return this.fail(rt, row, null, err, `resolve:${row.artifactHash}:${row.sourcePath}:${sourceFingerprint(row, this.o.pluginsDir)}:${row.generation}`);
+      return this.fail(
+        rt,
+        row,
+        null,
+        err,
+        `resolve:${row.artifactHash}:${row.sourcePath}:${sourceFingerprint(row, this.o.pluginsDir)}:${row.generation}`,
+      );
     }
     const fingerprint = `${resolved.hash}:${row.generation}`;
     if (rt.serving !== undefined && rt.serving.hash === resolved.hash && rt.servingGeneration === row.generation) {
@@ -285,36 +308,69 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   private async resolve(row: PluginRow): Promise<Resolved> {
     if (row.type === 'static') {
       const factory = this.o.staticPlugins?.get(row.name);
-      if (factory === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${row.name}: static plugin is not compiled into this host`);
-      return { hash: `static:${row.version}`, from: 'static', code: { kind: 'static', factory }, sourceDir: undefined, artifact: undefined };
+      if (factory === undefined)
+        throw new HostError('PH_ERR_ARTIFACT_MISSING', `${row.name}: static plugin is not compiled into this host`);
+      return {
+        hash: `static:${row.version}`,
+        from: 'static',
+        code: { kind: 'static', factory },
+        sourceDir: undefined,
+        artifact: undefined,
+      };
     }
-    if (row.type !== 'dynamic') throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${row.name}: unknown type "${row.type}" (expected dynamic or static)`);
+    if (row.type !== 'dynamic')
+      throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${row.name}: unknown type "${row.type}" (expected dynamic or static)`);
     const source = row.sourcePath ?? row.path;
     const dir = source === null ? undefined : resolveInside(this.o.pluginsDir, source);
     if (dir !== undefined) {
       if (path.basename(dir) !== row.name) {
-        throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${row.name}: source directory ${path.basename(dir)} does not match the plugin name`);
+        throw new HostError(
+          'PH_ERR_DESIRED_STATE_INVALID',
+          `${row.name}: source directory ${path.basename(dir)} does not match the plugin name`,
+        );
       }
       const artifact = this.o.compiler.compile(dir);
-      return { hash: artifact.hash, from: 'source', code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path }, sourceDir: dir, artifact };
+      return {
+        hash: artifact.hash,
+        from: 'source',
+        code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
+        sourceDir: dir,
+        artifact,
+      };
     }
     // No usable source here: load the published artifact by hash (disk cache first, then the database).
     if (row.artifactHash === null) {
       if (source !== null && existsSync(source)) {
-        throw new HostError('PH_ERR_PLUGIN_PATH_OUTSIDE', `${row.name}: source path ${source} is outside PLUGINS_DIR (${this.o.pluginsDir}); refusing to load it`);
+        throw new HostError(
+          'PH_ERR_PLUGIN_PATH_OUTSIDE',
+          `${row.name}: source path ${source} is outside PLUGINS_DIR (${this.o.pluginsDir}); refusing to load it`,
+        );
       }
-      throw new HostError('PH_ERR_PLUGIN_SOURCE_MISSING', `${row.name}: source ${source ?? '(none)'} is not available on this node and no artifact was published`);
+      throw new HostError(
+        'PH_ERR_PLUGIN_SOURCE_MISSING',
+        `${row.name}: source ${source ?? '(none)'} is not available on this node and no artifact was published`,
+      );
     }
     let artifact: Artifact | undefined = this.o.compiler.readArtifact(row.artifactHash);
     if (artifact === undefined) {
       const stored = await this.o.repo.getArtifact(row.artifactHash);
-      if (stored === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${row.name}: artifact ${row.artifactHash} is not in the artifact store`);
+      if (stored === undefined)
+        throw new HostError('PH_ERR_ARTIFACT_MISSING', `${row.name}: artifact ${row.artifactHash} is not in the artifact store`);
       artifact = this.o.compiler.storeArtifact(stored.hash, stored.bundle);
       if (this.o.compiler.readArtifact(stored.hash) === undefined) {
-        throw new HostError('PH_ERR_ARTIFACT_INCOMPATIBLE', `${row.name}: artifact ${stored.hash} was built by an incompatible host (${stored.format}) and no source is available to rebuild it`);
+        throw new HostError(
+          'PH_ERR_ARTIFACT_INCOMPATIBLE',
+          `${row.name}: artifact ${stored.hash} was built by an incompatible host (${stored.format}) and no source is available to rebuild it`,
+        );
       }
     }
-    return { hash: artifact.hash, from: 'artifact', code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path }, sourceDir: undefined, artifact: undefined };
+    return {
+      hash: artifact.hash,
+      from: 'artifact',
+      code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
+      sourceDir: undefined,
+      artifact: undefined,
+    };
   }
 
   private async load(rt: Runtime, row: PluginRow, r: Resolved, fingerprint: string): Promise<void> {
@@ -346,7 +402,10 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     rt.failedFingerprint = undefined;
     transition(rt, 'serving', this.o.log, reload ? 'swapped' : 'loaded');
     const ms = performance.now() - t0;
-    this.o.log.info({ plugin: rt.name, version: next.version, hash: next.hash, ms: Math.round(ms * 10) / 10, from: r.from }, `plugin ${rt.name} ${reload ? 'reloaded' : 'loaded'} (${next.version})`);
+    this.o.log.info(
+      { plugin: rt.name, version: next.version, hash: next.hash, ms: Math.round(ms * 10) / 10, from: r.from },
+      `plugin ${rt.name} ${reload ? 'reloaded' : 'loaded'} (${next.version})`,
+    );
     this.emit('loaded', rt.name, ms, reload);
     this.emit('change', rt.name);
     if (old !== undefined) void this.retire(old);
@@ -357,7 +416,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /** Lets a replaced version finish its in-flight requests (bounded), then unloads it. */
   private async retire(old: LoadedPlugin): Promise<void> {
     const drained = await old.drain(this.o.drainTimeoutMs);
-    if (!drained) old.ctx.log.warn({ inflight: old.inflight }, `version ${old.version} did not drain within ${this.o.drainTimeoutMs} ms; unloading anyway`);
+    if (!drained)
+      old.ctx.log.warn(
+        { inflight: old.inflight },
+        `version ${old.version} did not drain within ${this.o.drainTimeoutMs} ms; unloading anyway`,
+      );
     await old.unload(this.o.hookTimeoutMs);
   }
 
@@ -407,7 +470,13 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       const m = loaded.metadata;
       if (r.artifact !== undefined) {
         if (row.artifactHash !== r.hash) {
-          await this.o.repo.putArtifact({ hash: r.hash, pluginName: row.name, version: m.version, format: r.artifact.format, bundle: r.artifact.bundle });
+          await this.o.repo.putArtifact({
+            hash: r.hash,
+            pluginName: row.name,
+            version: m.version,
+            format: r.artifact.format,
+            bundle: r.artifact.bundle,
+          });
         }
         const patch: Partial<PluginRow> = {};
         if (row.artifactHash !== r.hash) patch.artifactHash = r.hash;
@@ -477,7 +546,8 @@ function endpointsOf(p: LoadedPlugin): EndpointInput[] {
   const declared = p.metadata.endpoints ?? [];
   const handlerOf = new Map(declared.map((e) => [`${e.method} ${e.path}`, e]));
   const out = new Map<string, EndpointInput>();
-  for (const e of declared) out.set(`${e.method} ${e.path}`, { method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' });
+  for (const e of declared)
+    out.set(`${e.method} ${e.path}`, { method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' });
   for (const r of p.routes) {
     const key = `${r.method} ${r.url}`;
     if (r.method === 'HEAD' && !handlerOf.has(key)) continue; // Fastify's automatic HEAD twins

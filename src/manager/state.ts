@@ -22,12 +22,7 @@ export function canTransition(from: PluginState, to: PluginState): boolean {
 }
 
 /** The one place a plugin's state changes: refuses illegal moves and logs each move. */
-export function transition(
-  subject: { name: string; state: PluginState },
-  to: PluginState,
-  log: FastifyBaseLogger,
-  reason: string,
-): void {
+export function transition(subject: { name: string; state: PluginState }, to: PluginState, log: FastifyBaseLogger, reason: string): void {
   const from = subject.state;
   if (from === to) return;
   if (!canTransition(from, to)) {
