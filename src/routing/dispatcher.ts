@@ -26,11 +26,13 @@ export class Dispatcher {
 
   handler(host: RequestHandler): RequestHandler {
     return (req, res) => {
-      const p = this.table.find(req.method ?? 'GET', req.url ?? '/');
-      if (p === undefined) {
+      const e = this.table.lookup(req.method ?? 'GET', req.url ?? '/');
+      if (e === undefined) {
         host(req, res);
         return;
       }
+      e.hits++;
+      const p = e.plugin;
       p.inflight++;
       res.once('close', p.release);
       (p.server as unknown as { routing: RequestHandler }).routing(req, res);

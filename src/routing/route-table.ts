@@ -18,6 +18,37 @@ type Router = FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
 
 const noop = () => {};
 
+/** One route of one plugin version. `hits` counts the requests dispatched to it (read by the metrics). */
+export interface RouteEntry {
+  readonly plugin: LoadedPlugin;
+  readonly method: string;
+  readonly url: string;
+  hits: number;
+}
+
+// One entry per version and route, kept across table rebuilds so a version's counts never reset while it serves.
+const entriesByPlugin = new WeakMap<LoadedPlugin, Map<string, RouteEntry>>();
+
+function entryOf(plugin: LoadedPlugin, method: string, url: string): RouteEntry {
+  let m = entriesByPlugin.get(plugin);
+  if (m === undefined) {
+    m = new Map();
+    entriesByPlugin.set(plugin, m);
+  }
+  const key = `${method} ${url}`;
+  let e = m.get(key);
+  if (e === undefined) {
+    e = { plugin, method, url, hits: 0 };
+    m.set(key, e);
+  }
+  return e;
+}
+
+/** The route entries (with their request counts) of one plugin version that has been in a table. */
+export function routeEntries(plugin: LoadedPlugin): RouteEntry[] {
+  return [...(entriesByPlugin.get(plugin)?.values() ?? [])];
+}
+
 function normalizePattern(url: string): string {
   return url.replace(/:[^/]+/g, ':');
 }
@@ -39,8 +70,13 @@ export class RouteTable {
 
   /** The version owning `method url`, or undefined. `url` may carry a query string. */
   find(method: string, url: string): LoadedPlugin | undefined {
+    return this.lookup(method, url)?.plugin;
+  }
+
+  /** The route entry matching `method url` (the dispatcher counts a hit on it), or undefined. */
+  lookup(method: string, url: string): RouteEntry | undefined {
     const hit = this.router.find(method as FindMyWay.HTTPMethod, url);
-    return hit === null ? undefined : (hit.store as LoadedPlugin);
+    return hit === null ? undefined : (hit.store as RouteEntry);
   }
 
   /**
@@ -59,7 +95,7 @@ export class RouteTable {
         const owner = owners.get(key);
         if (owner !== undefined && owner !== p) throw conflict(p, owner, r.method, r.url);
         try {
-          router.on(r.method as FindMyWay.HTTPMethod, r.url, noop, p);
+          router.on(r.method as FindMyWay.HTTPMethod, r.url, noop, entryOf(p, r.method, r.url));
         } catch (err) {
           const other = owner ?? findOwner(router, r.method, r.url);
           if (other === p) continue;
@@ -89,7 +125,7 @@ export class RouteTable {
 
 function findOwner(router: Router, method: string, url: string): LoadedPlugin | undefined {
   const hit = router.find(method as FindMyWay.HTTPMethod, url);
-  return hit === null ? undefined : (hit.store as LoadedPlugin);
+  return hit === null ? undefined : (hit.store as RouteEntry).plugin;
 }
 
 function conflict(p: LoadedPlugin, other: LoadedPlugin | undefined, method: string, url: string, cause?: unknown): HostError {
