@@ -20,6 +20,8 @@ export interface HostConfig {
   /** Bearer token for the admin API; unset disables it (403). */
   adminToken: string | undefined;
   watch: boolean;
+  /** Quiet time after the last file event before a watched plugin is recompiled. */
+  watchDebounceMs: number;
   /** Identifies this process in the observed-state table. */
   nodeId: string;
   /** Safety-net full reconcile period. */
@@ -100,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     logLevel,
     adminToken,
     watch: parseBool(overrides.watch as string | boolean | undefined) || parseBool(env.WATCH),
+    watchDebounceMs: parseInteger('WATCH_DEBOUNCE_MS', pick('watchDebounceMs', 'WATCH_DEBOUNCE_MS') ?? '200', 0, 60_000),
     nodeId: pick('nodeId', 'NODE_ID') ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
     reconcileIntervalMs: parseInteger(
       'RECONCILE_INTERVAL_MS',

@@ -47,6 +47,14 @@ export const ERROR_CODES = {
   PH_ERR_NOT_READY: { status: 503, title: 'Not ready' },
   PH_ERR_HEALTH_FAILED: { status: 503, title: 'Plugin health check failed' },
   PH_ERR_PLUGIN_NOT_SERVING: { status: 409, title: 'Plugin is not serving on this node' },
+  PH_ERR_INVALID_JSON: { status: 400, title: 'Malformed JSON body' },
+  PH_ERR_VALIDATION: { status: 400, title: 'Request does not match the schema' },
+  PH_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  PH_ERR_MALFORMED_REQUEST: { status: 400, title: 'Malformed HTTP request' },
+  PH_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request line or headers too large' },
+  PH_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
+  PH_ERR_USAGE: { status: 400, title: 'Invalid command-line usage' },
+  PH_ERR_SERVER_UNREACHABLE: { status: 503, title: 'Running server not reachable' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -24,6 +24,9 @@ export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
 /** Maps Fastify's own 4xx errors to stable codes. */
 function fastifyCode(err: FastifyError): ErrorCode {
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'PH_ERR_PAYLOAD_TOO_LARGE';
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return 'PH_ERR_INVALID_JSON';
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.statusCode === 415) return 'PH_ERR_UNSUPPORTED_MEDIA_TYPE';
+  if (err.code === 'FST_ERR_VALIDATION') return 'PH_ERR_VALIDATION';
   if (err.statusCode === 413) return 'PH_ERR_PAYLOAD_TOO_LARGE';
   if (err.statusCode === 414) return 'PH_ERR_URL_TOO_LONG';
   return 'PH_ERR_BAD_REQUEST';
