@@ -197,7 +197,15 @@ export class Compiler {
     if (diags.length > 5) lines.push(`(and ${diags.length - 5} more)`);
     const noFactory = first.factoryCheck && first.tsCode === 2305;
     const syntax = first.tsCode >= 1000 && first.tsCode < 2000;
-    const code = noFactory ? 'PH_ERR_LOAD_NO_FACTORY' : syntax ? 'PH_ERR_COMPILE_SYNTAX' : 'PH_ERR_COMPILE_TYPE';
+    // 2307/2792: "Cannot find module" — an import of a package that is not installed (or a missing local file)
+    const unresolved = !first.factoryCheck && (first.tsCode === 2307 || first.tsCode === 2792);
+    const code = noFactory
+      ? 'PH_ERR_LOAD_NO_FACTORY'
+      : syntax
+        ? 'PH_ERR_COMPILE_SYNTAX'
+        : unresolved
+          ? 'PH_ERR_COMPILE_RESOLVE'
+          : 'PH_ERR_COMPILE_TYPE';
     const message = noFactory ? `${this.rel(entry)}: does not export newPlugin()` : lines.join('\n');
     return new HostError(code, message, {
       details: {
