@@ -1,19 +1,27 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { PluginAdmin, removeServerInfo, writeServerInfo } from './admin/index.js';
 import { Compiler } from './compiler/index.js';
-import type { HostConfig } from './config/index.js';
+import { type HostConfig, PROJECT_ROOT } from './config/index.js';
 import { type Database, openDatabase, PluginRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
 import { ChangeFollower } from './events/index.js';
+import { adminRoutes } from './http/admin-routes.js';
 import { CORE_ROUTE_SAMPLES } from './http/core-routes.js';
+import { clientErrorHandler, installHttpHardening } from './http/hardening.js';
 import { healthRoutes } from './http/health-routes.js';
+import { HostMetrics, metricsRoutes } from './http/metrics.js';
+import { OpenApiDocument, openapiRoutes, registerSwagger } from './http/openapi.js';
 import { pluginsRoutes } from './http/plugins-routes.js';
-import { hostErrorHandler, problemOf, sendProblem } from './http/problem.js';
+import { hostErrorHandler } from './http/problem.js';
 import { createLogger } from './logger.js';
 import { PluginManager } from './manager/index.js';
 import { Dispatcher } from './routing/dispatcher.js';
 import type { PluginFactory } from './sdk/index.js';
+import { PluginWatcher } from './watch/index.js';
 
 export interface HostOptions {
   /** Plugins compiled into the host (type `static`). */
@@ -36,6 +44,11 @@ export class Host {
   repo!: PluginRepository;
   manager!: PluginManager;
   compiler!: Compiler;
+  admin!: PluginAdmin;
+  metrics!: HostMetrics;
+  openapi!: OpenApiDocument;
+  /** Set when started with WATCH=1 / --watch. */
+  watcher: PluginWatcher | undefined;
   private follower: ChangeFollower | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private initialLoadDone = false;
@@ -85,6 +98,14 @@ export class Host {
       log: this.log,
       ...(this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {}),
     });
+    this.admin = new PluginAdmin({
+      repo: this.repo,
+      compiler: this.compiler,
+      pluginsDir: c.pluginsDir,
+      hookTimeoutMs: c.hookTimeoutMs,
+      log: this.log,
+    });
+    this.metrics = new HostMetrics({ manager: this.manager, dispatcher: this.dispatcher, repo: this.repo, defaultMetrics: true });
     this.app = this.buildApp();
     await this.app.ready();
 
@@ -105,7 +126,23 @@ export class Host {
     await this.manager.idle();
     this.initialLoadDone = true;
 
+    if (c.watch) {
+      this.watcher = new PluginWatcher({
+        pluginsDir: c.pluginsDir,
+        repo: this.repo,
+        compiler: this.compiler,
+        manager: this.manager,
+        hookTimeoutMs: c.hookTimeoutMs,
+        debounceMs: c.watchDebounceMs,
+        log: this.log,
+      }).start();
+    }
+
     await this.app.listen({ port: c.port, host: c.host });
+    if (this.db.kind === 'pglite') {
+      // The embedded database is locked by this process: tell the CLI where to reach this server instead.
+      writeServerInfo(c.dataDir, { pid: process.pid, url: this.url, nodeId: c.nodeId, startedAt: new Date().toISOString() });
+    }
     await this.repo.registerNode(c.nodeId, this.address, process.pid).catch(() => {});
     this.heartbeat = setInterval(() => {
       this.repo.heartbeat(c.nodeId, this.address, process.pid).catch(() => {});
@@ -122,12 +159,12 @@ export class Host {
       bodyLimit: 1024 * 1024,
       routerOptions: { maxParamLength: 200 },
       forceCloseConnections: 'idle',
+      clientErrorHandler,
       serverFactory: (handler) => http.createServer({ maxHeaderSize: 16 * 1024 }, this.dispatcher.handler(handler)),
     });
     app.setErrorHandler(hostErrorHandler);
-    app.setNotFoundHandler((req, reply) =>
-      sendProblem(reply, problemOf('PH_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)),
-    );
+    installHttpHardening(app);
+    registerSwagger(app, hostVersion());
     const liveWithinMs = Math.max(15_000, (this.options.heartbeatMs ?? 5000) * 3);
     app.register(pluginsRoutes, {
       repo: this.repo,
@@ -137,6 +174,19 @@ export class Host {
       liveWithinMs,
     });
     app.register(healthRoutes, { reasons: () => this.notReadyReasons() });
+    app.register(adminRoutes, {
+      token: this.config.adminToken,
+      admin: this.admin,
+      repo: this.repo,
+      manager: this.manager,
+      pluginsDir: this.config.pluginsDir,
+      nodeId: this.config.nodeId,
+      liveWithinMs,
+      settleTimeoutMs: this.config.drainTimeoutMs + 4 * this.config.hookTimeoutMs + 5000,
+    });
+    app.register(metricsRoutes, { metrics: this.metrics });
+    this.openapi = new OpenApiDocument(app, this.dispatcher, this.manager, this.log);
+    app.register(openapiRoutes, { document: this.openapi });
     return app;
   }
 
@@ -157,6 +207,8 @@ export class Host {
     this.closing ??= (async () => {
       this.startAbort.abort();
       clearInterval(this.heartbeat);
+      await this.watcher?.stop().catch(() => {});
+      if (this.db?.kind === 'pglite') removeServerInfo(this.config.dataDir);
       if (this.app !== undefined) {
         const closed = this.app.close();
         const bounded = await Promise.race([closed.then(() => true), delay(this.config.drainTimeoutMs).then(() => false)]);
@@ -166,8 +218,18 @@ export class Host {
       await this.manager?.stop().catch(() => {});
       await this.repo?.removeNode(this.config.nodeId).catch(() => {});
       await this.db?.close().catch(() => {});
+      this.openapi?.close();
+      this.metrics?.close();
     })();
     return this.closing;
+  }
+}
+
+function hostVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
   }
 }
 

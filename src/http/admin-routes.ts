@@ -1,0 +1,246 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { assertPluginName, dbErrors, type PluginAdmin, resolvePluginDirectory } from '../admin/index.js';
+import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
+import { describeError, HostError } from '../errors/index.js';
+import type { PluginManager } from '../manager/index.js';
+import { ADMIN_BODY_LIMIT } from './hardening.js';
+import { pluginView } from './plugin-view.js';
+
+export interface AdminRoutesOptions {
+  /** Bearer token; undefined disables the admin API (403 with a how-to). */
+  token: string | undefined;
+  admin: PluginAdmin;
+  repo: PluginRepository;
+  manager: PluginManager;
+  pluginsDir: string;
+  nodeId: string;
+  liveWithinMs: number;
+  /** Bound on waiting for this node to apply a change before answering. */
+  settleTimeoutMs: number;
+}
+
+const NAME_PATTERN = '^[a-z0-9][a-z0-9-_]{0,63}$';
+
+const nameParams = {
+  type: 'object',
+  properties: { name: { type: 'string', pattern: NAME_PATTERN, description: 'Plugin name' } },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
+
+const problemSchema = {
+  type: 'object',
+  description: 'RFC 9457 problem details with a stable code',
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: { type: 'string', pattern: '^PH_ERR_[A-Z_]+$' },
+  },
+  required: ['type', 'title', 'status', 'detail', 'code'],
+  additionalProperties: true,
+} as const;
+
+const pluginStateSchema = {
+  type: 'object',
+  description: 'The plugin row, what this node serves and the action taken',
+  additionalProperties: true,
+  properties: {
+    name: { type: 'string' },
+    status: { type: 'string', enum: ['active', 'inactive'] },
+    generation: { type: 'integer' },
+    artifact_hash: { type: ['string', 'null'] },
+    state: { type: 'string' },
+    action: { type: 'string' },
+    changed: { type: 'boolean' },
+    settled: { type: 'boolean', description: 'True when this node applied the change before answering' },
+  },
+} as const;
+
+const errorResponses = {
+  400: problemSchema,
+  401: problemSchema,
+  403: problemSchema,
+  404: problemSchema,
+  413: problemSchema,
+  422: problemSchema,
+  503: problemSchema,
+} as const;
+
+/** Hash both sides to a fixed length so the comparison takes the same time whatever was sent. */
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/**
+ * The admin API: every route writes desired state to the database (the nodes,
+ * this one included, react to the notification), then waits a bounded time
+ * for this node to apply it and answers the resulting state.
+ *
+ * Guarded by `Authorization: Bearer <ADMIN_TOKEN>` (constant-time comparison),
+ * checked before the body is read; without a configured token every admin
+ * route answers 403 saying how to enable it. Bodies are limited to
+ * `ADMIN_BODY_LIMIT`; names and paths are validated; every rejection is a
+ * problem document with a stable code and nothing written.
+ */
+export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): Promise<void> {
+  const expected = o.token === undefined ? undefined : digest(o.token);
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (expected === undefined) {
+      throw new HostError(
+        'PH_ERR_ADMIN_DISABLED',
+        'the admin API is disabled: start the server with ADMIN_TOKEN set (at least 8 characters) and send it as "Authorization: Bearer <token>"',
+      );
+    }
+    const header = req.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(header) : null;
+    reply.header('www-authenticate', 'Bearer realm="plugin-host admin"');
+    if (m === null) {
+      throw new HostError('PH_ERR_UNAUTHORIZED', 'admin routes need the header "Authorization: Bearer <ADMIN_TOKEN>"');
+    }
+    if (!timingSafeEqual(digest(m[1] as string), expected)) throw new HostError('PH_ERR_UNAUTHORIZED', 'the admin token is not valid');
+  });
+  // Name checks run before schema validation so a bad name gets its own code.
+  app.addHook('preValidation', async (req) => {
+    const params = req.params as { name?: unknown } | undefined;
+    if (params !== undefined && 'name' in params) assertPluginName(params.name);
+  });
+
+  async function settle(name: string): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), o.settleTimeoutMs);
+    });
+    try {
+      return await Promise.race([o.manager.reconcile(name).then(() => true), bound]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function stateOf(row: PluginRow, extra: Record<string, unknown>): Promise<Record<string, unknown>> {
+    let full: PluginWithEndpoints | undefined;
+    let nodes: Awaited<ReturnType<PluginRepository['nodeViews']>> | undefined;
+    try {
+      full = await o.repo.getByName(row.name);
+      if (full !== undefined) nodes = await o.repo.nodeViews(row.name, o.liveWithinMs);
+    } catch (err) {
+      app.log.warn({ plugin: row.name, err: describeError(err) }, 'could not re-read plugin after an admin change');
+    }
+    return { ...pluginView(full ?? { ...row, endpoints: [] }, o.manager.snapshot(row.name), nodes, o.nodeId), ...extra };
+  }
+
+  const common = (summary: string, description: string) => ({
+    bodyLimit: ADMIN_BODY_LIMIT,
+    schema: {
+      tags: ['admin'],
+      summary,
+      description,
+      security: [{ bearerAuth: [] }],
+      params: nameParams,
+      response: { 200: pluginStateSchema, ...errorResponses },
+    },
+  });
+
+  app.post('/plugins/:name/enable', common('Enable a plugin', 'Sets the desired status to active; every node loads it.'), async (req) => {
+    const { name } = req.params as { name: string };
+    const { row, changed } = await o.admin.setStatus(name, 'active');
+    const settled = await settle(name);
+    return stateOf(row, { action: 'enable', changed, settled });
+  });
+
+  app.post(
+    '/plugins/:name/disable',
+    common('Disable a plugin', 'Sets the desired status to inactive; every node unloads it.'),
+    async (req) => {
+      const { name } = req.params as { name: string };
+      const { row, changed } = await o.admin.setStatus(name, 'inactive');
+      const settled = await settle(name);
+      return stateOf(row, { action: 'disable', changed, settled });
+    },
+  );
+
+  app.post('/plugins/:name/toggle', common('Toggle a plugin', 'Flips the desired status between active and inactive.'), async (req) => {
+    const { name } = req.params as { name: string };
+    const row = await o.admin.toggle(name);
+    const settled = await settle(name);
+    return stateOf(row, { action: 'toggle', changed: true, settled });
+  });
+
+  app.post(
+    '/plugins/:name/reload',
+    common(
+      'Recompile and reload a plugin',
+      'Recompiles the plugin from source on this node, publishes the artifact and bumps its generation so every node reloads it. A compile error answers 422 with file:line:column and changes nothing.',
+    ),
+    async (req) => {
+      const { name } = req.params as { name: string };
+      const { row, recompiled } = await o.admin.reload(name);
+      const settled = await settle(name);
+      return stateOf(row, { action: 'reload', changed: true, recompiled, settled });
+    },
+  );
+
+  app.delete(
+    '/plugins/:name',
+    common('Remove a plugin', 'Deletes the plugin row; every node unloads it. The source directory is left alone.'),
+    async (req) => {
+      const { name } = req.params as { name: string };
+      const row = await o.admin.remove(name);
+      const settled = await settle(name);
+      return {
+        ...pluginView({ ...row, endpoints: [] }, o.manager.snapshot(name), undefined, o.nodeId),
+        registered: false,
+        state: 'unloaded',
+        action: 'remove',
+        changed: true,
+        settled,
+      };
+    },
+  );
+
+  app.post(
+    '/plugins',
+    {
+      bodyLimit: ADMIN_BODY_LIMIT,
+      schema: {
+        tags: ['admin'],
+        summary: 'Register a plugin directory',
+        description:
+          'Registers a directory directly inside PLUGINS_DIR (given by name or absolute path). The plugin is compiled and trial-loaded first; a failure answers 422 and registers nothing.',
+        security: [{ bearerAuth: [] }],
+        body: {
+          type: 'object',
+          required: ['path'],
+          additionalProperties: false,
+          properties: {
+            path: { type: 'string', minLength: 1, maxLength: 4096, description: 'Directory inside PLUGINS_DIR' },
+            name: { type: 'string', pattern: NAME_PATTERN, description: 'Must equal the directory name when given' },
+            status: { type: 'string', enum: ['active', 'inactive'], default: 'active' },
+          },
+        },
+        response: { 201: pluginStateSchema, ...errorResponses, 409: problemSchema },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as { path: string; name?: string; status?: 'active' | 'inactive' };
+      const dir = resolvePluginDirectory(o.pluginsDir, body.path);
+      const name = path.basename(dir);
+      assertPluginName(name);
+      if (body.name !== undefined && body.name !== name) {
+        throw new HostError('PH_ERR_BAD_REQUEST', `name "${body.name}" does not match the directory name "${name}"`);
+      }
+      const existing = await o.repo.getByName(name).catch(dbErrors);
+      if (existing !== undefined) throw new HostError('PH_ERR_PLUGIN_EXISTS', `plugin "${name}" is already registered`);
+      const { row, created } = await o.manager.registerDirectory(name, dir, body.status ?? 'active').catch((err: unknown) => dbErrors(err));
+      if (!created) throw new HostError('PH_ERR_PLUGIN_EXISTS', `plugin "${name}" is already registered`);
+      const settled = await settle(name);
+      reply.code(201);
+      return stateOf(row, { action: 'register', changed: true, settled });
+    },
+  );
+}

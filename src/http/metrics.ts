@@ -1,0 +1,190 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PluginRepository } from '../db/index.js';
+import type { LoadedPlugin } from '../loader/index.js';
+import type { PluginManager, PluginState } from '../manager/index.js';
+import type { Dispatcher } from '../routing/dispatcher.js';
+import { type RouteEntry, routeEntries } from '../routing/route-table.js';
+
+export interface HostMetricsOptions {
+  manager: PluginManager;
+  dispatcher: Dispatcher;
+  repo: PluginRepository;
+  /** Process-wide metrics (CPU, memory, event loop); off for hosts sharing a process in tests. */
+  defaultMetrics?: boolean;
+}
+
+/** Every lifecycle state, so each appears in the gauge even at zero. */
+const PLUGIN_STATES: readonly PluginState[] = ['unloaded', 'loading', 'serving', 'reloading', 'unloading', 'error'];
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * Prometheus metrics of one host, in its own registry:
+ * - `plugin_host_plugins{state}`: plugins on this node by lifecycle state;
+ * - `plugin_host_plugins_desired{status}`: plugins in the database by desired status;
+ * - `plugin_host_plugin_loads_total{plugin,kind}` and `plugin_host_plugin_load_duration_seconds{kind}` (kind = load | reload);
+ * - `plugin_host_plugin_unloads_total{plugin}`;
+ * - `plugin_host_plugin_failures_total{plugin,code}`;
+ * - `plugin_host_plugin_requests_total{plugin,method,route}`: requests dispatched to plugin routes.
+ *
+ * Request counts are integers the dispatcher increments on route entries;
+ * they are folded into the counter when scraped, never on the request path.
+ */
+export class HostMetrics {
+  readonly registry = new Registry();
+  private readonly loads: Counter<'plugin' | 'kind'>;
+  private readonly loadDuration: Histogram<'kind'>;
+  private readonly unloads: Counter<'plugin'>;
+  private readonly failures: Counter<'plugin' | 'code'>;
+  private readonly requests: Counter<'plugin' | 'method' | 'route'>;
+  /** Versions that have served here and whose route counts are not fully folded yet. */
+  private readonly tracked = new Set<LoadedPlugin>();
+  /** Count of each route entry already added to the counter. */
+  private readonly folded = new WeakMap<RouteEntry, number>();
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(private readonly o: HostMetricsOptions) {
+    const registers = [this.registry];
+    const m = o.manager;
+    new Gauge({
+      name: 'plugin_host_plugins',
+      help: 'Plugins on this node by lifecycle state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts = new Map<string, number>(PLUGIN_STATES.map((s) => [s, 0]));
+        for (const s of m.snapshots()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+        for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    const repo = o.repo;
+    new Gauge({
+      name: 'plugin_host_plugins_desired',
+      help: 'Plugins registered in the database by desired status (absent while the database is unreachable)',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        this.reset();
+        try {
+          const rows = await repo.list();
+          const counts = new Map<string, number>([
+            ['active', 0],
+            ['inactive', 0],
+          ]);
+          for (const r of rows) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+          for (const [status, n] of counts) this.set({ status }, n);
+        } catch {
+          // database unreachable: leave the gauge empty rather than fail the scrape
+        }
+      },
+    });
+    this.loads = new Counter({
+      name: 'plugin_host_plugin_loads_total',
+      help: 'Plugin versions loaded on this node (kind: load = first version, reload = replaced a serving version)',
+      labelNames: ['plugin', 'kind'],
+      registers,
+    });
+    this.loadDuration = new Histogram({
+      name: 'plugin_host_plugin_load_duration_seconds',
+      help: 'Time from starting to load a version to serving it (compile, evaluate, initialize, routes, swap)',
+      labelNames: ['kind'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.unloads = new Counter({
+      name: 'plugin_host_plugin_unloads_total',
+      help: 'Plugins unloaded on this node (disabled, removed or shut down)',
+      labelNames: ['plugin'],
+      registers,
+    });
+    this.failures = new Counter({
+      name: 'plugin_host_plugin_failures_total',
+      help: 'Failed attempts to compile or load a plugin, by error code',
+      labelNames: ['plugin', 'code'],
+      registers,
+    });
+    this.requests = new Counter({
+      name: 'plugin_host_plugin_requests_total',
+      help: 'Requests dispatched to plugin routes',
+      labelNames: ['plugin', 'method', 'route'],
+      registers,
+    });
+    const self = this;
+    new Gauge({
+      name: 'plugin_host_plugin_inflight_requests',
+      help: 'Requests in flight per serving plugin on this node',
+      labelNames: ['plugin'],
+      registers,
+      collect() {
+        this.reset();
+        self.foldRequests();
+        for (const p of o.dispatcher.current.plugins.values()) this.set({ plugin: p.name }, p.inflight);
+      },
+    });
+    if (o.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+
+    const onLoaded = (name: string, ms: number, reload: boolean) => {
+      const kind = reload ? 'reload' : 'load';
+      this.loads.inc({ plugin: name, kind });
+      this.loadDuration.observe({ kind }, ms / 1000);
+      const v = m.serving(name);
+      if (v !== undefined) this.tracked.add(v);
+    };
+    const onUnloaded = (name: string) => this.unloads.inc({ plugin: name });
+    const onFailed = (name: string, code: string) => this.failures.inc({ plugin: name, code });
+    m.on('loaded', onLoaded);
+    m.on('unloaded', onUnloaded);
+    m.on('failed', onFailed);
+    this.listeners.push(
+      () => m.off('loaded', onLoaded),
+      () => m.off('unloaded', onUnloaded),
+      () => m.off('failed', onFailed),
+    );
+  }
+
+  /** Adds the route hits counted since the last fold; forgets versions that left the route table (their counts are final). */
+  private foldRequests(): void {
+    const current = new Set(this.o.dispatcher.current.plugins.values());
+    for (const p of current) this.tracked.add(p);
+    for (const p of this.tracked) {
+      for (const e of routeEntries(p)) {
+        const before = this.folded.get(e) ?? 0;
+        if (e.hits > before) {
+          this.requests.inc({ plugin: p.name, method: e.method, route: e.url }, e.hits - before);
+          this.folded.set(e, e.hits);
+        }
+      }
+      if (!current.has(p)) this.tracked.delete(p);
+    }
+  }
+
+  async render(): Promise<string> {
+    this.foldRequests();
+    return this.registry.metrics();
+  }
+
+  close(): void {
+    for (const off of this.listeners.splice(0)) off();
+    this.tracked.clear();
+    this.registry.clear();
+  }
+}
+
+/** `GET /metrics` in the Prometheus text format. */
+export async function metricsRoutes(app: FastifyInstance, o: { metrics: HostMetrics }): Promise<void> {
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics (text exposition format)',
+        produces: ['text/plain'],
+      },
+    },
+    async (_req, reply) => {
+      const body = await o.metrics.render();
+      return reply.type(o.metrics.registry.contentType).send(body);
+    },
+  );
+}

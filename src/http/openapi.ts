@@ -1,0 +1,200 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { describeError } from '../errors/index.js';
+import type { LoadedPlugin } from '../loader/index.js';
+import type { PluginManager } from '../manager/index.js';
+import type { Dispatcher } from '../routing/dispatcher.js';
+
+export const OPENAPI_VERSION = '3.1.0';
+
+// biome-ignore lint/suspicious/noExplicitAny: an OpenAPI document is free-form JSON
+type Json = any;
+
+interface PluginDoc {
+  paths: Record<string, Record<string, Json>>;
+  schemas: Record<string, Json>;
+  /** Set when the plugin's schemas could not be described (its routes are listed without them). */
+  warning?: string;
+}
+
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
+
+/**
+ * Registers `@fastify/swagger` on the host's instance (it must come before
+ * any route, since it records routes as they are added). It describes the
+ * core and admin routes; plugin routes are merged in by `OpenApiDocument`.
+ */
+export function registerSwagger(app: FastifyInstance, version: string): void {
+  app.register(fastifySwagger, {
+    openapi: {
+      openapi: OPENAPI_VERSION,
+      info: {
+        title: 'plugin-host',
+        version,
+        description:
+          'Core, admin and plugin routes of this node. Plugin routes are those of the plugins loaded right now, tagged by plugin; the document is regenerated whenever a plugin loads, reloads or unloads.',
+      },
+      tags: [
+        { name: 'plugins', description: 'Read the registered plugins and their state' },
+        { name: 'admin', description: 'Change desired state (bearer token from ADMIN_TOKEN)' },
+        { name: 'operations', description: 'Health, readiness, metrics, this document' },
+      ],
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN the server was started with' } },
+      },
+    },
+  });
+}
+
+/** Walks a JSON value and rewrites `$ref`s and `operationId`s with `fn`. */
+function rewrite(value: Json, fn: (key: string, v: string) => string): Json {
+  if (Array.isArray(value)) return value.map((v) => rewrite(v, fn));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(value)) out[k] = typeof v === 'string' ? fn(k, v) : rewrite(v, fn);
+  return out;
+}
+
+/**
+ * Describes one plugin version's routes with `@fastify/swagger` by replaying
+ * them (method, URL, schema; no-op handlers, no validator compiled) on a
+ * throwaway Fastify instance. Component names and operation ids get the
+ * plugin name as prefix so plugins never collide.
+ */
+async function describePlugin(p: LoadedPlugin): Promise<PluginDoc> {
+  const routes = p.routes.filter((r) => !(r.method === 'HEAD' && p.routes.some((x) => x.method === 'GET' && x.url === r.url)));
+  const replay = async (withSchemas: boolean): Promise<PluginDoc> => {
+    const temp = Fastify({ logger: false, exposeHeadRoutes: false });
+    try {
+      temp.setValidatorCompiler(() => () => true);
+      temp.setSerializerCompiler(() => (data) => JSON.stringify(data));
+      await temp.register(fastifySwagger, { openapi: { openapi: OPENAPI_VERSION, info: { title: p.name, version: p.version } } });
+      for (const r of routes) {
+        const own = withSchemas && r.schema !== null && typeof r.schema === 'object' ? (r.schema as Record<string, unknown>) : {};
+        const schema = { ...own, tags: [p.name], hide: false };
+        temp.route({ method: r.method as 'GET', url: r.url, schema, handler: async () => null });
+      }
+      await temp.ready();
+      const doc = temp.swagger() as Json;
+      const prefix = (s: string) => `${p.name}.${s}`;
+      const renamed = rewrite({ paths: doc.paths ?? {}, schemas: doc.components?.schemas ?? {} }, (k, v) => {
+        if (k === '$ref' && v.startsWith('#/components/schemas/')) return `#/components/schemas/${prefix(v.slice(21))}`;
+        if (k === 'operationId') return prefix(v);
+        return v;
+      });
+      const schemas: Record<string, Json> = {};
+      for (const [k, v] of Object.entries(renamed.schemas as Record<string, Json>)) schemas[prefix(k)] = v;
+      return { paths: renamed.paths, schemas };
+    } finally {
+      await temp.close().catch(() => {});
+    }
+  };
+  try {
+    return await replay(true);
+  } catch (err) {
+    const doc = await replay(false);
+    return { ...doc, warning: `route schemas of ${p.name} could not be described: ${describeError(err)}` };
+  }
+}
+
+/**
+ * The live OpenAPI document: the host's own routes (from `@fastify/swagger`)
+ * plus the routes of every plugin version in the current route table. Built
+ * on demand and cached until the manager reports a change.
+ */
+export class OpenApiDocument {
+  private cache: Promise<Json> | undefined;
+  private readonly perPlugin = new WeakMap<LoadedPlugin, Promise<PluginDoc>>();
+  private readonly off: () => void;
+
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly dispatcher: Dispatcher,
+    manager: PluginManager,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    const invalidate = () => {
+      this.cache = undefined;
+    };
+    manager.on('change', invalidate);
+    manager.on('loaded', invalidate);
+    manager.on('unloaded', invalidate);
+    this.off = () => {
+      manager.off('change', invalidate);
+      manager.off('loaded', invalidate);
+      manager.off('unloaded', invalidate);
+    };
+  }
+
+  current(): Promise<Json> {
+    if (this.cache !== undefined) return this.cache;
+    const built = this.build();
+    this.cache = built;
+    built.catch(() => {
+      if (this.cache === built) this.cache = undefined;
+    });
+    return built;
+  }
+
+  private pluginDoc(p: LoadedPlugin): Promise<PluginDoc> {
+    let d = this.perPlugin.get(p);
+    if (d === undefined) {
+      d = describePlugin(p);
+      this.perPlugin.set(p, d);
+    }
+    return d;
+  }
+
+  private async build(): Promise<Json> {
+    const plugins = [...this.dispatcher.current.plugins.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const doc: Json = structuredClone(this.app.swagger());
+    doc.paths ??= {};
+    doc.components ??= {};
+    doc.components.schemas ??= {};
+    doc.tags ??= [];
+    const docs = await Promise.all(plugins.map((p) => this.pluginDoc(p)));
+    plugins.forEach((p, i) => {
+      const pd = docs[i] as PluginDoc;
+      if (pd.warning !== undefined) this.log.warn({ plugin: p.name }, pd.warning);
+      doc.tags.push({
+        name: p.name,
+        description: `Plugin ${p.name} ${p.version}${p.metadata.description ? `: ${p.metadata.description}` : ''}`,
+      });
+      for (const [url, item] of Object.entries(pd.paths)) {
+        doc.paths[url] ??= {};
+        const target = doc.paths[url];
+        for (const [method, op] of Object.entries(item)) {
+          if (HTTP_METHODS.has(method) && target[method] !== undefined) continue; // first owner wins, as in the route table
+          target[method] = op;
+        }
+      }
+      Object.assign(doc.components.schemas, pd.schemas);
+    });
+    if (Object.keys(doc.components.schemas).length === 0) delete doc.components.schemas;
+    return doc;
+  }
+
+  close(): void {
+    this.off();
+  }
+}
+
+/** `GET /openapi.json` (the live document) and Swagger UI at `/docs`, which shows the same document. */
+export async function openapiRoutes(app: FastifyInstance, o: { document: OpenApiDocument }): Promise<void> {
+  app.get(
+    '/openapi.json',
+    { schema: { tags: ['operations'], summary: 'This OpenAPI document: core, admin and currently loaded plugin routes' } },
+    async () => o.document.current(),
+  );
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    uiHooks: {
+      preHandler: async (req: FastifyRequest) => {
+        (req as FastifyRequest & { openapiDocument?: Json }).openapiDocument = await o.document.current();
+      },
+    },
+    transformSpecificationClone: false,
+    transformSpecification: (_spec, req) => (req as FastifyRequest & { openapiDocument?: Json }).openapiDocument ?? _spec,
+  });
+}
