@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
+import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { assertPluginName, dbErrors, type PluginAdmin, resolvePluginDirectory } from '../admin/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
@@ -88,6 +89,9 @@ function digest(s: string): Buffer {
  */
 export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): Promise<void> {
   const expected = o.token === undefined ? undefined : digest(o.token);
+  // Strict validation: unknown properties are refused (Fastify's default strips them), types are not coerced.
+  const ajv = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: false, allErrors: false, strict: false });
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (expected === undefined) {

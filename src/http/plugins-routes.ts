@@ -42,6 +42,20 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
     }
   }
 
+  /** The plugin's health check on this node (bounded), or null when nothing serves here. */
+  async function healthOf(name: string): Promise<Record<string, unknown> | null> {
+    const p = o.manager.serving(name);
+    if (p === undefined) return null;
+    const checked_at = new Date().toISOString();
+    try {
+      const r = await p.health(Math.min(o.hookTimeoutMs, 2000));
+      return { ok: r.ok, detail: r.detail ?? null, version: p.version, checked_at };
+    } catch (err) {
+      const e = err as HostError;
+      return { ok: false, detail: e.message, code: e.code ?? 'PH_ERR_HEALTH_FAILED', version: p.version, checked_at };
+    }
+  }
+
   app.get(
     '/plugins',
     {
@@ -106,7 +120,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
           return { name, registered: false, status: null, state: 'error', source_path: e.source_path, last_error: e, endpoints: [], stale };
         return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`));
       }
-      return { ...pluginView(row, o.manager.snapshot(name), nodes, o.nodeId), stale };
+      return { ...pluginView(row, o.manager.snapshot(name), nodes, o.nodeId), health: await healthOf(name), stale };
     },
   );
 
