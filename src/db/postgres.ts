@@ -11,8 +11,14 @@ export interface PostgresOptions {
   reconnectMaxMs?: number;
   /** How often the listening connection is pinged to detect a silent loss. */
   listenerPingMs?: number;
+  /** A ping not answered within this long counts as a lost connection. */
+  listenerPingTimeoutMs?: number;
   onLog?: (msg: string, extra?: Record<string, unknown>) => void;
 }
+
+/** `application_name` of the pool's connections and of the listening connection, so an operator can tell them apart. */
+export const POOL_APPLICATION_NAME = 'plugin-host';
+export const LISTENER_APPLICATION_NAME = 'plugin-host-listener';
 
 function rawTx(sql: postgres.Sql | postgres.TransactionSql): RawTx {
   return {
@@ -33,6 +39,7 @@ export function openPostgres(options: PostgresOptions): Database {
     onnotice: () => {},
     connect_timeout: 5,
     idle_timeout: 30,
+    connection: { application_name: POOL_APPLICATION_NAME },
   });
   const orm = drizzle(sql, { schema }) as unknown as Orm;
   const listeners = new Set<PgListener>();
@@ -99,6 +106,7 @@ class PgListener {
       max_lifetime: null,
       connect_timeout: 5,
       fetch_types: false,
+      connection: { application_name: LISTENER_APPLICATION_NAME },
       onnotice: () => {},
       onnotify: (channel: string, payload: string) => {
         if (channel === this.channel) this.handlers.onNotify(payload);
@@ -115,9 +123,25 @@ class PgListener {
     if (this.closed || this.sql !== sql) return;
     this.connected = true;
     this.attempt = 0;
+    const pingMs = this.options.listenerPingMs ?? 2000;
+    const pingTimeoutMs = this.options.listenerPingTimeoutMs ?? Math.max(5000, pingMs * 2);
+    let pinging = false;
     this.pingTimer = setInterval(() => {
-      sql`SELECT 1`.catch((err: unknown) => this.lost(sql, err));
-    }, this.options.listenerPingMs ?? 2000);
+      // One ping at a time; one that hangs (a half-open TCP connection, a stuck server) counts as a loss.
+      if (pinging) return;
+      pinging = true;
+      const timeout = setTimeout(() => this.lost(sql, new Error(`listener ping not answered within ${pingTimeoutMs} ms`)), pingTimeoutMs);
+      timeout.unref();
+      sql`SELECT 1`
+        .then(
+          () => {},
+          (err: unknown) => this.lost(sql, err),
+        )
+        .finally(() => {
+          clearTimeout(timeout);
+          pinging = false;
+        });
+    }, pingMs);
     this.pingTimer.unref();
     this.handlers.onListen();
   }

@@ -75,6 +75,10 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /** True after a database call failed for connectivity; cleared by the next success. */
   dbDegraded = false;
   private stopped = false;
+  /** Plugins whose reconcile was cut short by a lost database connection ('' = the full reconcile), retried with backoff. */
+  private readonly postponed = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs = 0;
 
   constructor(private readonly o: ManagerOptions) {
     super();
@@ -84,6 +88,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         if (isConnectionError(err) || isConnectionError((err as { cause?: unknown }).cause)) {
           this.dbDegraded = true;
           this.o.log.warn({ plugin: name, err: describeError(err) }, `reconcile of ${name} postponed: database unavailable`);
+          this.retryLater(name);
         } else {
           this.o.log.error({ plugin: name, err }, `reconcile of ${name} failed: ${describeError(err)}`);
         }
@@ -104,13 +109,35 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     try {
       rows = await this.o.repo.list();
       this.dbDegraded = false;
+      this.retryDelayMs = 0;
     } catch (err) {
       this.dbDegraded = true;
       this.o.log.warn({ err: describeError(err) }, 'full reconcile postponed: database unavailable');
+      this.retryLater('');
       return;
     }
     const names = new Set([...rows.map((r) => r.name), ...this.runtimes.keys()]);
     await Promise.all([...names].map((n) => this.reconcile(n)));
+  }
+
+  /**
+   * A notification is consumed once: if the run it woke failed on the database
+   * connection (a killed backend, a restart), nothing else would wake it before
+   * the next full reconcile. Retry it, with capped backoff, until a run reads the database.
+   */
+  private retryLater(name: string): void {
+    if (this.stopped) return;
+    this.postponed.add(name);
+    if (this.retryTimer !== undefined) return;
+    this.retryDelayMs = Math.min(30_000, this.retryDelayMs === 0 ? 250 : this.retryDelayMs * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const names = [...this.postponed];
+      this.postponed.clear();
+      if (names.includes('')) void this.reconcileAll();
+      else for (const n of names) void this.reconcile(n);
+    }, this.retryDelayMs);
+    this.retryTimer.unref();
   }
 
   /** Waits for every lane to be idle (tests, shutdown). */
@@ -255,6 +282,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     if (this.stopped) return;
     const row = await this.o.repo.getByName(name);
     this.dbDegraded = false;
+    this.retryDelayMs = 0;
     const rt = this.runtime(name);
 
     if (row === undefined || row.status === 'inactive') {
@@ -516,6 +544,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /** Unloads everything (shutdown). */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     await this.lanes.idle();
     await Promise.all([...this.runtimes.values()].map((rt) => this.unload(rt, 'shutdown').catch(() => {})));
   }
