@@ -2,6 +2,10 @@ import { parseArgs } from 'node:util';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { describeError, HostError } from '../errors/index.js';
 import { startHost } from '../host.js';
+import { type FaultLog, installProcessFaultHandlers } from '../loader/attribution.js';
+
+/** The running host's logger, for process-level faults (set once the host started). */
+let faultLog: FaultLog | undefined;
 
 const USAGE = `plugin-host — loads, reloads and unloads HTTP plugins at runtime
 
@@ -25,6 +29,7 @@ Relative paths resolve against the project root, not the working directory.`;
 async function serve(overrides: ConfigOverrides): Promise<void> {
   const config = loadConfig(process.env, overrides);
   const host = await startHost(config);
+  faultLog = host.log;
   let signals = 0;
   const stop = (signal: string) => {
     signals++;
@@ -86,9 +91,9 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-process.on('unhandledRejection', (reason) => {
-  console.error(JSON.stringify({ level: 50, msg: `unhandled rejection: ${describeError(reason)}` }));
-});
+// An uncaught exception or unhandled rejection (from plugin code that escaped the wrapped timers and
+// hooks) is logged against the plugin its stack names, and the process keeps serving.
+installProcessFaultHandlers(() => faultLog);
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   // One clear line, no stack trace, for configuration and start-up errors.

@@ -15,9 +15,9 @@ export const ENTRY_FILES = ['main.ts', 'plugin.ts', 'index.ts'] as const;
 /**
  * Artifact format: CommonJS bundle with `fastify` and the SDK external. Part of
  * every artifact's hash and first line, so an artifact built by an
- * incompatible host is rebuilt rather than loaded.
+ * incompatible host is rebuilt rather than loaded. v2: `import()` lowered to the require shim.
  */
-export const ARTIFACT_FORMAT = `cjs-v1;sdk=${SDK_VERSION.split('.')[0]};node=${process.versions.node.split('.')[0]};esbuild=${esbuild.version}`;
+export const ARTIFACT_FORMAT = `cjs-v2;sdk=${SDK_VERSION.split('.')[0]};node=${process.versions.node.split('.')[0]};esbuild=${esbuild.version}`;
 const HEADER_PREFIX = '/* plugin-host artifact ';
 
 /** Modules the host provides to every plugin at run time. */
@@ -171,6 +171,9 @@ export class Compiler {
         sourcemap: false,
         legalComments: 'none',
         charset: 'utf8',
+        // The bundle is evaluated as a function (no module loader behind it): `import()` of a module left
+        // external (node builtins, fastify, the SDK) must go through the host's require shim.
+        supported: { 'dynamic-import': false },
       });
     } catch (err) {
       const failure = err as esbuild.BuildFailure;

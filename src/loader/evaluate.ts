@@ -14,8 +14,9 @@ const PROVIDED: Record<string, unknown> = {
 
 /**
  * Timers created by plugin code go through these wrappers: a throw inside a
- * plugin's callback is caught and reported against that plugin instead of
- * crashing the host, and every pending timer is cleared when the version
+ * plugin's callback, or a rejection of the promise an async callback returns,
+ * is caught and reported against that plugin instead of crashing the host (or
+ * becoming an unattributed unhandled rejection), and every pending timer is cleared when the version
  * unloads, so nothing keeps an unloaded version's closures alive.
  */
 export class PluginTimers {
@@ -26,10 +27,13 @@ export class PluginTimers {
 
   constructor(private readonly onError: (err: unknown) => void) {}
 
-  private guard<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+  private guard<A extends unknown[]>(fn: (...args: A) => unknown): (...args: A) => void {
     return (...args: A) => {
       try {
-        fn(...args);
+        const r = fn(...args);
+        if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+          Promise.resolve(r).catch((err: unknown) => this.onError(err));
+        }
       } catch (err) {
         this.onError(err);
       }
@@ -37,12 +41,12 @@ export class PluginTimers {
   }
 
   readonly globals = {
-    setTimeout: (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    setTimeout: (fn: (...a: unknown[]) => unknown, ms?: number, ...args: unknown[]) => {
       if (this.disposed) return undefined;
       const t: NodeJS.Timeout = setTimeout(
         this.guard((...a: unknown[]) => {
           this.timeouts.delete(t);
-          fn(...a);
+          return fn(...a);
         }),
         ms,
         ...args,
@@ -55,7 +59,7 @@ export class PluginTimers {
       this.timeouts.delete(t);
       clearTimeout(t);
     },
-    setInterval: (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    setInterval: (fn: (...a: unknown[]) => unknown, ms?: number, ...args: unknown[]) => {
       if (this.disposed) return undefined;
       const t = setInterval(this.guard(fn), ms, ...args);
       this.intervals.add(t);
@@ -66,12 +70,12 @@ export class PluginTimers {
       this.intervals.delete(t);
       clearInterval(t);
     },
-    setImmediate: (fn: (...a: unknown[]) => void, ...args: unknown[]) => {
+    setImmediate: (fn: (...a: unknown[]) => unknown, ...args: unknown[]) => {
       if (this.disposed) return undefined;
       const t: NodeJS.Immediate = setImmediate(
         this.guard((...a: unknown[]) => {
           this.immediates.delete(t);
-          fn(...a);
+          return fn(...a);
         }),
         ...args,
       );

@@ -1,10 +1,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { describeError, HostError } from '../errors/index.js';
 import type { HealthResult, PluginContext, PluginFactory, PluginInterface, PluginMetadata } from '../sdk/index.js';
+import { notePluginCode } from './attribution.js';
 import { evaluateBundle, PluginTimers } from './evaluate.js';
 import { callHook } from './hooks.js';
 import { validateMetadata } from './metadata.js';
 
+export { attributeError } from './attribution.js';
 export { callHook } from './hooks.js';
 export { isValidPluginName, PLUGIN_NAME_PATTERN, validateMetadata } from './metadata.js';
 
@@ -122,6 +124,7 @@ function assertInstance(name: string, inst: unknown): asserts inst is PluginInte
 /** Evaluates the code and returns the factory. */
 function factoryOf(req: LoadRequest, timers: PluginTimers): PluginFactory {
   if (req.code.kind === 'static') return req.code.factory;
+  notePluginCode(req.code.filename, req.name);
   const exports = evaluateBundle(req.name, req.code.bundle, req.code.filename, timers);
   const factory = exports.newPlugin ?? (exports.default as Record<string, unknown> | undefined)?.newPlugin;
   if (typeof factory !== 'function') {
