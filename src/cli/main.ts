@@ -3,6 +3,7 @@ import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { describeError, HostError } from '../errors/index.js';
 import { startHost } from '../host.js';
 import { type FaultLog, installProcessFaultHandlers } from '../loader/attribution.js';
+import { runCommand } from './commands.js';
 
 /** The running host's logger, for process-level faults (set once the host started). */
 let faultLog: FaultLog | undefined;
@@ -13,8 +14,16 @@ Usage: plugin-host [command] [options]
 
 Commands:
   serve            start the server (default)
+  list             list the registered plugins
+  enable NAME      set a plugin active (every node loads it)
+  disable NAME     set a plugin inactive (every node unloads it)
+  reload NAME      recompile from source and reload on every node
+  remove NAME      delete a plugin's registration (every node unloads it)
+  new NAME         scaffold a plugin directory with its test
+  build DIR        compile and validate a plugin directory, printing file:line:column errors
+Run plugin-host COMMAND --help for the options of each command.
 
-Options (each overrides its environment variable):
+Options of serve (each overrides its environment variable):
   --port N             PORT            (default 3000)
   --host ADDR          HOST            (default 127.0.0.1)
   --database-url URL   DATABASE_URL    (unset: embedded PGlite in DATA_DIR)
@@ -51,6 +60,10 @@ async function serve(overrides: ConfigOverrides): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith('-') && first !== 'serve') {
+    process.exit(await runCommand(first, argv.slice(1)));
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

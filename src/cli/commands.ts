@@ -1,0 +1,363 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Compiler } from '../compiler/index.js';
+import { type ConfigOverrides, loadConfig } from '../config/index.js';
+import type { PluginWithEndpoints } from '../db/index.js';
+import { describeError, HostError, isHostError } from '../errors/index.js';
+import { pluginView } from '../http/plugin-view.js';
+import { trialLoad } from '../loader/index.js';
+import { createLogger } from '../logger.js';
+import { scaffoldPlugin } from './scaffold.js';
+import { callServer, openTarget, type Target } from './target.js';
+
+const CONNECTION_HELP = `Where it acts:
+  With DATABASE_URL (or --database-url) the command writes PostgreSQL directly; running servers
+  follow through the notification, and none needs to run. With the embedded database (DATA_DIR),
+  a running server holds it: the command then goes through that server's admin API, authenticated
+  with ADMIN_TOKEN (or --token); with no server running it opens DATA_DIR itself.
+
+Options:
+  --database-url URL   DATABASE_URL
+  --data-dir DIR       DATA_DIR       (default ./data)
+  --plugins-dir DIR    PLUGINS_DIR    (default ./plugins)
+  --token TOKEN        ADMIN_TOKEN    (only used to reach a running server)
+  --json               print JSON instead of text
+  -h, --help           show this help`;
+
+export const COMMAND_USAGE: Record<string, string> = {
+  list: `Usage: plugin-host list [--status active|inactive] [options]
+
+Lists the registered plugins: desired status, version, generation, artifact hash, and how many
+live nodes serve each one (with a server's admin API: this server's state and last error).
+
+${CONNECTION_HELP}
+  --status S           only plugins with this desired status`,
+  enable: `Usage: plugin-host enable NAME [options]
+
+Sets the plugin's desired status to active; every node loads it.
+
+${CONNECTION_HELP}`,
+  disable: `Usage: plugin-host disable NAME [options]
+
+Sets the plugin's desired status to inactive; every node unloads it.
+
+${CONNECTION_HELP}`,
+  reload: `Usage: plugin-host reload NAME [options]
+
+Recompiles the plugin from its source in PLUGINS_DIR (when this machine has it), publishes the
+artifact and bumps its generation, so every node reloads it. A compile error is printed with
+file:line:column and nothing changes (exit 1).
+
+${CONNECTION_HELP}`,
+  remove: `Usage: plugin-host remove NAME [options]
+
+Deletes the plugin's row; every node unloads it. Its source directory is left alone.
+
+${CONNECTION_HELP}`,
+  new: `Usage: plugin-host new NAME [--plugins-dir DIR]
+
+Creates DIR/NAME (default ./plugins/NAME) with main.ts, a plugin serving GET /NAME, and
+main.test.ts, its test. Checks that the new plugin compiles. Run its test from the project root:
+  node --import tsx --test plugins/NAME/main.test.ts
+
+Options:
+  --plugins-dir DIR    PLUGINS_DIR (default ./plugins)
+  -h, --help           show this help`,
+  build: `Usage: plugin-host build DIR [--no-typecheck] [--json]
+
+Compiles and validates the plugin in DIR without registering or serving it: type check against
+the SDK, bundle, evaluate, newPlugin(), metadata (name must equal the directory name). Errors are
+printed as file:line:column: message; the exit code is 1 when the plugin is not valid.
+
+Options:
+  --no-typecheck       bundle only (skip the TypeScript check)
+  --json               print the result as JSON
+  -h, --help           show this help`,
+};
+
+const EXIT_USAGE = 2;
+
+function out(json: boolean, value: unknown, text: string): void {
+  console.log(json ? JSON.stringify(value, null, 2) : text);
+}
+
+/** Prints an error as `plugin-host: CODE: message`, then each diagnostic as `file:line:column: message`. */
+export function printError(err: unknown): void {
+  const code = err instanceof HostError ? err.code : 'PH_ERR_INTERNAL';
+  console.error(`plugin-host: ${code}: ${describeError(err)}`);
+}
+
+function parse(
+  argv: string[],
+  extra: Record<string, { type: 'string' | 'boolean' }> = {},
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'database-url': { type: 'string' },
+        'data-dir': { type: 'string' },
+        'plugins-dir': { type: 'string' },
+        'artifacts-dir': { type: 'string' },
+        'log-level': { type: 'string' },
+        token: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        ...extra,
+      },
+    });
+  } catch (err) {
+    throw new HostError('PH_ERR_USAGE', describeError(err));
+  }
+}
+
+function overridesOf(values: Record<string, unknown>): ConfigOverrides {
+  return {
+    databaseUrl: values['database-url'] as string | undefined,
+    dataDir: values['data-dir'] as string | undefined,
+    pluginsDir: values['plugins-dir'] as string | undefined,
+    artifactsDir: values['artifacts-dir'] as string | undefined,
+    logLevel: values['log-level'] as string | undefined,
+  };
+}
+
+function short(hash: unknown): string {
+  return typeof hash === 'string' ? hash.slice(0, 12) : '-';
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function withTarget<T>(values: Record<string, unknown>, fn: (t: Target) => Promise<T>): Promise<T> {
+  const config = loadConfig(process.env, overridesOf(values));
+  const token = (values.token as string | undefined) ?? config.adminToken;
+  const t = await openTarget(config, token);
+  try {
+    return await fn(t);
+  } finally {
+    await t.close().catch(() => {});
+  }
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { status: { type: 'string' } });
+  if (positionals.length > 0) throw new HostError('PH_ERR_USAGE', `list takes no arguments (got ${positionals.join(' ')})`);
+  const status = values.status as string | undefined;
+  if (status !== undefined && status !== 'active' && status !== 'inactive') {
+    throw new HostError('PH_ERR_USAGE', `--status must be active or inactive, got "${status}"`);
+  }
+  const json = values.json === true;
+  return withTarget(values, async (t) => {
+    if (t.kind === 'server') {
+      const rows = (await callServer(t, 'GET', `/plugins${status ? `?status=${status}` : ''}`)) as Record<string, unknown>[];
+      const lines = [['NAME', 'STATUS', 'STATE', 'VERSION', 'GEN', 'HASH', 'LAST ERROR']];
+      for (const r of rows) {
+        const err = r.last_error as { code?: string } | null;
+        lines.push([
+          String(r.name),
+          String(r.status ?? '(unregistered)'),
+          String(r.state),
+          String(r.version ?? '-'),
+          String(r.generation ?? '-'),
+          short(r.artifact_hash),
+          err?.code ?? '',
+        ]);
+      }
+      out(json, rows, rows.length === 0 ? 'no plugins registered' : table(lines));
+      return 0;
+    }
+    const rows: PluginWithEndpoints[] = await t.repo.list(status === undefined ? {} : { status });
+    const nodes = await t.repo.nodeViews(undefined, 15_000);
+    const views = rows.map((r) => {
+      const mine = nodes.filter((n) => n.pluginName === r.name);
+      const { state: _s, serving: _v, last_error: _e, node_id: _n, ...v } = pluginView(r, undefined, mine, '');
+      return v;
+    });
+    const lines = [['NAME', 'STATUS', 'VERSION', 'GEN', 'HASH', 'SERVING NODES', 'ERRORS']];
+    for (const r of rows) {
+      const mine = nodes.filter((n) => n.pluginName === r.name);
+      const serving = mine.filter((n) => n.state === 'serving').length;
+      const errors = [...new Set(mine.map((n) => n.lastErrorCode).filter((c): c is string => c !== null))].join(',');
+      lines.push([r.name, r.status, r.version, String(r.generation), short(r.artifactHash), `${serving}/${mine.length}`, errors]);
+    }
+    out(json, views, rows.length === 0 ? 'no plugins registered' : table(lines));
+    return 0;
+  });
+}
+
+type Action = 'enable' | 'disable' | 'reload' | 'remove';
+
+async function act(action: Action, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (positionals.length !== 1) throw new HostError('PH_ERR_USAGE', `${action} takes one plugin NAME (see plugin-host ${action} --help)`);
+  const name = positionals[0] as string;
+  const json = values.json === true;
+  return withTarget(values, async (t) => {
+    if (t.kind === 'server') {
+      const r =
+        action === 'remove'
+          ? await callServer(t, 'DELETE', `/plugins/${encodeURIComponent(name)}`)
+          : await callServer(t, 'POST', `/plugins/${encodeURIComponent(name)}/${action}`);
+      const v = r as Record<string, unknown>;
+      const err = v.last_error as { code?: string; message?: string } | null;
+      const text =
+        action === 'remove'
+          ? `${name}: removed`
+          : `${name}: ${String(v.status)}, ${String(v.state)} on the server${action === 'reload' ? ` (generation ${String(v.generation)})` : ''}${err ? `; last error ${err.code}: ${err.message}` : ''}`;
+      out(json, v, text);
+      return 0;
+    }
+    switch (action) {
+      case 'enable':
+      case 'disable': {
+        const { row, changed } = await t.admin.setStatus(name, action === 'enable' ? 'active' : 'inactive');
+        out(json, { name, status: row.status, changed }, `${name}: ${row.status}${changed ? '' : ' (unchanged)'}`);
+        return 0;
+      }
+      case 'reload': {
+        const { row, recompiled } = await t.admin.reload(name);
+        out(
+          json,
+          { name, generation: row.generation, artifact_hash: row.artifactHash, version: row.version, recompiled },
+          `${name}: generation ${row.generation}, ${recompiled ? `recompiled ${row.version} (${short(row.artifactHash)})` : 'source not here: nodes reload the published artifact'}`,
+        );
+        return 0;
+      }
+      case 'remove': {
+        await t.admin.remove(name);
+        out(json, { name, removed: true }, `${name}: removed`);
+        return 0;
+      }
+    }
+  });
+}
+
+async function create(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (positionals.length !== 1) throw new HostError('PH_ERR_USAGE', 'new takes one plugin NAME (see plugin-host new --help)');
+  const name = positionals[0] as string;
+  const pluginsDir =
+    values['plugins-dir'] === undefined ? loadConfig(process.env, {}).pluginsDir : path.resolve(values['plugins-dir'] as string);
+  const { dir, files, route } = scaffoldPlugin(pluginsDir, name);
+  const result = build(dir, true); // a scaffold that does not compile would be a bug: say so now
+  if (!result.ok) {
+    printError(result.error);
+    return 1;
+  }
+  const rel = (p: string) => path.relative(process.cwd(), p) || '.';
+  out(
+    values.json === true,
+    { name, dir, files, route },
+    [
+      `created ${rel(dir)}/ (serves GET ${route})`,
+      ...files.map((f) => `  ${rel(f)}`),
+      '',
+      'next:',
+      `  node --import tsx --test ${rel(files[1] as string)}   # from the project root`,
+      `  plugin-host build ${rel(dir)}`,
+      '  a running server registers it by itself (discovery at start, or WATCH=1), or: POST /plugins {"path":"' + name + '"}',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+function build(dir: string, typecheck: boolean): { ok: true; value: Record<string, unknown> } | { ok: false; error: unknown } {
+  const artifacts = mkdtempSync(path.join(tmpdir(), 'plugin-host-build-'));
+  try {
+    const name = path.basename(dir);
+    const compiler = new Compiler({ artifactsDir: artifacts, pluginsDir: process.cwd(), typecheck });
+    const artifact = compiler.compile(dir);
+    const metadata = trialLoad({
+      name,
+      hash: artifact.hash,
+      code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
+      sourceDir: dir,
+      log: createLogger('silent'),
+      hookTimeoutMs: 5000,
+    });
+    return {
+      ok: true,
+      value: {
+        name,
+        version: metadata.version,
+        hash: artifact.hash,
+        size: Buffer.byteLength(artifact.bundle),
+        endpoints: metadata.endpoints ?? [],
+      },
+    };
+  } catch (err) {
+    return { ok: false, error: err };
+  } finally {
+    rmSync(artifacts, { recursive: true, force: true });
+  }
+}
+
+async function buildCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { 'no-typecheck': { type: 'boolean' } });
+  if (positionals.length !== 1) throw new HostError('PH_ERR_USAGE', 'build takes one plugin directory (see plugin-host build --help)');
+  const dir = path.resolve(positionals[0] as string);
+  const r = build(dir, values['no-typecheck'] !== true);
+  const json = values.json === true;
+  if (r.ok) {
+    const v = r.value;
+    out(
+      json,
+      { ok: true, ...v },
+      `ok ${String(v.name)} ${String(v.version)} (${short(v.hash)}, ${String(v.size)} bytes, ${(v.endpoints as unknown[]).length} endpoint(s))`,
+    );
+    return 0;
+  }
+  const err = r.error;
+  if (json) {
+    const e = err instanceof HostError ? err : undefined;
+    console.log(
+      JSON.stringify({ ok: false, code: e?.code ?? 'PH_ERR_INTERNAL', message: describeError(err), details: e?.details ?? null }, null, 2),
+    );
+  } else {
+    printError(err);
+  }
+  return 1;
+}
+
+/** Runs a command other than `serve`; returns the exit code. */
+export async function runCommand(command: string, argv: string[]): Promise<number> {
+  try {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      const usage = COMMAND_USAGE[command];
+      if (usage === undefined) throw new HostError('PH_ERR_USAGE', `unknown command "${command}" (try plugin-host --help)`);
+      console.log(usage);
+      return 0;
+    }
+    switch (command) {
+      case 'list':
+        return await list(argv);
+      case 'enable':
+      case 'disable':
+      case 'reload':
+      case 'remove':
+        return await act(command, argv);
+      case 'new':
+        return await create(argv);
+      case 'build':
+        return await buildCommand(argv);
+      default:
+        throw new HostError('PH_ERR_USAGE', `unknown command "${command}" (try plugin-host --help)`);
+    }
+  } catch (err) {
+    printError(err);
+    return isHostError(err, 'PH_ERR_USAGE') ? EXIT_USAGE : 1;
+  }
+}
