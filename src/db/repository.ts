@@ -50,6 +50,9 @@ export interface NodeView extends NodeStateRow {
  * into a notification for every node.
  */
 export class PluginRepository {
+  /** The last version of each row read successfully, by any reader (reconciles, the API). */
+  private readonly known = new Map<string, PluginWithEndpoints>();
+
   constructor(private readonly orm: Orm) {}
 
   async list(filter: { status?: string } = {}): Promise<PluginWithEndpoints[]> {
@@ -58,12 +61,33 @@ export class PluginRepository {
       .from(plugins)
       .where(filter.status === undefined ? undefined : eq(plugins.status, filter.status))
       .orderBy(asc(plugins.name));
-    return this.withEndpoints(rows);
+    const out = await this.withEndpoints(rows);
+    if (filter.status === undefined) this.known.clear();
+    for (const r of out) this.known.set(r.name, r);
+    return out;
   }
 
   async getByName(name: string): Promise<PluginWithEndpoints | undefined> {
     const rows = await this.orm.select().from(plugins).where(eq(plugins.name, name));
-    return (await this.withEndpoints(rows))[0];
+    const row = (await this.withEndpoints(rows))[0];
+    if (row === undefined) this.known.delete(name);
+    else this.known.set(name, row);
+    return row;
+  }
+
+  /**
+   * What this node last read of every plugin row, without a round trip: the
+   * answer while the database is unreachable (flagged stale by the caller).
+   * Every reconcile re-reads its row, so this is as fresh as this node's view.
+   */
+  knownRows(filter: { status?: string } = {}): PluginWithEndpoints[] {
+    return [...this.known.values()]
+      .filter((r) => filter.status === undefined || r.status === filter.status)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  knownRow(name: string): PluginWithEndpoints | undefined {
+    return this.known.get(name);
   }
 
   async getById(id: string): Promise<PluginRow | undefined> {

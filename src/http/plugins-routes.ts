@@ -23,22 +23,18 @@ const nameParam = {
 
 /**
  * Read routes: `GET /plugins`, `GET /plugins/:name`, `GET /plugins/:name/health`.
- * When the database is unreachable they answer from the last list read, with
+ * When the database is unreachable they answer from the rows this node last read, with
  * `stale: true` and an `x-plugin-host-stale` header, instead of failing.
  */
 export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOptions): Promise<void> {
-  let lastRows = new Map<string, PluginWithEndpoints>();
-
   async function rowsOrStale(status?: string): Promise<{ rows: PluginWithEndpoints[]; stale: boolean }> {
     try {
       const rows = await o.repo.list(status === undefined ? {} : { status });
-      if (status === undefined) lastRows = new Map(rows.map((r) => [r.name, r]));
-      else for (const r of rows) lastRows.set(r.name, r);
       return { rows, stale: false };
     } catch (err) {
       app.log.warn({ err: describeError(err) }, 'database unavailable; answering from last known state');
-      const rows = [...lastRows.values()].filter((r) => status === undefined || r.status === status);
-      return { rows, stale: true };
+      // the rows this node last read (its reconciles read every row), not only what this route listed before
+      return { rows: o.repo.knownRows(status === undefined ? {} : { status }), stale: true };
     }
   }
 
@@ -108,10 +104,9 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       try {
         row = await o.repo.getByName(name);
         nodes = row === undefined ? undefined : await o.repo.nodeViews(name, o.liveWithinMs);
-        if (row !== undefined) lastRows.set(name, row);
       } catch {
         stale = true;
-        row = lastRows.get(name);
+        row = o.repo.knownRow(name);
         reply.header('x-plugin-host-stale', '1');
       }
       if (row === undefined) {
