@@ -57,6 +57,37 @@ function rewrite(value: Json, fn: (key: string, v: string) => string): Json {
 }
 
 /**
+ * Shared schemas (`addSchema`) of a plugin instance and of its child contexts,
+ * where plugin routes live. Fastify keeps children under a private symbol;
+ * if that ever changes, only the root's schemas are found and unresolved
+ * references are neutralised by `neutraliseForeignRefs`.
+ */
+function sharedSchemas(root: FastifyInstance): Json[] {
+  const out = new Map<string, Json>();
+  const visit = (inst: FastifyInstance, depth: number) => {
+    for (const [id, schema] of Object.entries(inst.getSchemas() as Record<string, Json>)) if (!out.has(id)) out.set(id, schema);
+    if (depth > 20) return;
+    const sym = Object.getOwnPropertySymbols(inst).find((x) => x.description === 'fastify.children');
+    const children = sym === undefined ? [] : ((inst as unknown as Record<symbol, unknown>)[sym] as FastifyInstance[]);
+    for (const c of Array.isArray(children) ? children : []) visit(c, depth + 1);
+  };
+  visit(root, 0);
+  return [...out.values()];
+}
+
+/** Replaces references the document cannot resolve (to schemas it does not contain) by an open schema saying so. */
+function neutraliseForeignRefs(value: Json): Json {
+  if (Array.isArray(value)) return value.map(neutraliseForeignRefs);
+  if (value === null || typeof value !== 'object') return value;
+  if (typeof value.$ref === 'string' && !value.$ref.startsWith('#/')) {
+    return { description: `shared schema ${value.$ref} (not described)` };
+  }
+  const out: Json = {};
+  for (const [k, v] of Object.entries(value)) out[k] = neutraliseForeignRefs(v);
+  return out;
+}
+
+/**
  * Describes one plugin version's routes with `@fastify/swagger` by replaying
  * them (method, URL, schema; no-op handlers, no validator compiled) on a
  * throwaway Fastify instance. Component names and operation ids get the
@@ -69,6 +100,7 @@ async function describePlugin(p: LoadedPlugin): Promise<PluginDoc> {
     try {
       temp.setValidatorCompiler(() => () => true);
       temp.setSerializerCompiler(() => (data) => JSON.stringify(data));
+      if (withSchemas) for (const sc of sharedSchemas(p.server)) temp.addSchema(sc);
       await temp.register(fastifySwagger, { openapi: { openapi: OPENAPI_VERSION, info: { title: p.name, version: p.version } } });
       for (const r of routes) {
         const own = withSchemas && r.schema !== null && typeof r.schema === 'object' ? (r.schema as Record<string, unknown>) : {};
@@ -85,7 +117,7 @@ async function describePlugin(p: LoadedPlugin): Promise<PluginDoc> {
       });
       const schemas: Record<string, Json> = {};
       for (const [k, v] of Object.entries(renamed.schemas as Record<string, Json>)) schemas[prefix(k)] = v;
-      return { paths: renamed.paths, schemas };
+      return { paths: neutraliseForeignRefs(renamed.paths), schemas: neutraliseForeignRefs(schemas) };
     } finally {
       await temp.close().catch(() => {});
     }
