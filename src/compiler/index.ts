@@ -104,6 +104,10 @@ export class Compiler {
   }
 
   artifactPath(hash: string): string {
+    // a hash comes from the database and becomes a file name: it must never leave the artifacts directory
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(hash)) {
+      throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `artifact hash ${JSON.stringify(hash)} is not a content hash`);
+    }
     return path.join(this.options.artifactsDir, `${hash}.cjs`);
   }
 

@@ -79,6 +79,15 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   private readonly postponed = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs = 0;
+  /**
+   * During the first full reconcile, new versions enter the route table in registration order
+   * (`created_at`, then name): of two plugins claiming one route, the earlier registered keeps it,
+   * whichever loaded faster. `done` settles when that plugin's first reconcile has finished.
+   */
+  private admission: { order: string[]; done: Map<string, Promise<void>> } | undefined;
+  private admittedOnce = false;
+  /** Replaced versions still draining or running `cleanup`; awaited by `stop()`. */
+  private readonly retiring = new Set<Promise<void>>();
 
   constructor(private readonly o: ManagerOptions) {
     super();
@@ -117,7 +126,31 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       return;
     }
     const names = new Set([...rows.map((r) => r.name), ...this.runtimes.keys()]);
+    if (!this.admittedOnce) {
+      this.admittedOnce = true;
+      const order = [...rows]
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .map((r) => r.name);
+      const done = new Map<string, Promise<void>>();
+      this.admission = { order, done };
+      for (const n of order) done.set(n, this.reconcile(n));
+      try {
+        await Promise.all([...names].map((n) => done.get(n) ?? this.reconcile(n)));
+      } finally {
+        this.admission = undefined;
+      }
+      return;
+    }
     await Promise.all([...names].map((n) => this.reconcile(n)));
+  }
+
+  /** During the first full reconcile: waits until every plugin registered before `name` was admitted or refused. */
+  private async admittedInOrder(name: string): Promise<void> {
+    const a = this.admission;
+    if (a === undefined) return;
+    const i = a.order.indexOf(name);
+    if (i <= 0) return;
+    await Promise.all(a.order.slice(0, i).map((n) => a.done.get(n)));
   }
 
   /**
@@ -316,17 +349,26 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     try {
       resolved = await this.resolve(row);
     } catch (err) {
-      return this.fail(
-        rt,
-        row,
-        null,
-        err,
-        `resolve:${row.artifactHash}:${row.sourcePath}:${sourceFingerprint(row, this.o.pluginsDir)}:${row.generation}`,
-      );
+      // a lost connection is not the plugin's fault: the lane's error handler postpones and retries
+      if (isConnectionError(err) || isConnectionError((err as { cause?: unknown }).cause)) throw err;
+      const key = `resolve:${row.artifactHash}:${row.sourcePath}:${sourceFingerprint(row, this.o.pluginsDir)}:${row.generation}`;
+      if (rt.serving === undefined && row.type === 'dynamic' && row.artifactHash !== null && isSourceError(err)) {
+        return this.fallBack(rt, row, err, key);
+      }
+      return this.fail(rt, row, null, err, key);
     }
     const fingerprint = `${resolved.hash}:${row.generation}`;
     if (rt.serving !== undefined && rt.serving.hash === resolved.hash && rt.servingGeneration === row.generation) {
-      if (rt.state === 'serving') await this.publishDesired(row, rt.serving, resolved);
+      if (rt.state === 'serving') {
+        await this.publishDesired(row, rt.serving, resolved);
+        if (rt.lastError !== undefined) {
+          // The desired state is what serves (a status or path put back, a source reverted): the error is stale.
+          rt.lastError = undefined;
+          rt.failedFingerprint = undefined;
+          this.emit('change', name);
+          await this.publishObserved(rt);
+        }
+      }
       return;
     }
     if (rt.failedFingerprint === fingerprint) return; // same desired state failed already; wait for a change
@@ -368,7 +410,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
     // No usable source here: load the published artifact by hash (disk cache first, then the database).
     if (row.artifactHash === null) {
-      if (source !== null && existsSync(source)) {
+      if (source !== null && existsSync(path.resolve(this.o.pluginsDir, source))) {
         throw new HostError(
           'PH_ERR_PLUGIN_PATH_OUTSIDE',
           `${row.name}: source path ${source} is outside PLUGINS_DIR (${this.o.pluginsDir}); refusing to load it`,
@@ -379,16 +421,24 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         `${row.name}: source ${source ?? '(none)'} is not available on this node and no artifact was published`,
       );
     }
-    let artifact: Artifact | undefined = this.o.compiler.readArtifact(row.artifactHash);
+    return this.resolveArtifact(row.name, row.artifactHash);
+  }
+
+  /** A published artifact by hash: the disk cache first, then the database. */
+  private async resolveArtifact(name: string, hash: string): Promise<Resolved> {
+    // the hash becomes a file name: never let a hand-written value leave the artifacts directory
+    if (!ARTIFACT_HASH.test(hash)) {
+      throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${name}: artifact_hash ${JSON.stringify(hash)} is not a content hash`);
+    }
+    let artifact: Artifact | undefined = this.o.compiler.readArtifact(hash);
     if (artifact === undefined) {
-      const stored = await this.o.repo.getArtifact(row.artifactHash);
-      if (stored === undefined)
-        throw new HostError('PH_ERR_ARTIFACT_MISSING', `${row.name}: artifact ${row.artifactHash} is not in the artifact store`);
+      const stored = await this.o.repo.getArtifact(hash);
+      if (stored === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
       artifact = this.o.compiler.storeArtifact(stored.hash, stored.bundle);
       if (this.o.compiler.readArtifact(stored.hash) === undefined) {
         throw new HostError(
           'PH_ERR_ARTIFACT_INCOMPATIBLE',
-          `${row.name}: artifact ${stored.hash} was built by an incompatible host (${stored.format}) and no source is available to rebuild it`,
+          `${name}: artifact ${stored.hash} was built by an incompatible host (${stored.format}) and no source is available to rebuild it`,
         );
       }
     }
@@ -412,6 +462,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       transition(rt, reload ? 'serving' : 'error', this.o.log, 'load failed');
       return this.fail(rt, row, r, err, fingerprint, true);
     }
+    await this.admittedInOrder(rt.name);
     // Build the new route table before anything changes: a conflict refuses the new version.
     let table: ReturnType<Dispatcher['current']['with']>;
     try {
@@ -436,9 +487,34 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     );
     this.emit('loaded', rt.name, ms, reload);
     this.emit('change', rt.name);
-    if (old !== undefined) void this.retire(old);
+    if (old !== undefined) this.retireInBackground(old);
     await this.publishDesired(row, next, r);
     await this.publishObserved(rt);
+  }
+
+  /**
+   * Nothing of this plugin serves here yet (a restart) and its source no longer builds: serve the
+   * artifact the row names — the last version that loaded and was published — and show the source's
+   * error as `last_error`, as a failed reload of a running node would. A source change or a reload
+   * tries the source again.
+   */
+  private async fallBack(rt: Runtime, row: PluginRow, sourceErr: unknown, key: string): Promise<void> {
+    if (rt.failedFingerprint === key) return;
+    let r: Resolved;
+    try {
+      r = await this.resolveArtifact(row.name, row.artifactHash as string);
+    } catch (err) {
+      if (isConnectionError(err) || isConnectionError((err as { cause?: unknown }).cause)) throw err;
+      return this.fail(rt, row, null, sourceErr, key);
+    }
+    await this.load(rt, row, r, key);
+    // served: the source error is recorded beside the serving version; not served: it is the root cause shown
+    return this.fail(rt, row, null, sourceErr, key, true);
+  }
+
+  private retireInBackground(old: LoadedPlugin): void {
+    const p = this.retire(old).finally(() => this.retiring.delete(p));
+    this.retiring.add(p);
   }
 
   /** Lets a replaced version finish its in-flight requests (bounded), then unloads it. */
@@ -467,6 +543,16 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     transition(rt, 'unloaded', this.o.log, reason);
     this.o.log.info({ plugin: rt.name, reason }, `plugin ${rt.name} unloaded (${reason})`);
     this.emit('unloaded', rt.name);
+    this.retryRefused(rt.name);
+  }
+
+  /** Plugins refused for a route conflict get another try once a plugin that held routes is gone. */
+  private retryRefused(gone: string): void {
+    for (const other of this.runtimes.values()) {
+      if (other.name === gone || other.lastError?.code !== 'PH_ERR_ROUTE_CONFLICT') continue;
+      other.failedFingerprint = undefined;
+      void this.reconcile(other.name);
+    }
   }
 
   private async fail(rt: Runtime, row: PluginRow, r: Resolved | null, err: unknown, fingerprint: string, logged = false): Promise<void> {
@@ -547,6 +633,8 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     clearTimeout(this.retryTimer);
     await this.lanes.idle();
     await Promise.all([...this.runtimes.values()].map((rt) => this.unload(rt, 'shutdown').catch(() => {})));
+    // versions replaced just before shutdown run their cleanup too (each bounded by the drain and hook limits)
+    await Promise.all([...this.retiring]);
   }
 }
 
@@ -557,6 +645,22 @@ interface Resolved {
   sourceDir: string | undefined;
   /** Set when this node compiled the artifact from source (and so may publish it). */
   artifact: Artifact | undefined;
+}
+
+/** What `artifact_hash` may hold: a content hash, never a path. */
+const ARTIFACT_HASH = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Failures of the plugin's source itself, as opposed to the desired state or the environment. */
+const SOURCE_ERRORS = new Set([
+  'PH_ERR_COMPILE_SYNTAX',
+  'PH_ERR_COMPILE_TYPE',
+  'PH_ERR_COMPILE_RESOLVE',
+  'PH_ERR_PLUGIN_NO_ENTRY',
+  'PH_ERR_LOAD_NO_FACTORY',
+]);
+
+function isSourceError(err: unknown): boolean {
+  return err instanceof HostError && SOURCE_ERRORS.has(err.code);
 }
 
 function sourceFingerprint(row: PluginRow, pluginsDir: string): string {
