@@ -11,7 +11,7 @@ import { describeError } from './errors/index.js';
 import { ChangeFollower } from './events/index.js';
 import { adminRoutes } from './http/admin-routes.js';
 import { CORE_ROUTE_SAMPLES } from './http/core-routes.js';
-import { clientErrorHandler, installHttpHardening } from './http/hardening.js';
+import { clientErrorHandler, frameworkErrors, installHttpHardening } from './http/hardening.js';
 import { healthRoutes } from './http/health-routes.js';
 import { HostMetrics, metricsRoutes } from './http/metrics.js';
 import { OpenApiDocument, openapiRoutes, registerSwagger } from './http/openapi.js';
@@ -160,6 +160,7 @@ export class Host {
       routerOptions: { maxParamLength: 200 },
       forceCloseConnections: 'idle',
       clientErrorHandler,
+      frameworkErrors,
       serverFactory: (handler) => http.createServer({ maxHeaderSize: 16 * 1024 }, this.dispatcher.handler(handler)),
     });
     app.setErrorHandler(hostErrorHandler);

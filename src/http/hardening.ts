@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { type ErrorCode, HostError } from '../errors/index.js';
 import { problemOf, sendProblem } from './problem.js';
@@ -43,6 +43,20 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
       'Connection: close\r\n\r\n' +
       body,
   );
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors its router raises before any route runs
+ * (a path parameter over `maxParamLength`, a URL that does not decode).
+ */
+export function frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    sendProblem(reply, problemOf('PH_ERR_URL_TOO_LONG', 'a segment of the URL path is longer than the router accepts'));
+  } else if (err.code === 'FST_ERR_BAD_URL') {
+    sendProblem(reply, problemOf('PH_ERR_MALFORMED_REQUEST', 'the URL is not correctly percent-encoded'));
+  } else {
+    sendProblem(reply, problemOf('PH_ERR_BAD_REQUEST', err.message));
+  }
 }
 
 /**
