@@ -84,6 +84,9 @@ export class Host {
       signal: this.startAbort.signal,
       onRetry: (attempt, delay, err) =>
         this.log.warn({ attempt, retryInMs: delay }, `database not reachable (${describeError(err)}); retrying in ${delay} ms`),
+      onMigrated: (applied) => {
+        if (applied.length > 0) this.log.info({ migrations: applied }, `applied migrations ${applied.join(', ')}`);
+      },
     });
     this.repo = new PluginRepository(this.db.orm);
     this.compiler = new Compiler({ artifactsDir: c.artifactsDir, pluginsDir: c.pluginsDir, typecheck: c.typecheck });

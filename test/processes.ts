@@ -319,3 +319,41 @@ export function startLoad(url: string, opts: { concurrency?: number; maxMs?: num
     },
   };
 }
+
+/**
+ * Source of a plugin serving `GET <route>` with `{ plugin, version, instance }`, where `instance` is new for
+ * every loaded instance: a reload of the same version is visible from outside. `initialize` may wait `initMs`.
+ */
+export function markedPlugin(
+  name: string,
+  version: string,
+  route = `/${name}`,
+  opts: { initMs?: number; initThrows?: string } = {},
+): string {
+  const init = [
+    opts.initMs ? `await new Promise((r) => setTimeout(r, ${opts.initMs}));` : '',
+    opts.initThrows ? `throw new Error(${JSON.stringify(opts.initThrows)});` : '',
+  ].join('\n    ');
+  return `import { definePlugin } from 'plugin-host/sdk';
+export const newPlugin = definePlugin(() => {
+  const instance = Math.random().toString(36).slice(2);
+  return {
+    getMetadata: () => ({ name: ${JSON.stringify(name)}, version: ${JSON.stringify(version)}, description: 'marked test plugin', author: 'tests', endpoints: [{ method: 'GET', path: ${JSON.stringify(route)} }] }),
+    async initialize(ctx) {
+    ctx.log.info('initializing ${name} ${version}');
+    ${init}
+    },
+    registerRoutes(server) {
+      server.get(${JSON.stringify(route)}, async () => ({ plugin: ${JSON.stringify(name)}, version: ${JSON.stringify(version)}, instance }));
+    },
+    cleanup() {},
+  };
+});
+`;
+}
+
+/** `p`-quantile of `xs` (nearest rank). */
+export function quantile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? Number.NaN;
+}

@@ -13,6 +13,8 @@ export interface OpenOptions {
   databaseUrl: string | undefined;
   dataDir: string | undefined;
   onRetry?: (attempt: number, delayMs: number, err: unknown) => void;
+  /** Called with the ids of the migrations this call applied (none when another node or an earlier start did). */
+  onMigrated?: (applied: number[]) => void;
   /** Give up after this long (ms); default: retry forever. */
   retryForMs?: number;
   signal?: AbortSignal;
@@ -26,7 +28,7 @@ export interface OpenOptions {
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   if (options.databaseUrl === undefined) {
     const db = await openPglite(options.dataDir);
-    await migrate(db);
+    options.onMigrated?.(await migrate(db));
     return db;
   }
   const started = Date.now();
@@ -34,7 +36,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     const db = openPostgres({ url: options.databaseUrl });
     try {
       await db.ping();
-      await migrate(db);
+      options.onMigrated?.(await migrate(db));
       return db;
     } catch (err) {
       await db.close().catch(() => {});

@@ -79,6 +79,8 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   private readonly postponed = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs = 0;
+  /** Row id -> hash this node last published successfully; see `publishDesired`. */
+  private readonly published = new Map<string, string>();
   /**
    * During the first full reconcile, new versions enter the route table in registration order
    * (`created_at`, then name): of two plugins claiming one route, the earlier registered keeps it,
@@ -580,6 +582,10 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
    * the other nodes, which find nothing to do if they already serve it.
    */
   private async publishDesired(row: PluginRow, loaded: LoadedPlugin, r: Resolved): Promise<void> {
+    // Once per row and hash: every write here notifies every node, so a node that re-published on each
+    // no-op reconcile would wake its peers forever (two nodes whose sources differ would overwrite each
+    // other's hash in a loop). A failed publish is not recorded, so the next reconcile repairs it.
+    if (row.artifactHash !== null && this.published.get(row.id) === r.hash) return;
     try {
       const m = loaded.metadata;
       if (r.artifact !== undefined) {
@@ -594,13 +600,16 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         }
         const patch: Partial<PluginRow> = {};
         if (row.artifactHash !== r.hash) patch.artifactHash = r.hash;
-        if (row.binaryPath !== r.artifact.path) patch.binaryPath = r.artifact.path;
+        // binary_path is where the publishing node keeps the file: written with a new hash only, or two
+        // nodes with different ARTIFACTS_DIR would rewrite it after each other's notification without end
+        if (row.artifactHash !== r.hash && row.binaryPath !== r.artifact.path) patch.binaryPath = r.artifact.path;
         if (row.version !== m.version) patch.version = m.version;
         if (row.description !== m.description) patch.description = m.description;
         if (row.author !== m.author) patch.author = m.author;
         if (Object.keys(patch).length > 0) await this.o.repo.update(row.name, patch);
       }
       if (r.from !== 'artifact') await this.o.repo.replaceEndpoints(row.id, endpointsOf(loaded));
+      this.published.set(row.id, r.hash);
     } catch (err) {
       this.o.log.warn({ plugin: row.name, err: describeError(err) }, 'could not publish plugin state to the database');
     }
