@@ -204,6 +204,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     return this.runtimes.get(name)?.serving;
   }
 
+  /** The `generation` of the row the serving version was loaded for; -1 when nothing serves. */
+  servingGeneration(name: string): number {
+    return this.runtimes.get(name)?.servingGeneration ?? -1;
+  }
+
   /**
    * Scans the plugins directory and registers each valid plugin the database
    * does not know yet. A trial load (evaluate, factory, metadata) proves it
