@@ -29,6 +29,9 @@ export const newPlugin = definePlugin(() => ({
     server.get('/x10/reject', async () => { await Promise.resolve(); throw new Error(${JSON.stringify(SECRET)}); });
     server.get('/x10/throw-string', async () => { throw ${JSON.stringify(SECRET)}; });
     server.get('/x10/status-503', async () => { throw Object.assign(new Error(${JSON.stringify(SECRET)}), { statusCode: 503 }); });
+    server.get('/x10/throw-null', async () => { throw null; });
+    server.get('/x10/conflict', async () => { throw Object.assign(new Error('name already taken'), { statusCode: 409, code: 'E_TAKEN' }); });
+    server.post('/x10/json', { schema: { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } } } }, async (req) => req.body);
     server.get('/x10/ok', async () => ({ ok: true }));
   },
   cleanup() {},
@@ -95,7 +98,7 @@ for (const kind of DB_KINDS) {
     });
 
     test('case 10: a handler that throws or rejects answers a 500 problem naming no internals; the plugin stays up', async () => {
-      for (const route of ['/x10/throw', '/x10/reject', '/x10/throw-string', '/x10/status-503']) {
+      for (const route of ['/x10/throw', '/x10/reject', '/x10/throw-string', '/x10/throw-null', '/x10/status-503']) {
         const before = host().logs.lines.length;
         const res = await getJson(`${host().url}${route}`);
         assert.equal(res.status, route === '/x10/status-503' ? 503 : 500, route);
@@ -117,6 +120,30 @@ for (const kind of DB_KINDS) {
         assert.ok(String(logged.msg).includes('x10-handler'), String(logged.msg));
       }
       assert.deepEqual((await getJson(`${host().url}/x10/ok`)).body, { ok: true });
+      const p = await state('x10-handler');
+      assert.equal(p.state, 'serving');
+      assert.equal(p.last_error, null);
+      assert.equal((await getJson(`${host().url}/hello`)).status, 200);
+    });
+
+    test('case 10: 4xx answers of plugin routes carry stable PH_ERR_* codes', async () => {
+      const post = (body: string, type = 'application/json') =>
+        getJson(`${host().url}/x10/json`, { method: 'POST', headers: { 'content-type': type }, body });
+      const cases: [Promise<{ status: number; body: any }>, number, string][] = [
+        [post('{"n": 1'), 400, 'PH_ERR_INVALID_JSON'],
+        [post('{"n": "x"}'), 400, 'PH_ERR_VALIDATION'],
+        [post('n=1', 'text/csv'), 415, 'PH_ERR_UNSUPPORTED_MEDIA_TYPE'],
+        [post(JSON.stringify({ n: 1, pad: 'x'.repeat(2 * 1024 * 1024) })), 413, 'PH_ERR_PAYLOAD_TOO_LARGE'],
+        [getJson(`${host().url}/x10/conflict`), 409, 'PH_ERR_BAD_REQUEST'],
+      ];
+      for (const [res, status, code] of cases) {
+        const r = await res;
+        assert.equal(r.status, status, JSON.stringify(r.body));
+        assert.equal(r.body.code, code, JSON.stringify(r.body));
+        assert.equal(r.body.status, status);
+      }
+      assert.equal((await getJson(`${host().url}/x10/conflict`)).body.plugin_code, 'E_TAKEN');
+      assert.deepEqual((await post('{"n": 2}')).body, { n: 2 });
       const p = await state('x10-handler');
       assert.equal(p.state, 'serving');
       assert.equal(p.last_error, null);

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { describeError, HostError } from '../errors/index.js';
+import { describeError, ERROR_CODES, type ErrorCode, HostError } from '../errors/index.js';
 import type { HealthResult, PluginContext, PluginFactory, PluginInterface, PluginMetadata } from '../sdk/index.js';
 import { notePluginCode } from './attribution.js';
 import { evaluateBundle, PluginTimers } from './evaluate.js';
@@ -166,38 +166,67 @@ function readMetadata(name: string, inst: PluginInterface): PluginMetadata {
   return validateMetadata(raw, name);
 }
 
-/** The error body a plugin route answers with when its handler throws: no internals. */
+/** Stable code for a 4xx error raised by Fastify or by the plugin on purpose. */
+function clientErrorCode(status: number, fastifyCode: string | undefined, validation: boolean): ErrorCode {
+  if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) return 'PH_ERR_PAYLOAD_TOO_LARGE';
+  if (fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' || fastifyCode === 'FST_ERR_CTP_EMPTY_JSON_BODY') return 'PH_ERR_INVALID_JSON';
+  if (fastifyCode === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) return 'PH_ERR_UNSUPPORTED_MEDIA_TYPE';
+  if (validation || fastifyCode === 'FST_ERR_VALIDATION') return 'PH_ERR_VALIDATION';
+  if (status === 404) return 'PH_ERR_NOT_FOUND';
+  if (status === 405) return 'PH_ERR_METHOD_NOT_ALLOWED';
+  if (status === 414) return 'PH_ERR_URL_TOO_LONG';
+  return 'PH_ERR_BAD_REQUEST';
+}
+
+/**
+ * The error body a plugin route answers with: a 5xx (a handler that threw or
+ * rejected, whatever it threw) names no internals and is logged with the
+ * plugin's name; a 4xx (Fastify's validation, bad JSON, body too large, or one
+ * the plugin raised on purpose) is described, with a stable `PH_ERR_*` code.
+ */
 function pluginErrorHandler(name: string) {
   return (
-    err: Error & { statusCode?: number; validation?: unknown; code?: string },
+    thrown: unknown,
     request: { log: FastifyBaseLogger; url: string; method: string },
     reply: { code: (n: number) => { type: (t: string) => { send: (b: unknown) => void } } },
   ) => {
-    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    const err = (thrown !== null && typeof thrown === 'object' ? thrown : {}) as {
+      statusCode?: unknown;
+      validation?: unknown;
+      code?: unknown;
+      message?: unknown;
+    };
+    const sc = err.statusCode;
+    const status = typeof sc === 'number' && Number.isInteger(sc) && sc >= 400 && sc < 600 ? sc : 500;
     if (status >= 500) {
-      request.log.error({ err, plugin: name, method: request.method, url: request.url }, `plugin ${name} handler failed: ${err.message}`);
+      request.log.error(
+        { err: thrown, plugin: name, method: request.method, url: request.url },
+        `plugin ${name} handler failed: ${describeError(thrown)}`,
+      );
       reply
         .code(status)
         .type('application/problem+json')
         .send({
           type: 'about:blank',
-          title: 'Internal Server Error',
+          title: ERROR_CODES.PH_ERR_PLUGIN_HANDLER.title,
           status,
           detail: `plugin ${name} failed to handle the request`,
           code: 'PH_ERR_PLUGIN_HANDLER',
         });
       return;
     }
-    // 4xx raised by Fastify itself (validation, bad JSON, body too large) are safe to describe
+    const original = typeof err.code === 'string' ? err.code : undefined;
+    const code = clientErrorCode(status, original, err.validation !== undefined);
     reply
       .code(status)
       .type('application/problem+json')
       .send({
         type: 'about:blank',
-        title: err.name === 'Error' ? 'Bad Request' : err.name,
+        title: ERROR_CODES[code].title,
         status,
-        detail: err.message,
-        code: err.code ?? 'PH_ERR_BAD_REQUEST',
+        detail: typeof err.message === 'string' ? err.message : ERROR_CODES[code].title,
+        code,
+        ...(original === undefined ? {} : original.startsWith('FST_') ? { fastify_code: original } : { plugin_code: original }),
       });
   };
 }
