@@ -53,20 +53,59 @@ function normalizePattern(url: string): string {
   return url.replace(/:[^/]+/g, ':');
 }
 
+// find-my-way's own rule: a last parameter followed by `?` is optional and registers two paths
+const OPTIONAL_PARAM = /(\/:[^/()]*?)\?(\/?)/;
+
+/**
+ * The keys under which a route can collide with another plugin's. find-my-way
+ * refuses a second route only when method and pattern (parameter names aside)
+ * are equal; a key is that pattern with every parameter (and its regex or
+ * suffix) reduced to ':', so equal keys refuse at least every such pair.
+ */
+function routeKeys(method: string, url: string): string[] {
+  if (!OPTIONAL_PARAM.test(url)) return [`${method} ${normalizePattern(url)}`];
+  const full = url.replace(OPTIONAL_PARAM, '$1$2');
+  const without = url.replace(OPTIONAL_PARAM, '$2') || '/';
+  return [`${method} ${normalizePattern(full)}`, `${method} ${normalizePattern(without)}`];
+}
+
 /**
  * Which plugin version owns which method and path. Immutable: a change builds
  * a new table (finding conflicts before anything is swapped) and the
  * dispatcher switches to it in one assignment. Requests that already looked up
  * the old table finish on the version they found.
+ *
+ * The find-my-way router of a table is derived from its route list on the
+ * first lookup: a table replaced before it serves a request (start-up loads
+ * plugins one after another) never builds one, so loading n plugins costs
+ * O(n) route insertions instead of O(n²).
  */
 export class RouteTable {
-  static readonly empty = new RouteTable(FindMyWay(ROUTER_OPTIONS), new Map());
+  static readonly empty = new RouteTable([], new Map());
+
+  private router: Router | undefined;
 
   private constructor(
-    private readonly router: Router,
+    /** Every route of the table, in build order; conflicts were refused by `build`. */
+    private readonly entries: readonly RouteEntry[],
     /** plugin name -> version in this table */
     readonly plugins: ReadonlyMap<string, LoadedPlugin>,
   ) {}
+
+  private compiled(): Router {
+    if (this.router !== undefined) return this.router;
+    const router = FindMyWay(ROUTER_OPTIONS);
+    for (const e of this.entries) {
+      try {
+        router.on(e.method as FindMyWay.HTTPMethod, e.url, noop, e);
+      } catch {
+        // a duplicate inside one plugin (its own Fastify instance refused it already);
+        // routes of different plugins that could collide were refused by `build`
+      }
+    }
+    this.router = router;
+    return router;
+  }
 
   /** The version owning `method url`, or undefined. `url` may carry a query string. */
   find(method: string, url: string): LoadedPlugin | undefined {
@@ -75,7 +114,7 @@ export class RouteTable {
 
   /** The route entry matching `method url` (the dispatcher counts a hit on it), or undefined. */
   lookup(method: string, url: string): RouteEntry | undefined {
-    const hit = this.router.find(method as FindMyWay.HTTPMethod, url);
+    const hit = (this.router ?? this.compiled()).find(method as FindMyWay.HTTPMethod, url);
     return hit === null ? undefined : (hit.store as RouteEntry);
   }
 
@@ -85,27 +124,22 @@ export class RouteTable {
    * `PH_ERR_ROUTE_CONFLICT` / `PH_ERR_ROUTE_RESERVED` naming both sides.
    */
   static build(plugins: readonly LoadedPlugin[], core: readonly CoreRoute[]): RouteTable {
-    const router = FindMyWay(ROUTER_OPTIONS);
     const owners = new Map<string, LoadedPlugin>();
     const byName = new Map<string, LoadedPlugin>();
+    const entries: RouteEntry[] = [];
     for (const p of plugins) {
-      checkReserved(p, core);
+      checkReservedOnce(p, core);
       for (const r of p.routes) {
-        const key = `${r.method} ${normalizePattern(r.url)}`;
-        const owner = owners.get(key);
-        if (owner !== undefined && owner !== p) throw conflict(p, owner, r.method, r.url);
-        try {
-          router.on(r.method as FindMyWay.HTTPMethod, r.url, noop, entryOf(p, r.method, r.url));
-        } catch (err) {
-          const other = owner ?? findOwner(router, r.method, r.url);
-          if (other === p) continue;
-          throw conflict(p, other, r.method, r.url, err);
+        for (const key of routeKeys(r.method, r.url)) {
+          const owner = owners.get(key);
+          if (owner !== undefined && owner !== p) throw conflict(p, owner, r.method, r.url);
+          owners.set(key, p);
         }
-        owners.set(key, p);
+        entries.push(entryOf(p, r.method, r.url));
       }
       byName.set(p.name, p);
     }
-    return new RouteTable(router, byName);
+    return new RouteTable(entries, byName);
   }
 
   /** The table with `plugin` added or replacing its previous version; `this` is unchanged. */
@@ -123,17 +157,26 @@ export class RouteTable {
   }
 }
 
-function findOwner(router: Router, method: string, url: string): LoadedPlugin | undefined {
-  const hit = router.find(method as FindMyWay.HTTPMethod, url);
-  return hit === null ? undefined : (hit.store as RouteEntry).plugin;
-}
-
 function conflict(p: LoadedPlugin, other: LoadedPlugin | undefined, method: string, url: string, cause?: unknown): HostError {
   const owner = other === undefined ? 'another plugin' : `plugin "${other.name}"`;
   return new HostError('PH_ERR_ROUTE_CONFLICT', `${p.name}: route ${method} ${url} is already served by ${owner}`, {
     cause,
     details: { method, url, plugin: p.name, owner: other?.name },
   });
+}
+
+// A version's routes never change: once they passed against a core route list, they pass again.
+const reservedChecked = new WeakMap<readonly CoreRoute[], WeakSet<LoadedPlugin>>();
+
+function checkReservedOnce(p: LoadedPlugin, core: readonly CoreRoute[]): void {
+  let checked = reservedChecked.get(core);
+  if (checked === undefined) {
+    checked = new WeakSet();
+    reservedChecked.set(core, checked);
+  }
+  if (checked.has(p)) return;
+  checkReserved(p, core);
+  checked.add(p);
 }
 
 function checkReserved(p: LoadedPlugin, core: readonly CoreRoute[]): void {
