@@ -1,0 +1,34 @@
+/**
+ * The baseline: a plain Fastify 5 app serving the very same plugin code (each
+ * directory of PLAIN_PLUGINS is imported and its routes registered on a child
+ * context, as the host does), with the same logger settings as the host.
+ * Started by the request-overhead benchmark as its own process.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import Fastify, { LogController } from 'fastify';
+import { findEntry } from '../src/compiler/index.js';
+import { createLogger } from '../src/logger.js';
+import type { PluginFactory } from '../src/sdk/index.js';
+
+const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
+const app = Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
+const dirs = (process.env.PLAIN_PLUGINS ?? '').split(path.delimiter).filter((d) => d !== '');
+for (const dir of dirs) {
+  const entry = findEntry(dir);
+  if (entry === undefined) throw new Error(`${dir}: no entry file`);
+  const mod = (await import(pathToFileURL(entry).href)) as { newPlugin: PluginFactory };
+  const plugin = mod.newPlugin();
+  const ctx = { name: path.basename(dir), log, signal: new AbortController().signal, sourceDir: dir };
+  await plugin.initialize(ctx);
+  app.register(async (child) => {
+    await plugin.registerRoutes(child);
+  });
+}
+app.get('/__ready', async () => ({ ok: true }));
+await app.listen({ port: Number(process.env.PORT ?? 3001), host: process.env.HOST ?? '127.0.0.1' });
+const stop = () => {
+  app.close().then(() => process.exit(0));
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,106 @@
+/**
+ * Reload under load: autocannon drives GET /hello at full rate while the
+ * plugin is reloaded 100 times (new source, SQL UPDATE, wait until the new
+ * version answers). Counts failed requests and non-2xx answers, and compares
+ * the throughput with a run without reloads on the same server, same run.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { load } from './lib/load.js';
+import { createDatabase } from './lib/pg.js';
+import { copyPowertable, powertableSource, tempDir } from './lib/plugins.js';
+import { type ServerProcess, startHost, stopAll } from './lib/server.js';
+import { fmt, isMain, log, now, QUICK, type Row, ratio, report, sleep, verdict } from './lib/util.js';
+
+const RELOADS = Number(process.env.BENCH_RELOADS ?? (QUICK ? 20 : 100));
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+
+export async function main(): Promise<Row[]> {
+  const plugins = tempDir('rul');
+  const db = await createDatabase('rul');
+  let host: ServerProcess | undefined;
+  try {
+    const dir = copyPowertable(plugins.dir);
+    const entry = path.join(dir, 'main.ts');
+    const original = readFileSync(entry, 'utf8');
+    host = await startHost('host', { DATABASE_URL: db.url, PLUGINS_DIR: plugins.dir, ARTIFACTS_DIR: path.join(plugins.dir, '.artifacts') });
+    const url = `${host.url}/hello`;
+    // warm the reload path (first compiles after start are slower), then the request path
+    for (let i = 0; i < 3; i++) {
+      const v = `0.9.${i}`;
+      writeFileSync(entry, powertableSource(v, original));
+      await db.sql`UPDATE plugins SET version = ${v} WHERE name = 'powertable'`;
+      await servedVersion(url, v);
+    }
+    await load(url, CONNECTIONS, 2);
+
+    // the duration is sized from a timed trial so that the reloads fill the loaded window
+    const trial0 = now();
+    for (let i = 0; i < 5; i++) await reload(db.sql, entry, original, url, `0.8.${i}`);
+    const perReload = (now() - trial0) / 5;
+    const duration = Math.max(5, Math.ceil((perReload * RELOADS) / 1000) + 3);
+    log(`reload under load: ${RELOADS} reloads (~${fmt(perReload, 0)} ms each idle) in a ${duration} s load, then ${duration} s without`);
+
+    const during = load(url, CONNECTIONS, duration);
+    await sleep(1500);
+    const t0 = now();
+    for (let i = 0; i < RELOADS; i++) await reload(db.sql, entry, original, url, `1.0.${i}`);
+    const reloadWindow = (now() - t0) / 1000;
+    const withReloads = await during;
+    const baseline = await load(url, CONNECTIONS, duration);
+
+    const failed = withReloads.errors + withReloads.timeouts + withReloads.resets;
+    const steady = (xs: number[]) => xs.slice(1, duration);
+    const minDuring = Math.min(...steady(withReloads.perSecond));
+    const rows: Row[] = [
+      {
+        benchmark: 'reload under load',
+        measure: `GET /hello at full rate (${CONNECTIONS} connections), ${RELOADS} reloads in ${fmt(reloadWindow, 1)} s`,
+        result: `${fmt(withReloads.total, 0)} requests: ${failed} failed, ${withReloads.non2xx} non-2xx`,
+        baseline: `${fmt(baseline.total, 0)} requests without reloads: ${baseline.errors + baseline.timeouts} failed, ${baseline.non2xx} non-2xx`,
+        verdict: verdict(failed === 0 && withReloads.non2xx === 0, 'target 0 failed, 0 non-2xx'),
+      },
+      {
+        benchmark: 'reload under load',
+        measure: 'throughput during the reloads (mean; worst second)',
+        result: `${fmt(withReloads.rps, 0)} req/s; worst second ${fmt(minDuring, 0)}`,
+        baseline: `${fmt(baseline.rps, 0)} req/s without reloads`,
+        verdict: `mean ${ratio(withReloads.rps / baseline.rps)}, worst second ${ratio(minDuring / baseline.rps)}`,
+      },
+      {
+        benchmark: 'reload under load',
+        measure: 'p99 latency during the reloads',
+        result: `${fmt(withReloads.p99, 0)} ms (max ${fmt(withReloads.max, 0)} ms)`,
+        baseline: `${fmt(baseline.p99, 0)} ms (max ${fmt(baseline.max, 0)} ms)`,
+        verdict: 'each reload compiles and loads on the serving process',
+      },
+    ];
+    report('Reload under load', rows, [
+      'Every reload writes a new source (new version), commits an UPDATE and waits until GET /hello answers it; the compile runs on the serving process.',
+    ]);
+    return rows;
+  } finally {
+    await stopAll([host]);
+    await db.drop().catch(() => {});
+    plugins.cleanup();
+  }
+}
+
+async function reload(sql: import('postgres').Sql, entry: string, original: string, url: string, version: string): Promise<void> {
+  writeFileSync(entry, powertableSource(version, original));
+  await sql`UPDATE plugins SET version = ${version} WHERE name = 'powertable'`;
+  await servedVersion(url, version);
+}
+
+async function servedVersion(url: string, version: string): Promise<void> {
+  const deadline = now() + 10_000;
+  for (;;) {
+    const res = await fetch(url);
+    const body = (await res.json()) as { version?: string };
+    if (body.version === version) return;
+    if (now() > deadline) throw new Error(`${url} did not serve ${version} within 10 s`);
+    await sleep(2);
+  }
+}
+
+if (isMain(import.meta.url)) await main();
