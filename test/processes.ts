@@ -328,7 +328,7 @@ export function markedPlugin(
   name: string,
   version: string,
   route = `/${name}`,
-  opts: { initMs?: number; initThrows?: string } = {},
+  opts: { initMs?: number; initThrows?: string; slowMs?: number } = {},
 ): string {
   const init = [
     opts.initMs ? `await new Promise((r) => setTimeout(r, ${opts.initMs}));` : '',
@@ -344,9 +344,20 @@ export const newPlugin = definePlugin(() => {
     ${init}
     },
     registerRoutes(server) {
-      server.get(${JSON.stringify(route)}, async () => ({ plugin: ${JSON.stringify(name)}, version: ${JSON.stringify(version)}, instance }));
+      server.get(${JSON.stringify(route)}, async () => ({ plugin: ${JSON.stringify(name)}, version: ${JSON.stringify(version)}, instance }));${
+        opts.slowMs
+          ? `
+      server.get(${JSON.stringify(`${route}/slow`)}, async () => {
+        server.log.info({ instance }, 'slow request started');
+        await new Promise((r) => setTimeout(r, ${opts.slowMs}));
+        return { plugin: ${JSON.stringify(name)}, version: ${JSON.stringify(version)}, instance };
+      });`
+          : ''
+      }
     },
-    cleanup() {},
+    cleanup(ctx) {
+      ctx.log.info({ instance }, 'cleaned up ${name} ${version}');
+    },
   };
 });
 `;

@@ -467,7 +467,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       next = await loadPlugin(this.loadRequest(rt.name, r.hash, r.code, r.sourceDir));
     } catch (err) {
       transition(rt, reload ? 'serving' : 'error', this.o.log, 'load failed');
-      return this.fail(rt, row, r, err, fingerprint, true);
+      return this.fail(rt, row, r, err, fingerprint, true, this.versionOf(rt.name, r));
     }
     await this.admittedInOrder(rt.name);
     // Build the new route table before anything changes: a conflict refuses the new version.
@@ -477,7 +477,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     } catch (err) {
       await next.unload(this.o.hookTimeoutMs);
       transition(rt, reload ? 'serving' : 'error', this.o.log, 'route conflict');
-      return this.fail(rt, row, r, err, fingerprint, true);
+      return this.fail(rt, row, r, err, fingerprint, true, next.version);
     }
     const old = rt.serving;
     this.o.dispatcher.swap(table);
@@ -562,9 +562,29 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
   }
 
-  private async fail(rt: Runtime, row: PluginRow, r: Resolved | null, err: unknown, fingerprint: string, logged = false): Promise<void> {
+  /**
+   * The version a failed load was for, so the failure is not shown under the version that still serves
+   * (the row's `version` is the last one published). Metadata only: no hook runs. Undefined if unreadable.
+   */
+  private versionOf(name: string, r: Resolved): string | undefined {
+    try {
+      return trialLoad(this.loadRequest(name, r.hash, r.code, r.sourceDir)).version;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async fail(
+    rt: Runtime,
+    row: PluginRow,
+    r: Resolved | null,
+    err: unknown,
+    fingerprint: string,
+    logged = false,
+    version?: string,
+  ): Promise<void> {
     const rec = recordError(err);
-    const failed: FailedAttempt = { ...rec, version: row.version, hash: r?.hash ?? null };
+    const failed: FailedAttempt = { ...rec, version: version ?? row.version, hash: r?.hash ?? null };
     const repeated = rt.lastError?.message === rec.message && rt.failedFingerprint === fingerprint;
     rt.lastError = failed;
     rt.failedFingerprint = fingerprint;
