@@ -2,15 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Compiler } from '../compiler/index.js';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import type { PluginWithEndpoints } from '../db/index.js';
 import { describeError, HostError, isHostError } from '../errors/index.js';
 import { pluginView } from '../http/plugin-view.js';
-import { trialLoad } from '../loader/index.js';
-import { createLogger } from '../logger.js';
 import { scaffoldPlugin } from './scaffold.js';
-import { callServer, openTarget, type Target } from './target.js';
+import type { Target } from './target.js';
 
 const CONNECTION_HELP = `Where it acts:
   With DATABASE_URL (or --database-url) the command writes PostgreSQL directly; running servers
@@ -141,9 +138,14 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+async function callServer(...args: Parameters<typeof import('./target.js').callServer>) {
+  return (await import('./target.js')).callServer(...args);
+}
+
 async function withTarget<T>(values: Record<string, unknown>, fn: (t: Target) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env, overridesOf(values));
   const token = (values.token as string | undefined) ?? config.adminToken;
+  const { openTarget } = await import('./target.js');
   const t = await openTarget(config, token);
   try {
     return await fn(t);
@@ -252,7 +254,7 @@ async function create(argv: string[]): Promise<number> {
   const pluginsDir =
     values['plugins-dir'] === undefined ? loadConfig(process.env, {}).pluginsDir : path.resolve(values['plugins-dir'] as string);
   const { dir, files, route } = scaffoldPlugin(pluginsDir, name);
-  const result = build(dir, true); // a scaffold that does not compile would be a bug: say so now
+  const result = await build(dir, true); // a scaffold that does not compile would be a bug: say so now
   if (!result.ok) {
     printError(result.error);
     return 1;
@@ -274,7 +276,16 @@ async function create(argv: string[]): Promise<number> {
   return 0;
 }
 
-function build(dir: string, typecheck: boolean): { ok: true; value: Record<string, unknown> } | { ok: false; error: unknown } {
+async function build(
+  dir: string,
+  typecheck: boolean,
+): Promise<{ ok: true; value: Record<string, unknown> } | { ok: false; error: unknown }> {
+  // the compiler loads TypeScript and esbuild: only when a command needs it
+  const [{ Compiler }, { trialLoad }, { createLogger }] = await Promise.all([
+    import('../compiler/index.js'),
+    import('../loader/index.js'),
+    import('../logger.js'),
+  ]);
   const artifacts = mkdtempSync(path.join(tmpdir(), 'plugin-host-build-'));
   try {
     const name = path.basename(dir);
@@ -309,7 +320,7 @@ async function buildCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { 'no-typecheck': { type: 'boolean' } });
   if (positionals.length !== 1) throw new HostError('PH_ERR_USAGE', 'build takes one plugin directory (see plugin-host build --help)');
   const dir = path.resolve(positionals[0] as string);
-  const r = build(dir, values['no-typecheck'] !== true);
+  const r = await build(dir, values['no-typecheck'] !== true);
   const json = values.json === true;
   if (r.ok) {
     const v = r.value;

@@ -1,9 +1,7 @@
 import { parseArgs } from 'node:util';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { describeError, HostError } from '../errors/index.js';
-import { startHost } from '../host.js';
 import { type FaultLog, installProcessFaultHandlers } from '../loader/attribution.js';
-import { runCommand } from './commands.js';
 
 /** The running host's logger, for process-level faults (set once the host started). */
 let faultLog: FaultLog | undefined;
@@ -37,6 +35,8 @@ Relative paths resolve against the project root, not the working directory.`;
 
 async function serve(overrides: ConfigOverrides): Promise<void> {
   const config = loadConfig(process.env, overrides);
+  // Loaded here, not at the top: the other commands start without the server's dependencies.
+  const { startHost } = await import('../host.js');
   const host = await startHost(config);
   faultLog = host.log;
   let signals = 0;
@@ -62,6 +62,7 @@ async function serve(overrides: ConfigOverrides): Promise<void> {
 export async function main(argv: string[]): Promise<void> {
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-') && first !== 'serve') {
+    const { runCommand } = await import('./commands.js');
     process.exit(await runCommand(first, argv.slice(1)));
   }
   const { values, positionals } = parseArgs({
