@@ -15,7 +15,7 @@ function filesUnder(dir: string): string[] {
 describe('error registry', () => {
   const doc = readFileSync(path.join(ROOT, 'docs', 'errors.md'), 'utf8');
   const rows = new Map<string, { status: number; title: string }>();
-  for (const m of doc.matchAll(/^\| `(PH_ERR_[A-Z_]+)` \| (\d{3}) \| ([^|]+) \|/gm)) {
+  for (const m of doc.matchAll(/^\|\s*`(PH_ERR_[A-Z_]+)`\s*\|\s*(\d{3})\s*\|\s*([^|]+?)\s*\|/gm)) {
     rows.set(m[1] as string, { status: Number(m[2]), title: (m[3] as string).trim() });
   }
 
