@@ -214,6 +214,7 @@ export class Host {
       await this.watcher?.stop().catch(() => {});
       if (this.db?.kind === 'pglite') removeServerInfo(this.config.dataDir);
       if (this.app !== undefined) {
+        this.dispatcher.startDraining();
         const closed = this.app.close();
         const bounded = await Promise.race([closed.then(() => true), delay(this.config.drainTimeoutMs).then(() => false)]);
         if (!bounded) this.app.server.closeAllConnections();

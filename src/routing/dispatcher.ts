@@ -12,11 +12,32 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
  */
 export class Dispatcher {
   private table: RouteTable = RouteTable.empty;
+  private draining = false;
+  /** Plugin responses not finished yet: told to close their connection when draining starts. */
+  private readonly open = new Set<ServerResponse>();
+  /** The shared 'close' listener (no closure per request): `this` is the response. */
+  private readonly forget: (this: ServerResponse) => void;
 
-  constructor(readonly coreRoutes: readonly CoreRoute[]) {}
+  constructor(readonly coreRoutes: readonly CoreRoute[]) {
+    const open = this.open;
+    this.forget = function (this: ServerResponse) {
+      open.delete(this);
+    };
+  }
 
   get current(): RouteTable {
     return this.table;
+  }
+
+  /**
+   * Shutdown: from now on every plugin answer, including those of requests
+   * already in flight, carries `Connection: close`, so a keep-alive client
+   * never sends another request on a connection that is about to close.
+   * (The host's own routes get the same from Fastify while it closes.)
+   */
+  startDraining(): void {
+    this.draining = true;
+    for (const res of this.open) if (!res.headersSent) res.setHeader('connection', 'close');
   }
 
   /** The atomic swap: one assignment. */
@@ -32,9 +53,12 @@ export class Dispatcher {
         return;
       }
       e.hits++;
+      if (this.draining) res.setHeader('connection', 'close');
       const p = e.plugin;
       p.inflight++;
       res.once('close', p.release);
+      this.open.add(res);
+      res.once('close', this.forget);
       (p.server as unknown as { routing: RequestHandler }).routing(req, res);
     };
   }
