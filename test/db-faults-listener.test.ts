@@ -203,3 +203,54 @@ describe('listener and pool connections killed (pg_terminate_backend)', () => {
     assert.equal(await status('/hello'), 200);
   });
 });
+
+describe('the periodic full reconcile is a safety net', () => {
+  let db: TestDatabase;
+  let plugins: { dir: string; cleanup(): void };
+  let data: { dir: string; cleanup(): void };
+  let node: ServerProcess;
+
+  before(async () => {
+    db = await createTestDatabase();
+    plugins = pluginsDirWithPowertable();
+    data = tempDir('ph-data-');
+    node = await startServer({
+      name: 'ticking',
+      env: {
+        DATABASE_URL: db.url,
+        PLUGINS_DIR: plugins.dir,
+        DATA_DIR: data.dir,
+        NODE_ID: 'tick-node',
+        TYPECHECK: '0',
+        RECONCILE_INTERVAL_MS: '500',
+      },
+    });
+  });
+
+  after(async () => {
+    await killAllServers();
+    await db?.drop();
+    plugins?.cleanup();
+    data?.cleanup();
+  });
+
+  test('a change that sent no notification at all is applied by the next periodic reconcile', async () => {
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      // replica mode: no trigger fires, so no NOTIFY is sent for these writes
+      await sql.begin(async (tx) => {
+        await tx.unsafe('SET LOCAL session_replication_role = replica');
+        await tx.unsafe(`UPDATE plugins SET status = 'inactive' WHERE name = 'powertable'`);
+      });
+      await waitFor(async () => (await fetch(`${node.url}/hello`)).status === 404, 'powertable unloaded by the tick');
+      await sql.begin(async (tx) => {
+        await tx.unsafe('SET LOCAL session_replication_role = replica');
+        await tx.unsafe(`UPDATE plugins SET status = 'active' WHERE name = 'powertable'`);
+      });
+      await waitFor(async () => (await fetch(`${node.url}/hello`)).status === 200, 'powertable loaded by the tick');
+      assert.ok(node.findLog((l) => l.msg === 'plugin powertable unloaded (disabled)'));
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+});
