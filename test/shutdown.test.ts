@@ -112,9 +112,13 @@ describe('shutdown and crash', () => {
       }
       const [{ n: afterExit } = { n: 1 }] = await sql`SELECT count(*)::int AS n FROM plugin_host_nodes WHERE node_id = 'term-node'`;
       assert.equal(afterExit, 0, 'the node removed itself before closing the pool');
-      const backends =
-        await sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'plugin-host%'`;
-      assert.equal(backends[0]?.n, 0, 'listener and pool connections closed');
+      await waitFor(
+        async () =>
+          (
+            await sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'plugin-host%'`
+          )[0]?.n === 0,
+        'listener and pool connections closed',
+      );
       assert.ok(!node.output.some((l) => /unhandled|Error:/.test(l)), `a clean shutdown log:\n${node.tail()}`);
     } finally {
       agent.destroy();
