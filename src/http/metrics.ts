@@ -128,10 +128,13 @@ export class HostMetrics {
       const kind = reload ? 'reload' : 'load';
       this.loads.inc({ plugin: name, kind });
       this.loadDuration.observe({ kind }, ms / 1000);
-      const v = m.serving(name);
-      if (v !== undefined) this.tracked.add(v);
+      // Fold now: a replaced version gets no new hits after the swap, and must not be kept alive until the next scrape.
+      this.foldRequests();
     };
-    const onUnloaded = (name: string) => this.unloads.inc({ plugin: name });
+    const onUnloaded = (name: string) => {
+      this.unloads.inc({ plugin: name });
+      this.foldRequests();
+    };
     const onFailed = (name: string, code: string) => this.failures.inc({ plugin: name, code });
     m.on('loaded', onLoaded);
     m.on('unloaded', onUnloaded);
