@@ -36,9 +36,10 @@ Relative paths resolve against the project root, not the working directory.`;
 async function serve(overrides: ConfigOverrides): Promise<void> {
   const config = loadConfig(process.env, overrides);
   // Loaded here, not at the top: the other commands start without the server's dependencies.
-  const { startHost } = await import('../host.js');
-  const host = await startHost(config);
+  const { Host } = await import('../host.js');
+  const host = new Host(config);
   faultLog = host.log;
+  // Installed before start: a signal while waiting for the database or during the first load still shuts down cleanly.
   let signals = 0;
   const stop = (signal: string) => {
     signals++;
@@ -57,6 +58,13 @@ async function serve(overrides: ConfigOverrides): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await host.start();
+  } catch (err) {
+    if (signals > 0) return; // start aborted by the shutdown above
+    await host.close().catch(() => {});
+    throw err;
+  }
 }
 
 export async function main(argv: string[]): Promise<void> {
