@@ -98,6 +98,8 @@ export function artifactFormatOf(bundle: string): string | undefined {
  */
 export class Compiler {
   private readonly checker = new TypeChecker();
+  /** Type-check results computed ahead by `prepare`, by source hash; consumed by `compile`. */
+  private readonly prechecked = new Map<string, Diagnostic[]>();
 
   constructor(private readonly options: CompilerOptions) {
     mkdirSync(options.artifactsDir, { recursive: true });
@@ -127,6 +129,36 @@ export class Compiler {
     return { hash, path: p, bundle, format: artifactFormatOf(bundle) ?? 'unknown' };
   }
 
+  /**
+   * Type-checks, in one program, every plugin of `dirs` whose artifact is not
+   * built yet, so that the `compile` calls that follow (at start, one per
+   * plugin) find their check done. Cuts a cold start with many plugins from
+   * one TypeScript program per plugin to one in all. Never throws: a problem
+   * is reported by the `compile` of that plugin.
+   */
+  prepare(dirs: readonly string[]): void {
+    if (!this.options.typecheck) return;
+    const todo: Array<{ dir: string; entry: string; hash: string }> = [];
+    for (const dir of dirs) {
+      try {
+        const entry = findEntry(dir);
+        if (entry === undefined) continue;
+        const hash = hashSource(dir);
+        if (this.prechecked.has(hash) || existsSync(this.artifactPath(hash))) continue;
+        todo.push({ dir, entry, hash });
+      } catch {
+        // reported by compile()
+      }
+    }
+    if (todo.length < 2) return;
+    try {
+      const results = this.checker.checkMany(todo);
+      for (const t of todo) this.prechecked.set(t.hash, results.get(path.resolve(t.dir)) ?? []);
+    } catch {
+      // fall back to checking each plugin in compile()
+    }
+  }
+
   compile(dir: string): CompileResult {
     const t0 = performance.now();
     const entry = findEntry(dir);
@@ -140,7 +172,9 @@ export class Compiler {
       return { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } };
     }
     if (this.options.typecheck) {
-      const diags = this.checker.check(dir, entry);
+      const pre = this.prechecked.get(hash);
+      this.prechecked.delete(hash);
+      const diags = pre ?? this.checker.check(dir, entry);
       if (diags.length > 0) throw this.typeError(entry, diags);
     }
     const t2 = performance.now();

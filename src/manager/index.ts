@@ -129,6 +129,14 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
     const names = new Set([...rows.map((r) => r.name), ...this.runtimes.keys()]);
     if (!this.admittedOnce) {
+      // Sources changed while this node was down are checked together, in one program.
+      const dirs: string[] = [];
+      for (const r of rows) {
+        const source = r.type === 'dynamic' && r.status === 'active' ? (r.sourcePath ?? r.path) : null;
+        const dir = source === null ? undefined : resolveInside(this.o.pluginsDir, source);
+        if (dir !== undefined) dirs.push(dir);
+      }
+      this.o.compiler.prepare(dirs);
       this.admittedOnce = true;
       const order = [...rows]
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
@@ -217,7 +225,10 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   async discoverAndRegister(): Promise<{ registered: string[]; failed: string[] }> {
     const registered: string[] = [];
     const failed: string[] = [];
-    for (const d of discover(this.o.pluginsDir)) {
+    const found = discover(this.o.pluginsDir);
+    // One type-check program for every new plugin found, instead of one per plugin.
+    this.o.compiler.prepare(found.filter((d) => d.problem === undefined).map((d) => d.dir));
+    for (const d of found) {
       if (d.problem !== undefined) {
         this.noteDiscoveryError(d.name, d.dir, d.problem);
         failed.push(d.name);
