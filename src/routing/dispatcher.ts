@@ -1,8 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LoadedPlugin } from '../loader/index.js';
 import type { CoreRoute } from './route-table.js';
 import { RouteTable } from './route-table.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const kVersion = Symbol('plugin-host.version');
+type TaggedResponse = ServerResponse & { [kVersion]?: LoadedPlugin | undefined };
 
 /**
  * The request path: one lookup in the current route table; a hit goes to the
@@ -15,13 +19,19 @@ export class Dispatcher {
   private draining = false;
   /** Plugin responses not finished yet: told to close their connection when draining starts. */
   private readonly open = new Set<ServerResponse>();
-  /** The shared 'close' listener (no closure per request): `this` is the response. */
-  private readonly forget: (this: ServerResponse) => void;
+  /**
+   * The one 'close' listener every plugin response shares (no closure, no
+   * `once` wrapper per request): `this` is the response, tagged with the
+   * version that serves it.
+   */
+  private readonly finished: (this: TaggedResponse) => void;
 
   constructor(readonly coreRoutes: readonly CoreRoute[]) {
     const open = this.open;
-    this.forget = function (this: ServerResponse) {
+    this.finished = function (this: TaggedResponse) {
       open.delete(this);
+      this[kVersion]?.release();
+      this[kVersion] = undefined;
     };
   }
 
@@ -56,9 +66,10 @@ export class Dispatcher {
       if (this.draining) res.setHeader('connection', 'close');
       const p = e.plugin;
       p.inflight++;
-      res.once('close', p.release);
+      (res as TaggedResponse)[kVersion] = p;
       this.open.add(res);
-      res.once('close', this.forget);
+      // 'close' fires once per response, so `on` is enough and cheaper than `once`
+      res.on('close', this.finished);
       (p.server as unknown as { routing: RequestHandler }).routing(req, res);
     };
   }
