@@ -259,7 +259,8 @@ export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
     server = Fastify({
       loggerInstance: log,
       logController: new LogController({ disableRequestLogging: true }),
-      pluginTimeout: req.hookTimeoutMs,
+      // longer than the hook limit, so a registerRoutes that never settles is reported by callHook as a timeout
+      pluginTimeout: req.hookTimeoutMs * 2,
       // the host already parsed and bounded the URL; keep plugin routing identical to a plain app
     });
     server.setErrorHandler(pluginErrorHandler(req.name) as never);
@@ -276,7 +277,11 @@ export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
     return new LoadedPlugin(req.name, req.hash, metadata, plugin, server, dedupeRoutes(routes), ctx, abort, timers);
   } catch (err) {
     abort.abort(new Error('load failed'));
-    if (server !== undefined) await server.close().catch(() => {});
+    if (server !== undefined) {
+      // bounded: a plugin still stuck in registerRoutes may keep Fastify's boot (and so its close) pending
+      const closing = server.close().catch(() => {});
+      await Promise.race([closing, new Promise((r) => setTimeout(r, req.hookTimeoutMs).unref())]);
+    }
     if (inst !== undefined && initialized) {
       const plugin = inst;
       await callHook(req.name, 'cleanup', req.hookTimeoutMs, () => plugin.cleanup(ctx)).catch((e: unknown) =>
