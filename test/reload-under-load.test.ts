@@ -111,11 +111,13 @@ describe('reloads under load', () => {
     const other = startLoad(`${node.url}/other`, { concurrency: 1, maxMs: 60_000, field: 'version' });
     await waitFor(() => load.count > 20, 'load running');
 
+    // the local view records a failure first; this node's observed-state row in the database follows it
     const failedWith = async (code: string) =>
       waitFor(async () => {
         const v = await view();
-        return v.last_error?.code === code ? v : undefined;
-      }, `last_error ${code}`);
+        const observed = v.nodes?.find((n: { node_id: string }) => n.node_id === 'load-node');
+        return v.last_error?.code === code && observed?.last_error?.code === code ? v : undefined;
+      }, `last_error ${code}, locally and in the observed state`);
 
     // 1. does not compile
     writePlugin(

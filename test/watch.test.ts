@@ -69,10 +69,12 @@ for (const kind of DB_KINDS) {
         main,
         original.replace("'PowerTable plugin - GET /hello'", "'never served'").replace('const tables =', 'const tables: number ='),
       );
+      // the local view records the error first; the observed-state row in the database follows it
       const failed = await waitFor(async () => {
         const r = (await getJson(`${t.url}/plugins/powertable`)).body;
-        return r.last_error?.code ? r : undefined;
-      }, 'the compile error to be recorded');
+        const observed = r.nodes?.some((n: { last_error: { code: string } | null }) => n.last_error?.code);
+        return r.last_error?.code && observed ? r : undefined;
+      }, 'the compile error to be recorded, locally and in the observed state');
       assert.equal(failed.last_error.code, 'PH_ERR_COMPILE_TYPE');
       assert.match(failed.last_error.message, /powertable\/main\.ts:\d+:\d+/);
       assert.equal(failed.state, 'serving');
