@@ -5,7 +5,8 @@ import type { Compiler } from '../compiler/index.js';
 import { isConnectionError, type PluginRepository, type PluginRow, type PluginStatus } from '../db/index.js';
 import { resolveInside } from '../discovery/index.js';
 import { describeError, HostError } from '../errors/index.js';
-import { isValidPluginName, PLUGIN_NAME_PATTERN, trialLoad } from '../loader/index.js';
+import { isValidPluginName, PLUGIN_NAME_PATTERN } from '../loader/index.js';
+import { compileAndPublish, publishedFields } from '../manager/publish.js';
 
 export { readServerInfo, removeServerInfo, SERVER_INFO_FILE, type ServerInfo, writeServerInfo } from './server-info.js';
 
@@ -125,25 +126,8 @@ export class PluginAdmin {
     const source = row.sourcePath ?? row.path;
     const dir = row.type === 'dynamic' && source !== null ? resolveInside(this.o.pluginsDir, source) : undefined;
     if (dir !== undefined) {
-      const artifact = this.o.compiler.compile(dir);
-      const metadata = trialLoad({
-        name,
-        hash: artifact.hash,
-        code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
-        sourceDir: dir,
-        log: this.o.log.child({ plugin: name }),
-        hookTimeoutMs: this.o.hookTimeoutMs,
-      });
-      await this.o.repo
-        .putArtifact({ hash: artifact.hash, pluginName: name, version: metadata.version, format: artifact.format, bundle: artifact.bundle })
-        .catch(dbErrors);
-      Object.assign(patch, {
-        artifactHash: artifact.hash,
-        binaryPath: artifact.path,
-        version: metadata.version,
-        description: metadata.description,
-        author: metadata.author,
-      });
+      const published = await compileAndPublish(this.o, name, dir).catch(dbErrors);
+      Object.assign(patch, publishedFields(published));
       recompiled = true;
     }
     const updated = await this.o.repo.bumpGeneration(name, patch).catch(dbErrors);

@@ -12,9 +12,11 @@ import { isValidPluginName, type LoadedPlugin, type LoadRequest, loadPlugin, tri
 import type { Dispatcher } from '../routing/dispatcher.js';
 import type { PluginFactory } from '../sdk/index.js';
 import { Lanes } from './lanes.js';
+import { compileAndPublish } from './publish.js';
 import { type PluginState, transition } from './state.js';
 
 export { Lanes } from './lanes.js';
+export { compileAndPublish, type Published, publishedFields } from './publish.js';
 export { canTransition, type PluginState, transition } from './state.js';
 
 export interface ManagerOptions {
@@ -257,17 +259,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     dir: string,
     status: 'active' | 'inactive' = 'active',
   ): Promise<{ row: PluginRow; created: boolean }> {
-    const artifact = this.o.compiler.compile(dir);
-    const metadata = trialLoad(
-      this.loadRequest(name, artifact.hash, { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path }, dir),
+    const { artifact, metadata } = await compileAndPublish(
+      { compiler: this.o.compiler, repo: this.o.repo, log: this.o.log, hookTimeoutMs: this.o.hookTimeoutMs },
+      name,
+      dir,
     );
-    await this.o.repo.putArtifact({
-      hash: artifact.hash,
-      pluginName: name,
-      version: metadata.version,
-      format: artifact.format,
-      bundle: artifact.bundle,
-    });
     const res = await this.o.repo.insertIfAbsent(
       {
         name,

@@ -6,8 +6,8 @@ import { type Compiler, hashSource } from '../compiler/index.js';
 import { isConnectionError, type PluginRepository } from '../db/index.js';
 import { resolveInside } from '../discovery/index.js';
 import { describeError, recordError } from '../errors/index.js';
-import { trialLoad } from '../loader/index.js';
 import type { PluginManager } from '../manager/index.js';
+import { compileAndPublish, publishedFields } from '../manager/publish.js';
 
 export interface WatcherOptions {
   pluginsDir: string;
@@ -187,29 +187,9 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
     }
     if (this.lastFailed.get(name) === hash) return { kind: 'unchanged' };
     try {
-      const artifact = this.o.compiler.compile(dir);
-      const metadata = trialLoad({
-        name,
-        hash: artifact.hash,
-        code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
-        sourceDir: dir,
-        log: this.o.log.child({ plugin: name }),
-        hookTimeoutMs: this.o.hookTimeoutMs,
-      });
-      await this.o.repo.putArtifact({
-        hash: artifact.hash,
-        pluginName: name,
-        version: metadata.version,
-        format: artifact.format,
-        bundle: artifact.bundle,
-      });
-      await this.o.repo.update(name, {
-        artifactHash: artifact.hash,
-        binaryPath: artifact.path,
-        version: metadata.version,
-        description: metadata.description,
-        author: metadata.author,
-      });
+      const published = await compileAndPublish(this.o, name, dir);
+      await this.o.repo.update(name, publishedFields(published));
+      const { artifact, metadata } = published;
       this.lastFailed.delete(name);
       this.o.log.info(
         { plugin: name, hash: artifact.hash, version: metadata.version },
