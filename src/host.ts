@@ -78,6 +78,13 @@ export class Host {
 
   async start(): Promise<this> {
     const c = this.config;
+    // First: the type-check worker loads TypeScript while the database opens.
+    this.compiler = new Compiler({
+      artifactsDir: c.artifactsDir,
+      pluginsDir: c.pluginsDir,
+      typecheck: c.typecheck,
+      checkInWorker: true,
+    });
     this.db = await openDatabase({
       databaseUrl: c.databaseUrl,
       dataDir: c.dataDir,
@@ -89,7 +96,6 @@ export class Host {
       },
     });
     this.repo = new PluginRepository(this.db.orm);
-    this.compiler = new Compiler({ artifactsDir: c.artifactsDir, pluginsDir: c.pluginsDir, typecheck: c.typecheck });
     this.manager = new PluginManager({
       nodeId: c.nodeId,
       pluginsDir: c.pluginsDir,
@@ -223,6 +229,7 @@ export class Host {
       await this.manager?.stop().catch(() => {});
       await this.repo?.removeNode(this.config.nodeId).catch(() => {});
       await this.db?.close().catch(() => {});
+      await this.compiler?.close().catch(() => {});
       this.openapi?.close();
       this.metrics?.close();
     })();

@@ -6,6 +6,7 @@ import * as esbuild from 'esbuild';
 import { HostError } from '../errors/index.js';
 import { SDK_VERSION } from '../sdk/index.js';
 import { type Diagnostic, TypeChecker } from './typecheck.js';
+import { WorkerTypeChecker } from './worker-checker.js';
 
 export { TypeChecker } from './typecheck.js';
 
@@ -43,6 +44,11 @@ export interface CompilerOptions {
   /** Root that error paths are shown relative to. */
   pluginsDir: string;
   typecheck: boolean;
+  /**
+   * Run type checks in a worker thread (`compileAsync`, `prepareAsync`), so the
+   * serving thread never pauses for one. Off: checks run in process.
+   */
+  checkInWorker?: boolean;
 }
 
 export function findEntry(dir: string): string | undefined {
@@ -97,12 +103,25 @@ export function artifactFormatOf(bundle: string): string | undefined {
  * An unchanged source maps to the same hash and is not rebuilt.
  */
 export class Compiler {
-  private readonly checker = new TypeChecker();
+  private checkerInProcess: TypeChecker | undefined;
+  private readonly worker: WorkerTypeChecker | undefined;
   /** Type-check results computed ahead by `prepare`, by source hash; consumed by `compile`. */
   private readonly prechecked = new Map<string, Diagnostic[]>();
 
   constructor(private readonly options: CompilerOptions) {
     mkdirSync(options.artifactsDir, { recursive: true });
+    if (options.typecheck && options.checkInWorker) this.worker = new WorkerTypeChecker();
+  }
+
+  /** The in-process checker, created on first use (the worker has its own). */
+  private get checker(): TypeChecker {
+    this.checkerInProcess ??= new TypeChecker();
+    return this.checkerInProcess;
+  }
+
+  /** Stops the type-check worker, if any. */
+  async close(): Promise<void> {
+    await this.worker?.close();
   }
 
   artifactPath(hash: string): string {
@@ -137,7 +156,30 @@ export class Compiler {
    * is reported by the `compile` of that plugin.
    */
   prepare(dirs: readonly string[]): void {
-    if (!this.options.typecheck) return;
+    const todo = this.unchecked(dirs);
+    if (todo.length < 2) return;
+    try {
+      this.storePrechecked(todo, this.checker.checkMany(todo));
+    } catch {
+      // fall back to checking each plugin in compile()
+    }
+  }
+
+  /** `prepare` with the checks in the worker thread, when there is one. */
+  async prepareAsync(dirs: readonly string[]): Promise<void> {
+    if (this.worker === undefined) return this.prepare(dirs);
+    const todo = this.unchecked(dirs);
+    if (todo.length < 2) return;
+    try {
+      this.storePrechecked(todo, await this.worker.checkMany(todo));
+    } catch {
+      // fall back to checking each plugin in compileAsync()
+    }
+  }
+
+  /** Plugins of `dirs` with no built artifact and no check done yet. */
+  private unchecked(dirs: readonly string[]): Array<{ dir: string; entry: string; hash: string }> {
+    if (!this.options.typecheck) return [];
     const todo: Array<{ dir: string; entry: string; hash: string }> = [];
     for (const dir of dirs) {
       try {
@@ -150,16 +192,42 @@ export class Compiler {
         // reported by compile()
       }
     }
-    if (todo.length < 2) return;
-    try {
-      const results = this.checker.checkMany(todo);
-      for (const t of todo) this.prechecked.set(t.hash, results.get(path.resolve(t.dir)) ?? []);
-    } catch {
-      // fall back to checking each plugin in compile()
-    }
+    return todo;
   }
 
+  private storePrechecked(todo: Array<{ dir: string; hash: string }>, results: Map<string, Diagnostic[]>): void {
+    for (const t of todo) this.prechecked.set(t.hash, results.get(path.resolve(t.dir)) ?? []);
+  }
+
+  /** Compiles in process (the command line, tests). The server uses `compileAsync`. */
   compile(dir: string): CompileResult {
+    const step = this.locate(dir);
+    if ('cached' in step) return step.cached;
+    const pre = this.takePrechecked(step.hash);
+    const diags = this.options.typecheck ? (pre ?? this.checker.check(dir, step.entry)) : [];
+    return this.finish(dir, step, diags);
+  }
+
+  /** Like `compile`, with the type check in the worker thread when there is one. */
+  async compileAsync(dir: string): Promise<CompileResult> {
+    if (this.worker === undefined) return this.compile(dir);
+    const step = this.locate(dir);
+    if ('cached' in step) return step.cached;
+    let diags = this.takePrechecked(step.hash);
+    if (diags === undefined && this.options.typecheck) {
+      diags = (await this.worker.checkMany([{ dir, entry: step.entry }])).get(path.resolve(dir)) ?? [];
+    }
+    return this.finish(dir, step, diags ?? []);
+  }
+
+  private takePrechecked(hash: string): Diagnostic[] | undefined {
+    const pre = this.prechecked.get(hash);
+    this.prechecked.delete(hash);
+    return pre;
+  }
+
+  /** Entry and content hash; the artifact itself when it is already built. */
+  private locate(dir: string): { cached: CompileResult } | { entry: string; hash: string; t0: number; t1: number } {
     const t0 = performance.now();
     const entry = findEntry(dir);
     if (entry === undefined) {
@@ -169,27 +237,27 @@ export class Compiler {
     const t1 = performance.now();
     const cached = this.readArtifact(hash);
     if (cached !== undefined) {
-      return { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } };
+      return { cached: { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } } };
     }
-    if (this.options.typecheck) {
-      const pre = this.prechecked.get(hash);
-      this.prechecked.delete(hash);
-      const diags = pre ?? this.checker.check(dir, entry);
-      if (diags.length > 0) throw this.typeError(entry, diags);
-    }
+    return { entry, hash, t0, t1 };
+  }
+
+  /** Refuses on type errors, else bundles and writes the artifact. */
+  private finish(dir: string, step: { entry: string; hash: string; t0: number; t1: number }, diags: Diagnostic[]): CompileResult {
+    if (diags.length > 0) throw this.typeError(step.entry, diags);
     const t2 = performance.now();
-    const bundle = this.bundle(entry, dir, hash);
+    const bundle = this.bundle(step.entry, dir, step.hash);
     const t3 = performance.now();
-    const p = this.artifactPath(hash);
+    const p = this.artifactPath(step.hash);
     writeAtomic(p, bundle);
     return {
-      hash,
+      hash: step.hash,
       path: p,
       bundle,
       format: ARTIFACT_FORMAT,
-      entry,
+      entry: step.entry,
       built: true,
-      timings: { hashMs: t1 - t0, typecheckMs: t2 - t1, bundleMs: t3 - t2 },
+      timings: { hashMs: step.t1 - step.t0, typecheckMs: t2 - step.t1, bundleMs: t3 - t2 },
     };
   }
 

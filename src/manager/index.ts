@@ -138,7 +138,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         const dir = source === null ? undefined : resolveInside(this.o.pluginsDir, source);
         if (dir !== undefined) dirs.push(dir);
       }
-      this.o.compiler.prepare(dirs);
+      await this.o.compiler.prepareAsync(dirs);
       this.admittedOnce = true;
       const order = [...rows]
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
@@ -229,7 +229,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     const failed: string[] = [];
     const found = discover(this.o.pluginsDir);
     // One type-check program for every new plugin found, instead of one per plugin.
-    this.o.compiler.prepare(found.filter((d) => d.problem === undefined).map((d) => d.dir));
+    await this.o.compiler.prepareAsync(found.filter((d) => d.problem === undefined).map((d) => d.dir));
     for (const d of found) {
       if (d.problem !== undefined) {
         this.noteDiscoveryError(d.name, d.dir, d.problem);
@@ -413,7 +413,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
           `${row.name}: source directory ${path.basename(dir)} does not match the plugin name`,
         );
       }
-      const artifact = this.o.compiler.compile(dir);
+      const artifact = await this.o.compiler.compileAsync(dir);
       return {
         hash: artifact.hash,
         from: 'source',

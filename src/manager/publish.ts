@@ -24,7 +24,7 @@ export interface Published {
  * coded error of the first step that fails, having written nothing.
  */
 export async function compileAndPublish(deps: PublishDeps, name: string, dir: string): Promise<Published> {
-  const artifact = deps.compiler.compile(dir);
+  const artifact = await deps.compiler.compileAsync(dir);
   const metadata = trialLoad({
     name,
     hash: artifact.hash,
