@@ -158,6 +158,7 @@ export class Host {
     }, this.options.heartbeatMs ?? 5000);
     this.heartbeat.unref();
     this.log.info({ url: this.url, nodeId: c.nodeId, database: this.db.kind }, `plugin-host listening on ${this.url}`);
+    this.compiler.servingStarted();
     return this;
   }
 

@@ -45,7 +45,7 @@ export interface CompilerOptions {
   pluginsDir: string;
   typecheck: boolean;
   /**
-   * Run type checks in a worker thread (`compileAsync`, `prepareAsync`), so the
+   * Run the type checks of `compileAsync` in a worker thread once serving, so the
    * serving thread never pauses for one. Off: checks run in process.
    */
   checkInWorker?: boolean;
@@ -119,6 +119,17 @@ export class Compiler {
     return this.checkerInProcess;
   }
 
+  /**
+   * Start-up is over: drop the in-process checker (its caches go back to the
+   * heap; later checks run in the worker) and start the worker now, so the
+   * first reload does not wait for it to load TypeScript.
+   */
+  servingStarted(): void {
+    if (this.worker === undefined) return;
+    this.checkerInProcess = undefined;
+    this.worker.start();
+  }
+
   /** Stops the type-check worker, if any. */
   async close(): Promise<void> {
     await this.worker?.close();
@@ -157,23 +168,11 @@ export class Compiler {
    */
   prepare(dirs: readonly string[]): void {
     const todo = this.unchecked(dirs);
-    if (todo.length < 2) return;
+    if (todo.length === 0) return;
     try {
       this.storePrechecked(todo, this.checker.checkMany(todo));
     } catch {
       // fall back to checking each plugin in compile()
-    }
-  }
-
-  /** `prepare` with the checks in the worker thread, when there is one. */
-  async prepareAsync(dirs: readonly string[]): Promise<void> {
-    if (this.worker === undefined) return this.prepare(dirs);
-    const todo = this.unchecked(dirs);
-    if (todo.length < 2) return;
-    try {
-      this.storePrechecked(todo, await this.worker.checkMany(todo));
-    } catch {
-      // fall back to checking each plugin in compileAsync()
     }
   }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Artifact, type Compiler, hashSource } from '../compiler/index.js';
-import type { EndpointInput, PluginRepository, PluginRow } from '../db/index.js';
+import type { EndpointInput, PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
 import { isConnectionError, PLUGIN_STATUSES } from '../db/index.js';
 import { discover, resolveInside } from '../discovery/index.js';
 import { describeError, HostError, type RecordedError, recordError } from '../errors/index.js';
@@ -71,6 +71,10 @@ export interface ManagerEvents {
  */
 export class PluginManager extends EventEmitter<ManagerEvents> {
   private readonly runtimes = new Map<string, Runtime>();
+  /** Times a run was asked for, per plugin: tells whether a listed row may be older than what a lane saw. */
+  private readonly requestSeq = new Map<string, number>();
+  /** Rows read by a full reconcile, handed to the lane run it starts. */
+  private readonly prefetched = new Map<string, PluginWithEndpoints>();
   private readonly lanes: Lanes;
   /** Directories found by discovery that could not be registered, by name. */
   readonly discoveryErrors = new Map<string, RecordedError & { source_path: string }>();
@@ -112,13 +116,15 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /** Reconciles one plugin; resolves when a run that started after this call is done. */
   reconcile(name: string): Promise<void> {
     if (this.stopped) return Promise.resolve();
+    this.requestSeq.set(name, (this.requestSeq.get(name) ?? 0) + 1);
     return this.lanes.request(name);
   }
 
   /** Reconciles every plugin known to the database or loaded here. Used at start, after (re)LISTEN and periodically. */
   async reconcileAll(): Promise<void> {
     if (this.stopped) return;
-    let rows: PluginRow[];
+    let rows: PluginWithEndpoints[];
+    const seqBefore = new Map(this.requestSeq);
     try {
       rows = await this.o.repo.list();
       this.dbDegraded = false;
@@ -129,6 +135,13 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       this.retryLater('');
       return;
     }
+    // The rows just read save each lane its own read, unless a run for that plugin was asked for since the
+    // list was requested (it may have seen a newer row) or is under way: then the lane reads for itself.
+    for (const r of rows) {
+      if ((this.requestSeq.get(r.name) ?? 0) === (seqBefore.get(r.name) ?? 0) && !this.lanes.running(r.name)) {
+        this.prefetched.set(r.name, r);
+      }
+    }
     const names = new Set([...rows.map((r) => r.name), ...this.runtimes.keys()]);
     if (!this.admittedOnce) {
       // Sources changed while this node was down are checked together, in one program.
@@ -138,7 +151,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         const dir = source === null ? undefined : resolveInside(this.o.pluginsDir, source);
         if (dir !== undefined) dirs.push(dir);
       }
-      await this.o.compiler.prepareAsync(dirs);
+      this.o.compiler.prepare(dirs);
       this.admittedOnce = true;
       const order = [...rows]
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
@@ -229,7 +242,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     const failed: string[] = [];
     const found = discover(this.o.pluginsDir);
     // One type-check program for every new plugin found, instead of one per plugin.
-    await this.o.compiler.prepareAsync(found.filter((d) => d.problem === undefined).map((d) => d.dir));
+    this.o.compiler.prepare(found.filter((d) => d.problem === undefined).map((d) => d.dir));
     for (const d of found) {
       if (d.problem !== undefined) {
         this.noteDiscoveryError(d.name, d.dir, d.problem);
@@ -327,7 +340,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /** One reconcile run for one plugin. Runs only inside its lane. */
   private async reconcileOnce(name: string): Promise<void> {
     if (this.stopped) return;
-    const row = await this.o.repo.getByName(name);
+    const pre = this.prefetched.get(name);
+    this.prefetched.delete(name);
+    const row = pre ?? (await this.o.repo.getByName(name));
     this.dbDegraded = false;
     this.retryDelayMs = 0;
     const rt = this.runtime(name);
@@ -640,7 +655,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         if (row.author !== m.author) patch.author = m.author;
         if (Object.keys(patch).length > 0) await this.o.repo.update(row.name, patch);
       }
-      if (r.from !== 'artifact') await this.o.repo.replaceEndpoints(row.id, endpointsOf(loaded));
+      if (r.from !== 'artifact') {
+        const want = endpointsOf(loaded);
+        const have = (row as Partial<PluginWithEndpoints>).endpoints;
+        if (have === undefined || !sameEndpoints(have, want)) await this.o.repo.replaceEndpoints(row.id, want);
+      }
       this.published.set(row.id, r.hash);
     } catch (err) {
       this.o.log.warn({ plugin: row.name, err: describeError(err) }, 'could not publish plugin state to the database');
@@ -714,6 +733,12 @@ function sourceFingerprint(row: PluginRow, pluginsDir: string): string {
   } catch {
     return '';
   }
+}
+
+function sameEndpoints(have: ReadonlyArray<EndpointInput>, want: ReadonlyArray<EndpointInput>): boolean {
+  const key = (e: EndpointInput) => `${e.method} ${e.path} ${e.handler ?? ''} ${e.type ?? 'REST'}`;
+  const a = new Set(have.map(key));
+  return a.size === want.length && want.every((e) => a.has(key(e)));
 }
 
 function endpointsOf(p: LoadedPlugin): EndpointInput[] {

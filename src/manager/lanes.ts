@@ -36,6 +36,11 @@ export class Lanes {
     return state.done;
   }
 
+  /** True while `key` has a job in flight or scheduled. */
+  running(key: string): boolean {
+    return this.lanes.has(key);
+  }
+
   /** Number of lanes with a job in flight. */
   get active(): number {
     return this.lanes.size;
