@@ -171,7 +171,14 @@ export class Host {
       forceCloseConnections: 'idle',
       clientErrorHandler,
       frameworkErrors,
-      serverFactory: (handler) => http.createServer({ maxHeaderSize: 16 * 1024 }, this.dispatcher.handler(handler)),
+      serverFactory: (handler, opts) => {
+        const server = http.createServer({ maxHeaderSize: 16 * 1024 }, this.dispatcher.handler(handler));
+        // Fastify applies these only to servers it creates itself: keep its defaults for ours
+        server.keepAliveTimeout = Number(opts.keepAliveTimeout ?? 72_000);
+        server.requestTimeout = Number(opts.requestTimeout ?? 0);
+        server.setTimeout(Number(opts.connectionTimeout ?? 0));
+        return server;
+      },
     });
     app.setErrorHandler(hostErrorHandler);
     installHttpHardening(app);

@@ -635,6 +635,12 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     if (row.artifactHash !== null && this.published.get(row.id) === r.hash) return;
     try {
       const m = loaded.metadata;
+      // Endpoints first: whoever sees the row's new version or hash finds its endpoints already there.
+      if (r.from !== 'artifact') {
+        const want = endpointsOf(loaded);
+        const have = (row as Partial<PluginWithEndpoints>).endpoints;
+        if (have === undefined || !sameEndpoints(have, want)) await this.o.repo.replaceEndpoints(row.id, want);
+      }
       if (r.artifact !== undefined) {
         if (row.artifactHash !== r.hash) {
           await this.o.repo.putArtifact({
@@ -654,11 +660,6 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         if (row.description !== m.description) patch.description = m.description;
         if (row.author !== m.author) patch.author = m.author;
         if (Object.keys(patch).length > 0) await this.o.repo.update(row.name, patch);
-      }
-      if (r.from !== 'artifact') {
-        const want = endpointsOf(loaded);
-        const have = (row as Partial<PluginWithEndpoints>).endpoints;
-        if (have === undefined || !sameEndpoints(have, want)) await this.o.repo.replaceEndpoints(row.id, want);
       }
       this.published.set(row.id, r.hash);
     } catch (err) {
