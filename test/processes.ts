@@ -29,6 +29,8 @@ export interface ServerOptions {
   /** Wait for the "listening" line (default true). */
   waitReady?: boolean;
   readyTimeoutMs?: number;
+  /** Working directory of the process (default: the project root). */
+  cwd?: string;
 }
 
 const children = new Set<ChildProcess>();
@@ -149,7 +151,7 @@ export async function startServer(o: ServerOptions): Promise<ServerProcess> {
     ...o.env,
   };
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'plugin-host.mjs'), 'serve'], {
-    cwd: ROOT,
+    cwd: o.cwd ?? ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

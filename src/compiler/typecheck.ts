@@ -2,6 +2,9 @@ import path from 'node:path';
 import ts from 'typescript';
 import { SDK_ENTRY } from './sdk-path.js';
 
+/** The host's project root: its `node_modules` holds the declarations plugins are checked against. */
+const HOST_ROOT = path.resolve(path.dirname(SDK_ENTRY), '..', '..');
+
 export interface Diagnostic {
   file: string | undefined;
   line: number;
@@ -30,7 +33,14 @@ const OPTIONS: ts.CompilerOptions = {
   allowImportingTsExtensions: true,
   // Every plugin file is a module (esbuild bundles it as one), so plugins checked in one program never share globals.
   moduleDetection: ts.ModuleDetectionKind.Force,
-  paths: { 'plugin-host/sdk': [SDK_ENTRY], 'plugin-host/sdk/*': [SDK_ENTRY] },
+  // Declarations come from the host's own dependencies, wherever the plugins directory and the working directory are.
+  typeRoots: [path.join(HOST_ROOT, 'node_modules', '@types')],
+  paths: {
+    'plugin-host/sdk': [SDK_ENTRY],
+    'plugin-host/sdk/*': [SDK_ENTRY],
+    // the host provides fastify at run time: plugins are checked against that copy
+    fastify: [path.join(HOST_ROOT, 'node_modules', 'fastify', 'fastify.d.ts')],
+  },
 };
 
 const identity = (f: string) => f;
@@ -58,9 +68,9 @@ export class TypeChecker {
   /** Resolutions made from files outside plugins: `containingFile \0 mode \0 name` -> result. */
   private readonly moduleResolutions = new Map<string, ts.ResolvedModuleWithFailedLookupLocations>();
   private readonly typeRefResolutions = new Map<string, ts.ResolvedTypeReferenceDirectiveWithFailedLookupLocations>();
-  private readonly moduleCache = ts.createModuleResolutionCache(process.cwd(), identity, OPTIONS);
+  private readonly moduleCache = ts.createModuleResolutionCache(HOST_ROOT, identity, OPTIONS);
   private readonly typeRefCache = ts.createTypeReferenceDirectiveResolutionCache(
-    process.cwd(),
+    HOST_ROOT,
     identity,
     OPTIONS,
     this.moduleCache.getPackageJsonInfoCache(),
@@ -154,7 +164,7 @@ export class TypeChecker {
       getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),
       getDefaultLibLocation: () => this.defaultLibLocation,
       writeFile: () => {},
-      getCurrentDirectory: () => process.cwd(),
+      getCurrentDirectory: () => HOST_ROOT,
       getDirectories: (p) => ts.sys.getDirectories(p),
       getCanonicalFileName: identity,
       useCaseSensitiveFileNames: () => ts.sys.useCaseSensitiveFileNames,
