@@ -5,7 +5,7 @@ import type { Compiler } from '../compiler/index.js';
 import { isConnectionError, type PluginRepository, type PluginRow, type PluginStatus } from '../db/index.js';
 import { resolveInside } from '../discovery/index.js';
 import { describeError, HostError } from '../errors/index.js';
-import { isValidPluginName, PLUGIN_NAME_PATTERN } from '../loader/index.js';
+import { assertPluginName } from '../loader/index.js';
 import { compileAndPublish, publishedFields } from '../manager/publish.js';
 
 export { readServerInfo, removeServerInfo, SERVER_INFO_FILE, type ServerInfo, writeServerInfo } from './server-info.js';
@@ -22,14 +22,6 @@ export interface ReloadResult {
   row: PluginRow;
   /** True when the plugin was recompiled from source (and its artifact published). */
   recompiled: boolean;
-}
-
-/** Throws `PH_ERR_PLUGIN_NAME_INVALID` unless `name` is a valid plugin name. */
-export function assertPluginName(name: unknown): asserts name is string {
-  if (!isValidPluginName(name)) {
-    const shown = typeof name === 'string' ? JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name) : String(name);
-    throw new HostError('PH_ERR_PLUGIN_NAME_INVALID', `${shown} is not a valid plugin name (${PLUGIN_NAME_PATTERN})`);
-  }
 }
 
 /**

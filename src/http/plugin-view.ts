@@ -1,4 +1,5 @@
 import type { NodeView, PluginWithEndpoints } from '../db/index.js';
+import type { RecordedError } from '../errors/index.js';
 import type { PluginSnapshot } from '../manager/index.js';
 
 /** The seed's field names, plus what this host adds (what serves here, last error, every node's view). */
@@ -47,4 +48,9 @@ export function pluginView(
           })),
         }),
   };
+}
+
+/** A directory discovery found but could not register: shown with its error, so a person can act on it. */
+export function unregisteredView(name: string, e: RecordedError & { source_path: string }, stale: boolean): Record<string, unknown> {
+  return { name, registered: false, status: null, state: 'error', source_path: e.source_path, last_error: e, endpoints: [], stale };
 }

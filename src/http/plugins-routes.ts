@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { PluginRepository, PluginWithEndpoints } from '../db/index.js';
-import { describeError, HostError } from '../errors/index.js';
-import { isValidPluginName, PLUGIN_NAME_PATTERN } from '../loader/index.js';
+import { describeError, type HostError } from '../errors/index.js';
+import { assertPluginName } from '../loader/index.js';
 import type { PluginManager } from '../manager/index.js';
-import { pluginView } from './plugin-view.js';
+import { pluginView, unregisteredView } from './plugin-view.js';
 import { problemOf, sendProblem } from './problem.js';
 
 export interface PluginsRoutesOptions {
@@ -76,16 +76,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       if (status === undefined) {
         for (const [name, e] of o.manager.discoveryErrors) {
           if (rows.some((r) => r.name === name)) continue;
-          out.push({
-            name,
-            registered: false,
-            status: null,
-            state: 'error',
-            source_path: e.source_path,
-            last_error: e,
-            endpoints: [],
-            stale,
-          });
+          out.push(unregisteredView(name, e, stale));
         }
       }
       return out;
@@ -97,7 +88,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
     { schema: { tags: ['plugins'], summary: 'One plugin, with every live node’s view', params: nameParam } },
     async (req, reply) => {
       const { name } = req.params as { name: string };
-      if (!isValidPluginName(name)) throw new HostError('PH_ERR_PLUGIN_NAME_INVALID', `"${name}" does not match ${PLUGIN_NAME_PATTERN}`);
+      assertPluginName(name);
       let row: PluginWithEndpoints | undefined;
       let stale = false;
       let nodes: Awaited<ReturnType<PluginRepository['nodeViews']>> | undefined;
@@ -111,8 +102,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       }
       if (row === undefined) {
         const e = o.manager.discoveryErrors.get(name);
-        if (e !== undefined)
-          return { name, registered: false, status: null, state: 'error', source_path: e.source_path, last_error: e, endpoints: [], stale };
+        if (e !== undefined) return unregisteredView(name, e, stale);
         return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`));
       }
       return { ...pluginView(row, o.manager.snapshot(name), nodes, o.nodeId), health: await healthOf(name), stale };
@@ -124,7 +114,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
     { schema: { tags: ['plugins'], summary: 'Run the plugin’s health check on this node', params: nameParam } },
     async (req, reply) => {
       const { name } = req.params as { name: string };
-      if (!isValidPluginName(name)) throw new HostError('PH_ERR_PLUGIN_NAME_INVALID', `"${name}" does not match ${PLUGIN_NAME_PATTERN}`);
+      assertPluginName(name);
       const p = o.manager.serving(name);
       if (p === undefined) {
         const snap = o.manager.snapshot(name);

@@ -8,7 +8,7 @@ import { validateMetadata } from './metadata.js';
 
 export { attributeError } from './attribution.js';
 export { callHook } from './hooks.js';
-export { isValidPluginName, PLUGIN_NAME_PATTERN, validateMetadata } from './metadata.js';
+export { assertPluginName, isValidPluginName, PLUGIN_NAME_PATTERN, validateMetadata } from './metadata.js';
 
 /** A route a plugin really registered on its Fastify instance. */
 export interface RegisteredRoute {
