@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Fastify, { LogController } from 'fastify';
-import { findEntry } from '../src/compiler/index.js';
+import { findEntry } from '../src/discovery/index.js';
 import { createLogger } from '../src/logger.js';
 import type { PluginFactory } from '../src/sdk/index.js';
 

@@ -4,22 +4,31 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { PluginAdmin, removeServerInfo, writeServerInfo } from './admin/index.js';
+import { ArtifactStore } from './artifacts/index.js';
 import { Compiler } from './compiler/index.js';
 import { type HostConfig, PROJECT_ROOT } from './config/index.js';
 import { type Database, openDatabase, PluginRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
 import { ChangeFollower } from './events/index.js';
-import { adminRoutes } from './http/admin-routes.js';
-import { CORE_ROUTE_SAMPLES } from './http/core-routes.js';
-import { clientErrorHandler, frameworkErrors, installHttpHardening } from './http/hardening.js';
-import { healthRoutes } from './http/health-routes.js';
-import { HostMetrics, metricsRoutes } from './http/metrics.js';
-import { OpenApiDocument, openapiRoutes, registerSwagger } from './http/openapi.js';
-import { pluginsRoutes } from './http/plugins-routes.js';
-import { hostErrorHandler } from './http/problem.js';
+import {
+  adminRoutes,
+  CORE_ROUTE_SAMPLES,
+  clientErrorHandler,
+  frameworkErrors,
+  HostMetrics,
+  healthRoutes,
+  hostErrorHandler,
+  installHttpHardening,
+  metricsRoutes,
+  OpenApiDocument,
+  openapiRoutes,
+  pluginsRoutes,
+  registerSwagger,
+} from './http/index.js';
 import { createLogger } from './logger.js';
 import { PluginManager } from './manager/index.js';
-import { Dispatcher } from './routing/dispatcher.js';
+import { Dispatcher } from './routing/index.js';
+import { InlineRuntime, type PluginRuntime } from './runtime/index.js';
 import type { PluginFactory } from './sdk/index.js';
 import { PluginWatcher } from './watch/index.js';
 
@@ -29,6 +38,8 @@ export interface HostOptions {
   logger?: FastifyBaseLogger;
   /** Heartbeat period of this node in the nodes table. */
   heartbeatMs?: number;
+  /** How plugin code runs (default: in the serving thread). */
+  runtime?: PluginRuntime;
 }
 
 /**
@@ -44,6 +55,8 @@ export class Host {
   repo!: PluginRepository;
   manager!: PluginManager;
   compiler!: Compiler;
+  artifacts!: ArtifactStore;
+  runtime!: PluginRuntime;
   admin!: PluginAdmin;
   metrics!: HostMetrics;
   openapi!: OpenApiDocument;
@@ -96,6 +109,9 @@ export class Host {
       },
     });
     this.repo = new PluginRepository(this.db.orm);
+    this.artifacts = new ArtifactStore(c.artifactsDir, this.repo);
+    this.runtime = this.options.runtime ?? new InlineRuntime();
+    const staticPlugins = this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {};
     this.manager = new PluginManager({
       nodeId: c.nodeId,
       pluginsDir: c.pluginsDir,
@@ -103,24 +119,29 @@ export class Host {
       drainTimeoutMs: c.drainTimeoutMs,
       repo: this.repo,
       compiler: this.compiler,
+      artifacts: this.artifacts,
+      runtime: this.runtime,
       dispatcher: this.dispatcher,
       log: this.log,
-      ...(this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {}),
+      ...staticPlugins,
     });
     this.admin = new PluginAdmin({
       repo: this.repo,
       compiler: this.compiler,
+      artifacts: this.artifacts,
+      runtime: this.runtime,
       pluginsDir: c.pluginsDir,
       hookTimeoutMs: c.hookTimeoutMs,
       log: this.log,
+      ...staticPlugins,
     });
     this.metrics = new HostMetrics({ manager: this.manager, dispatcher: this.dispatcher, repo: this.repo, defaultMetrics: true });
     this.app = this.buildApp();
     await this.app.ready();
 
     await this.repo.registerNode(c.nodeId, '', process.pid);
-    await this.manager.registerStatic();
-    if (c.discover) await this.manager.discoverAndRegister();
+    await this.admin.registerStatic();
+    if (c.discover) await this.admin.discoverAndRegister();
 
     // Subscribe first, then load: a change committed between the two is seen by the full reconcile.
     this.follower = new ChangeFollower({
@@ -139,9 +160,8 @@ export class Host {
       this.watcher = new PluginWatcher({
         pluginsDir: c.pluginsDir,
         repo: this.repo,
-        compiler: this.compiler,
+        admin: this.admin,
         manager: this.manager,
-        hookTimeoutMs: c.hookTimeoutMs,
         debounceMs: c.watchDebounceMs,
         log: this.log,
       }).start();
@@ -187,6 +207,7 @@ export class Host {
     app.register(pluginsRoutes, {
       repo: this.repo,
       manager: this.manager,
+      discoveryErrors: this.admin.discoveryErrors,
       nodeId: this.config.nodeId,
       hookTimeoutMs: this.config.hookTimeoutMs,
       liveWithinMs,
@@ -197,7 +218,6 @@ export class Host {
       admin: this.admin,
       repo: this.repo,
       manager: this.manager,
-      pluginsDir: this.config.pluginsDir,
       nodeId: this.config.nodeId,
       liveWithinMs,
       settleTimeoutMs: this.config.drainTimeoutMs + 4 * this.config.hookTimeoutMs + 5000,
@@ -238,6 +258,7 @@ export class Host {
       await this.repo?.removeNode(this.config.nodeId).catch(() => {});
       await this.db?.close().catch(() => {});
       await this.compiler?.close().catch(() => {});
+      await this.runtime?.close().catch(() => {});
       this.openapi?.close();
       this.metrics?.close();
     })();

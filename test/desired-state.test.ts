@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACT_FORMAT, artifactHeader } from '../src/compiler/index.js';
+import { ARTIFACT_FORMAT, artifactHeader } from '../src/artifacts/index.js';
 import {
   createTestDatabase,
   DB_KINDS,

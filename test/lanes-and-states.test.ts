@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isHostError } from '../src/errors/index.js';
+import { Lanes } from '../src/lanes/index.js';
 import { createLogger } from '../src/logger.js';
-import { canTransition, Lanes, type PluginState, transition } from '../src/manager/index.js';
+import { canTransition, type PluginState, transition } from '../src/manager/index.js';
 
 const log = createLogger('silent');
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isHostError } from '../src/errors/index.js';
 import { CORE_ROUTE_SAMPLES } from '../src/http/core-routes.js';
-import type { LoadedPlugin } from '../src/loader/index.js';
 import { RouteTable } from '../src/routing/route-table.js';
+import type { LoadedVersion as LoadedPlugin } from '../src/runtime/index.js';
 
 /** Route-table tests need only a plugin's name and routes. */
 function fake(name: string, routes: Array<[string, string]>): LoadedPlugin {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import type { PluginWithEndpoints } from '../db/index.js';
 import { describeError, HostError, isHostError } from '../errors/index.js';
+// the view module alone: the http folder's index would load Fastify's plugins into every CLI command
 import { pluginView } from '../http/plugin-view.js';
 import { scaffoldPlugin } from './scaffold.js';
 import type { Target } from './target.js';
@@ -281,24 +282,22 @@ async function build(
   typecheck: boolean,
 ): Promise<{ ok: true; value: Record<string, unknown> } | { ok: false; error: unknown }> {
   // the compiler loads TypeScript and esbuild: only when a command needs it
-  const [{ Compiler }, { trialLoad }, { createLogger }] = await Promise.all([
+  const [{ Compiler }, { prove }, { InlineRuntime }, { createLogger }] = await Promise.all([
     import('../compiler/index.js'),
-    import('../loader/index.js'),
+    import('../admin/index.js'),
+    import('../runtime/index.js'),
     import('../logger.js'),
   ]);
   const artifacts = mkdtempSync(path.join(tmpdir(), 'plugin-host-build-'));
   try {
     const name = path.basename(dir);
     const compiler = new Compiler({ artifactsDir: artifacts, pluginsDir: process.cwd(), typecheck });
-    const artifact = compiler.compile(dir);
-    const metadata = trialLoad({
+    // the same compile-and-prove path the server takes before it publishes a version
+    const { artifact, metadata } = await prove(
+      { compiler, runtime: new InlineRuntime(), log: createLogger('silent'), hookTimeoutMs: 5000 },
       name,
-      hash: artifact.hash,
-      code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
-      sourceDir: dir,
-      log: createLogger('silent'),
-      hookTimeoutMs: 5000,
-    });
+      dir,
+    );
     return {
       ok: true,
       value: {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { describeError, HostError } from '../errors/index.js';
-import { type FaultLog, installProcessFaultHandlers } from '../loader/attribution.js';
+import { type FaultLog, installProcessFaultHandlers } from '../runtime/index.js';
 
 /** The running host's logger, for process-level faults (set once the host started). */
 let faultLog: FaultLog | undefined;

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HostError } from '../errors/index.js';
-import { isValidPluginName, PLUGIN_NAME_PATTERN } from '../loader/metadata.js';
-import { RESERVED_PREFIXES } from '../routing/route-table.js';
+import { isValidPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
+import { RESERVED_PREFIXES } from '../routing/index.js';
 
 /** The route a new plugin serves: `/<name>`, or `/<name>-plugin` when that would be a reserved host prefix. */
 export function scaffoldRoute(name: string): string {

@@ -1,31 +1,16 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { PluginAdmin, readServerInfo } from '../admin/index.js';
+import { ArtifactStore } from '../artifacts/index.js';
 import { Compiler } from '../compiler/index.js';
 import type { HostConfig } from '../config/index.js';
-import { type Database, openDatabase, PluginRepository } from '../db/index.js';
+import { type Database, lockOwner, openDatabase, PluginRepository } from '../db/index.js';
 import { describeError, ERROR_CODES, type ErrorCode, HostError, isHostError } from '../errors/index.js';
 import { createLogger } from '../logger.js';
+import { InlineRuntime } from '../runtime/index.js';
 
 /** Where a data command acts: the database directly, or a running server's admin API. */
 export type Target =
   | { kind: 'database'; db: Database; repo: PluginRepository; admin: PluginAdmin; close(): Promise<void> }
   | { kind: 'server'; url: string; pid: number; token: string | undefined; close(): Promise<void> };
-
-const LOCK_FILE = 'plugin-host.lock';
-
-function lockOwner(dataDir: string): number | undefined {
-  const p = path.join(dataDir, LOCK_FILE);
-  if (!existsSync(p)) return undefined;
-  const pid = Number(readFileSync(p, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
-}
 
 async function serverTarget(config: HostConfig, pid: number, token: string | undefined): Promise<Target> {
   // A server that just took the lock writes where it listens once it listens: wait for it (bounded).
@@ -68,7 +53,15 @@ export async function openTarget(config: HostConfig, token: string | undefined):
   const repo = new PluginRepository(db.orm);
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr as never);
   const compiler = new Compiler({ artifactsDir: config.artifactsDir, pluginsDir: config.pluginsDir, typecheck: config.typecheck });
-  const admin = new PluginAdmin({ repo, compiler, pluginsDir: config.pluginsDir, hookTimeoutMs: config.hookTimeoutMs, log });
+  const admin = new PluginAdmin({
+    repo,
+    compiler,
+    artifacts: new ArtifactStore(config.artifactsDir, repo),
+    runtime: new InlineRuntime(),
+    pluginsDir: config.pluginsDir,
+    hookTimeoutMs: config.hookTimeoutMs,
+    log,
+  });
   return { kind: 'database', db, repo, admin, close: () => db.close() };
 }
 

@@ -1,42 +1,31 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as esbuild from 'esbuild';
+import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader } from '../artifacts/index.js';
+import { ENTRY_FILES, findEntry, hashSource } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
-import { SDK_VERSION } from '../sdk/index.js';
 import { type Diagnostic, TypeChecker } from './typecheck.js';
 import { WorkerTypeChecker } from './worker-checker.js';
 
+export type { Artifact } from '../artifacts/index.js';
 export { TypeChecker } from './typecheck.js';
-
-/** Entry files, in order of preference. */
-export const ENTRY_FILES = ['main.ts', 'plugin.ts', 'index.ts'] as const;
-
-/**
- * Artifact format: CommonJS bundle with `fastify` and the SDK external. Part of
- * every artifact's hash and first line, so an artifact built by an
- * incompatible host is rebuilt rather than loaded. v2: `import()` lowered to the require shim.
- */
-export const ARTIFACT_FORMAT = `cjs-v2;sdk=${SDK_VERSION.split('.')[0]};node=${process.versions.node.split('.')[0]};esbuild=${esbuild.version}`;
-const HEADER_PREFIX = '/* plugin-host artifact ';
 
 /** Modules the host provides to every plugin at run time. */
 export const HOST_PROVIDED = ['fastify', 'plugin-host/sdk'] as const;
-
-export interface Artifact {
-  hash: string;
-  /** Path of the artifact file in `ARTIFACTS_DIR`. */
-  path: string;
-  bundle: string;
-  format: string;
-}
 
 export interface CompileResult extends Artifact {
   entry: string;
   /** False when the artifact already existed for this content hash. */
   built: boolean;
   timings: { hashMs: number; typecheckMs: number; bundleMs: number };
+}
+
+/** What the manager and the admin need of a compiler: the seam tests replace. */
+export interface PluginCompiler {
+  /** Compiles the plugin in `dir` into an artifact (type check off the serving thread where possible). */
+  compileAsync(dir: string): Promise<CompileResult>;
+  /** Checks several plugins ahead, in one program, so the `compileAsync` calls that follow find their check done. */
+  prepare(dirs: readonly string[]): void;
 }
 
 export interface CompilerOptions {
@@ -51,65 +40,20 @@ export interface CompilerOptions {
   checkInWorker?: boolean;
 }
 
-export function findEntry(dir: string): string | undefined {
-  for (const f of ENTRY_FILES) {
-    const p = path.join(dir, f);
-    if (existsSync(p) && statSync(p).isFile()) return p;
-  }
-  return undefined;
-}
-
-/** Files that decide an artifact's content: everything in the plugin directory but dot-files and node_modules. */
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (e.name.startsWith('.') || e.name === 'node_modules') continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-/** Content hash of a plugin source tree plus everything about the host that shapes the artifact. */
-export function hashSource(dir: string): string {
-  const h = createHash('sha256');
-  h.update(ARTIFACT_FORMAT);
-  for (const f of sourceFiles(dir)) {
-    h.update('\0');
-    h.update(path.relative(dir, f));
-    h.update('\0');
-    h.update(readFileSync(f));
-  }
-  return h.digest('hex').slice(0, 32);
-}
-
-export function artifactHeader(format: string, hash: string): string {
-  return `${HEADER_PREFIX}format=${format} hash=${hash} */\n`;
-}
-
-/** Reads the format recorded in an artifact's first line. */
-export function artifactFormatOf(bundle: string): string | undefined {
-  if (!bundle.startsWith(HEADER_PREFIX)) return undefined;
-  const line = bundle.slice(0, bundle.indexOf('\n'));
-  return /format=(\S+)/.exec(line)?.[1];
-}
-
 /**
  * Validates, type-checks and bundles plugins into content-addressed artifacts.
  * An unchanged source maps to the same hash and is not rebuilt.
  */
-export class Compiler {
+export class Compiler implements PluginCompiler {
   private checkerInProcess: TypeChecker | undefined;
   private readonly worker: WorkerTypeChecker | undefined;
   /** Type-check results computed ahead by `prepare`, by source hash; consumed by `compile`. */
   private readonly prechecked = new Map<string, Diagnostic[]>();
 
+  private readonly files: ArtifactFiles;
+
   constructor(private readonly options: CompilerOptions) {
-    mkdirSync(options.artifactsDir, { recursive: true });
+    this.files = new ArtifactFiles(options.artifactsDir);
     if (options.typecheck && options.checkInWorker) this.worker = new WorkerTypeChecker();
   }
 
@@ -133,30 +77,6 @@ export class Compiler {
   /** Stops the type-check worker, if any. */
   async close(): Promise<void> {
     await this.worker?.close();
-  }
-
-  artifactPath(hash: string): string {
-    // a hash comes from the database and becomes a file name: it must never leave the artifacts directory
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(hash)) {
-      throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `artifact hash ${JSON.stringify(hash)} is not a content hash`);
-    }
-    return path.join(this.options.artifactsDir, `${hash}.cjs`);
-  }
-
-  /** Reads a cached artifact file if present and compatible. */
-  readArtifact(hash: string): Artifact | undefined {
-    const p = this.artifactPath(hash);
-    if (!existsSync(p)) return undefined;
-    const bundle = readFileSync(p, 'utf8');
-    if (artifactFormatOf(bundle) !== ARTIFACT_FORMAT) return undefined;
-    return { hash, path: p, bundle, format: ARTIFACT_FORMAT };
-  }
-
-  /** Stores an artifact fetched from the database so later starts find it on disk. */
-  storeArtifact(hash: string, bundle: string): Artifact {
-    const p = this.artifactPath(hash);
-    writeAtomic(p, bundle);
-    return { hash, path: p, bundle, format: artifactFormatOf(bundle) ?? 'unknown' };
   }
 
   /**
@@ -185,7 +105,7 @@ export class Compiler {
         const entry = findEntry(dir);
         if (entry === undefined) continue;
         const hash = hashSource(dir);
-        if (this.prechecked.has(hash) || existsSync(this.artifactPath(hash))) continue;
+        if (this.prechecked.has(hash) || this.files.has(hash)) continue;
         todo.push({ dir, entry, hash });
       } catch {
         // reported by compile()
@@ -234,7 +154,7 @@ export class Compiler {
     }
     const hash = hashSource(dir);
     const t1 = performance.now();
-    const cached = this.readArtifact(hash);
+    const cached = this.files.read(hash);
     if (cached !== undefined) {
       return { cached: { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } } };
     }
@@ -247,12 +167,9 @@ export class Compiler {
     const t2 = performance.now();
     const bundle = this.bundle(step.entry, dir, step.hash);
     const t3 = performance.now();
-    const p = this.artifactPath(step.hash);
-    writeAtomic(p, bundle);
+    const written = this.files.write(step.hash, bundle);
     return {
-      hash: step.hash,
-      path: p,
-      bundle,
+      ...written,
       format: ARTIFACT_FORMAT,
       entry: step.entry,
       built: true,
@@ -328,11 +245,4 @@ export class Compiler {
     const r = path.relative(this.options.pluginsDir, p);
     return r.startsWith('..') ? p : r;
   }
-}
-
-function writeAtomic(p: string, content: string): void {
-  // write-then-rename: a crash mid-write never leaves a truncated artifact under its final name
-  const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
-  writeFileSync(tmp, content);
-  renameSync(tmp, p);
 }

@@ -1,9 +1,11 @@
 import { HostError } from '../errors/index.js';
+import { guardConnectionErrors, isConnectionError } from './connection-errors.js';
 import { migrate } from './migrations.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
 import type { Database } from './types.js';
 
+export { LOCK_FILE, lockOwner } from './lock.js';
 export { MIGRATIONS, migrate } from './migrations.js';
 export * from './repository.js';
 export * from './schema.js';
@@ -28,16 +30,19 @@ export interface OpenOptions {
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   if (options.databaseUrl === undefined) {
     const db = await openPglite(options.dataDir);
-    options.onMigrated?.(await migrate(db));
-    return db;
+    // not `onMigrated?.(await migrate(db))`: optional chaining would skip the migration itself without a callback
+    const applied = await migrate(db);
+    options.onMigrated?.(applied);
+    return guardConnectionErrors(db);
   }
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     const db = openPostgres({ url: options.databaseUrl });
     try {
       await db.ping();
-      options.onMigrated?.(await migrate(db));
-      return db;
+      const applied = await migrate(db);
+      options.onMigrated?.(applied);
+      return guardConnectionErrors(db);
     } catch (err) {
       await db.close().catch(() => {});
       if (err instanceof HostError && err.code === 'PH_ERR_MIGRATION_FAILED' && !isConnectionError(err.cause)) throw err;
@@ -49,23 +54,4 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
       await new Promise((r) => setTimeout(r, delay));
     }
   }
-}
-
-/** True for errors that mean "the server is not there (yet)", as opposed to a bad query. */
-export function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string } | undefined)?.code;
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === 'ENOTFOUND' ||
-    code === 'ETIMEDOUT' ||
-    code === 'CONNECT_TIMEOUT' ||
-    code === 'CONNECTION_CLOSED' ||
-    code === 'CONNECTION_ENDED' ||
-    code === 'CONNECTION_DESTROYED' ||
-    code === '57P01' || // admin_shutdown
-    code === '57P02' ||
-    code === '57P03' || // cannot_connect_now (starting up)
-    code === '3D000' // database does not exist (yet)
-  );
 }

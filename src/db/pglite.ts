@@ -1,48 +1,11 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { HostError } from '../errors/index.js';
+import { acquireLock } from './lock.js';
 import { schema } from './schema.js';
 import type { Database, Listener, Orm, RawTx } from './types.js';
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * The embedded database is a directory one process may own. A lock file with
- * the owner's pid refuses a second process (the CLI then talks to the running
- * server instead); a stale lock of a dead process is taken over.
- */
-function acquireLock(dir: string): () => void {
-  const lockPath = path.join(dir, 'plugin-host.lock');
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
-        throw new HostError(
-          'PH_ERR_DB_UNAVAILABLE',
-          `embedded database ${dir} is held by process ${owner}; use its admin API or set DATABASE_URL`,
-          { details: { owner } },
-        );
-      }
-      rmSync(lockPath, { force: true });
-    }
-  }
-  throw new HostError('PH_ERR_DB_UNAVAILABLE', `cannot lock embedded database ${dir}`);
-}
 
 function rawTx(db: Pick<PGlite, 'exec' | 'query'>): RawTx {
   return {

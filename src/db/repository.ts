@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import type { PluginStatus } from '../model/index.js';
+import { guardConnectionErrors } from './connection-errors.js';
 import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow } from './schema.js';
 import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, plugins } from './schema.js';
 import type { Orm } from './types.js';
-
-export type PluginStatus = 'active' | 'inactive';
-export const PLUGIN_STATUSES: readonly string[] = ['active', 'inactive'];
 
 export interface EndpointInput {
   method: string;
@@ -263,3 +262,6 @@ export class PluginRepository {
     return rows.map((r) => ({ ...r.s, address: r.address, heartbeatAt: r.heartbeatAt }));
   }
 }
+
+// Connection failures leave every repository call as `PH_ERR_DB_UNAVAILABLE` (cause kept): wrapped here, where they enter.
+guardConnectionErrors(PluginRepository.prototype);

@@ -1,8 +1,10 @@
 import { readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { findEntry } from '../compiler/index.js';
 import { HostError } from '../errors/index.js';
-import { isValidPluginName } from '../loader/index.js';
+import { isValidPluginName } from '../model/index.js';
+import { findEntry } from './source.js';
+
+export { ENTRY_FILES, findEntry, hashSource } from './source.js';
 
 /** Directories that are never plugins (the original layout kept host code beside its plugins). */
 const SKIP = new Set(['core', 'types', 'node_modules']);
@@ -54,4 +56,14 @@ export function resolveInside(pluginsDir: string, candidate: string): string | u
   const rel = path.relative(root, real);
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
   return real;
+}
+
+/**
+ * The source directory a `plugins` row points at (`source_path`, else `path`),
+ * as a real path inside `pluginsDir`; undefined when the row names none, or
+ * one that does not exist here or lies outside `pluginsDir`.
+ */
+export function sourceDirOf(row: { sourcePath: string | null; path: string | null }, pluginsDir: string): string | undefined {
+  const source = row.sourcePath ?? row.path;
+  return source === null ? undefined : resolveInside(pluginsDir, source);
 }

@@ -1,12 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import path from 'node:path';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { dbErrors, type PluginAdmin, resolvePluginDirectory } from '../admin/index.js';
+import type { PluginAdmin } from '../admin/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
 import { describeError, HostError } from '../errors/index.js';
-import { assertPluginName } from '../loader/index.js';
 import type { PluginManager } from '../manager/index.js';
+import { assertPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
 import { ADMIN_BODY_LIMIT } from './hardening.js';
 import { pluginView } from './plugin-view.js';
 
@@ -16,14 +15,13 @@ export interface AdminRoutesOptions {
   admin: PluginAdmin;
   repo: PluginRepository;
   manager: PluginManager;
-  pluginsDir: string;
   nodeId: string;
   liveWithinMs: number;
   /** Bound on waiting for this node to apply a change before answering. */
   settleTimeoutMs: number;
 }
 
-const NAME_PATTERN = '^[a-z0-9][a-z0-9-_]{0,63}$';
+const NAME_PATTERN = PLUGIN_NAME_PATTERN.source;
 
 const nameParams = {
   type: 'object',
@@ -233,16 +231,11 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
     },
     async (req, reply) => {
       const body = req.body as { path: string; name?: string; status?: 'active' | 'inactive' };
-      const dir = resolvePluginDirectory(o.pluginsDir, body.path);
-      const name = path.basename(dir);
-      assertPluginName(name);
-      if (body.name !== undefined && body.name !== name) {
-        throw new HostError('PH_ERR_BAD_REQUEST', `name "${body.name}" does not match the directory name "${name}"`);
-      }
-      const existing = await o.repo.getByName(name).catch(dbErrors);
-      if (existing !== undefined) throw new HostError('PH_ERR_PLUGIN_EXISTS', `plugin "${name}" is already registered`);
-      const { row, created } = await o.manager.registerDirectory(name, dir, body.status ?? 'active').catch((err: unknown) => dbErrors(err));
-      if (!created) throw new HostError('PH_ERR_PLUGIN_EXISTS', `plugin "${name}" is already registered`);
+      const row = await o.admin.register(body.path, {
+        ...(body.name === undefined ? {} : { name: body.name }),
+        ...(body.status === undefined ? {} : { status: body.status }),
+      });
+      const name = row.name;
       const settled = await settle(name);
       reply.code(201);
       return stateOf(row, { action: 'register', changed: true, settled });

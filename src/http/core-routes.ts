@@ -1,4 +1,4 @@
-import type { CoreRoute } from '../routing/route-table.js';
+import type { CoreRoute } from '../routing/index.js';
 
 /**
  * Concrete requests the host answers itself. A plugin route matching any of

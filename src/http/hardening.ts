@@ -2,8 +2,8 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
-import { type ErrorCode, HostError } from '../errors/index.js';
-import { problemOf, sendProblem } from './problem.js';
+import { type ErrorCode, HostError, problemOf } from '../errors/index.js';
+import { sendProblem } from './problem.js';
 
 /** Longest URL the host's own routes accept; a longer one is answered 414 before routing. */
 export const MAX_URL_LENGTH = 8192;

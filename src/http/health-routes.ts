@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { problemOf } from '../errors/index.js';
+import { sendProblem } from './problem.js';
 
 export interface Readiness {
   /** Reasons the node is not ready; empty when ready. */
@@ -11,10 +13,7 @@ export async function healthRoutes(app: FastifyInstance, readiness: Readiness): 
   app.get('/readyz', async (_req, reply) => {
     const reasons = await readiness.reasons();
     if (reasons.length > 0) {
-      return reply
-        .code(503)
-        .type('application/problem+json')
-        .send({ type: 'about:blank', title: 'Not ready', status: 503, detail: reasons.join('; '), code: 'PH_ERR_NOT_READY', reasons });
+      return sendProblem(reply, problemOf('PH_ERR_NOT_READY', reasons.join('; '), { reasons }));
     }
     return { status: 'ready' };
   });

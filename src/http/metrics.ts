@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PluginRepository } from '../db/index.js';
-import type { LoadedPlugin } from '../loader/index.js';
-import type { PluginManager, PluginState } from '../manager/index.js';
-import type { Dispatcher } from '../routing/dispatcher.js';
-import { type RouteEntry, routeEntries } from '../routing/route-table.js';
+import type { PluginManager } from '../manager/index.js';
+import { PLUGIN_STATES } from '../model/index.js';
+import type { Dispatcher } from '../routing/index.js';
+import { type RouteEntry, routeEntries } from '../routing/index.js';
+import type { LoadedVersion } from '../runtime/index.js';
 
 export interface HostMetricsOptions {
   manager: PluginManager;
@@ -13,9 +14,6 @@ export interface HostMetricsOptions {
   /** Process-wide metrics (CPU, memory, event loop); off for hosts sharing a process in tests. */
   defaultMetrics?: boolean;
 }
-
-/** Every lifecycle state, so each appears in the gauge even at zero. */
-const PLUGIN_STATES: readonly PluginState[] = ['unloaded', 'loading', 'serving', 'reloading', 'unloading', 'error'];
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -39,7 +37,7 @@ export class HostMetrics {
   private readonly failures: Counter<'plugin' | 'code'>;
   private readonly requests: Counter<'plugin' | 'method' | 'route'>;
   /** Versions that have served here and whose route counts are not fully folded yet. */
-  private readonly tracked = new Set<LoadedPlugin>();
+  private readonly tracked = new Set<LoadedVersion>();
   /** Count of each route entry already added to the counter. */
   private readonly folded = new WeakMap<RouteEntry, number>();
   private readonly listeners: Array<() => void> = [];

@@ -2,9 +2,9 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { describeError } from '../errors/index.js';
-import type { LoadedPlugin } from '../loader/index.js';
 import type { PluginManager } from '../manager/index.js';
-import type { Dispatcher } from '../routing/dispatcher.js';
+import type { Dispatcher } from '../routing/index.js';
+import type { LoadedVersion } from '../runtime/index.js';
 
 export const OPENAPI_VERSION = '3.1.0';
 
@@ -56,25 +56,6 @@ function rewrite(value: Json, fn: (key: string, v: string) => string): Json {
   return out;
 }
 
-/**
- * Shared schemas (`addSchema`) of a plugin instance and of its child contexts,
- * where plugin routes live. Fastify keeps children under a private symbol;
- * if that ever changes, only the root's schemas are found and unresolved
- * references are neutralised by `neutraliseForeignRefs`.
- */
-function sharedSchemas(root: FastifyInstance): Json[] {
-  const out = new Map<string, Json>();
-  const visit = (inst: FastifyInstance, depth: number) => {
-    for (const [id, schema] of Object.entries(inst.getSchemas() as Record<string, Json>)) if (!out.has(id)) out.set(id, schema);
-    if (depth > 20) return;
-    const sym = Object.getOwnPropertySymbols(inst).find((x) => x.description === 'fastify.children');
-    const children = sym === undefined ? [] : ((inst as unknown as Record<symbol, unknown>)[sym] as FastifyInstance[]);
-    for (const c of Array.isArray(children) ? children : []) visit(c, depth + 1);
-  };
-  visit(root, 0);
-  return [...out.values()];
-}
-
 /** Replaces references the document cannot resolve (to schemas it does not contain) by an open schema saying so. */
 function neutraliseForeignRefs(value: Json): Json {
   if (Array.isArray(value)) return value.map(neutraliseForeignRefs);
@@ -93,14 +74,14 @@ function neutraliseForeignRefs(value: Json): Json {
  * throwaway Fastify instance. Component names and operation ids get the
  * plugin name as prefix so plugins never collide.
  */
-async function describePlugin(p: LoadedPlugin): Promise<PluginDoc> {
+async function describePlugin(p: LoadedVersion): Promise<PluginDoc> {
   const routes = p.routes.filter((r) => !(r.method === 'HEAD' && p.routes.some((x) => x.method === 'GET' && x.url === r.url)));
   const replay = async (withSchemas: boolean): Promise<PluginDoc> => {
     const temp = Fastify({ logger: false, exposeHeadRoutes: false });
     try {
       temp.setValidatorCompiler(() => () => true);
       temp.setSerializerCompiler(() => (data) => JSON.stringify(data));
-      if (withSchemas) for (const sc of sharedSchemas(p.server)) temp.addSchema(sc);
+      if (withSchemas) for (const sc of p.sharedSchemas()) temp.addSchema(sc as Json);
       await temp.register(fastifySwagger, { openapi: { openapi: OPENAPI_VERSION, info: { title: p.name, version: p.version } } });
       for (const r of routes) {
         const own = withSchemas && r.schema !== null && typeof r.schema === 'object' ? (r.schema as Record<string, unknown>) : {};
@@ -137,7 +118,7 @@ async function describePlugin(p: LoadedPlugin): Promise<PluginDoc> {
  */
 export class OpenApiDocument {
   private cache: Promise<Json> | undefined;
-  private readonly perPlugin = new WeakMap<LoadedPlugin, Promise<PluginDoc>>();
+  private readonly perPlugin = new WeakMap<LoadedVersion, Promise<PluginDoc>>();
   private readonly off: () => void;
 
   constructor(
@@ -169,7 +150,7 @@ export class OpenApiDocument {
     return built;
   }
 
-  private pluginDoc(p: LoadedPlugin): Promise<PluginDoc> {
+  private pluginDoc(p: LoadedVersion): Promise<PluginDoc> {
     let d = this.perPlugin.get(p);
     if (d === undefined) {
       d = describePlugin(p);

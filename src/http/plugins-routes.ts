@@ -1,14 +1,17 @@
 import type { FastifyInstance } from 'fastify';
+import type { DiscoveryError } from '../admin/index.js';
 import type { PluginRepository, PluginWithEndpoints } from '../db/index.js';
-import { describeError, type HostError } from '../errors/index.js';
-import { assertPluginName } from '../loader/index.js';
+import { describeError, type HostError, problemOf } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
+import { assertPluginName } from '../model/index.js';
 import { pluginView, unregisteredView } from './plugin-view.js';
-import { problemOf, sendProblem } from './problem.js';
+import { sendProblem } from './problem.js';
 
 export interface PluginsRoutesOptions {
   repo: PluginRepository;
   manager: PluginManager;
+  /** Directories discovery could not register, shown beside the registered plugins. */
+  discoveryErrors: ReadonlyMap<string, DiscoveryError>;
   nodeId: string;
   hookTimeoutMs: number;
   /** Nodes whose heartbeat is older than this are not shown. */
@@ -74,7 +77,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
         stale,
       }));
       if (status === undefined) {
-        for (const [name, e] of o.manager.discoveryErrors) {
+        for (const [name, e] of o.discoveryErrors) {
           if (rows.some((r) => r.name === name)) continue;
           out.push(unregisteredView(name, e, stale));
         }
@@ -101,7 +104,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
         reply.header('x-plugin-host-stale', '1');
       }
       if (row === undefined) {
-        const e = o.manager.discoveryErrors.get(name);
+        const e = o.discoveryErrors.get(name);
         if (e !== undefined) return unregisteredView(name, e, stale);
         return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`));
       }

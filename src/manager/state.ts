@@ -1,15 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { HostError } from '../errors/index.js';
+import type { PluginState } from '../model/index.js';
 
-/**
- * What this node does with one plugin. `serving` may carry the error of a
- * failed newer version (the old one keeps serving); `error` means nothing of
- * this plugin serves here and the last attempt failed.
- */
-export type PluginState = 'unloaded' | 'loading' | 'serving' | 'reloading' | 'unloading' | 'error';
+export type { PluginState } from '../model/index.js';
 
 const ALLOWED: Record<PluginState, readonly PluginState[]> = {
-  unloaded: ['loading'],
+  // unloaded -> error: an attempt that failed before any load started (bad desired state, unresolvable source)
+  unloaded: ['loading', 'error'],
   loading: ['serving', 'error'],
   serving: ['reloading', 'unloading'],
   reloading: ['serving'],

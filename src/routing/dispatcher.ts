@@ -1,16 +1,14 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { LoadedPlugin } from '../loader/index.js';
+import type { ServerResponse } from 'node:http';
+import type { LoadedVersion, RequestHandler } from '../runtime/index.js';
 import type { CoreRoute } from './route-table.js';
 import { RouteTable } from './route-table.js';
 
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
-
 const kVersion = Symbol('plugin-host.version');
-type TaggedResponse = ServerResponse & { [kVersion]?: LoadedPlugin | undefined };
+type TaggedResponse = ServerResponse & { [kVersion]?: LoadedVersion | undefined };
 
 /**
  * The request path: one lookup in the current route table; a hit goes to the
- * owning plugin version's Fastify instance, a miss to the host's own Fastify
+ * owning plugin version (its `handle`), a miss to the host's own Fastify
  * (core routes and the 404 answer). The request path never touches the
  * database and never awaits.
  */
@@ -70,7 +68,7 @@ export class Dispatcher {
       this.open.add(res);
       // 'close' fires once per response, so `on` is enough and cheaper than `once`
       res.on('close', this.finished);
-      (p.server as unknown as { routing: RequestHandler }).routing(req, res);
+      p.handle(req, res);
     };
   }
 }

@@ -1,6 +1,6 @@
 import FindMyWay from 'find-my-way';
 import { HostError } from '../errors/index.js';
-import type { LoadedPlugin } from '../loader/index.js';
+import type { LoadedVersion } from '../runtime/index.js';
 
 /** A path the host itself answers; plugin routes may never match one. */
 export interface CoreRoute {
@@ -20,16 +20,16 @@ const noop = () => {};
 
 /** One route of one plugin version. `hits` counts the requests dispatched to it (read by the metrics). */
 export interface RouteEntry {
-  readonly plugin: LoadedPlugin;
+  readonly plugin: LoadedVersion;
   readonly method: string;
   readonly url: string;
   hits: number;
 }
 
 // One entry per version and route, kept across table rebuilds so a version's counts never reset while it serves.
-const entriesByPlugin = new WeakMap<LoadedPlugin, Map<string, RouteEntry>>();
+const entriesByPlugin = new WeakMap<LoadedVersion, Map<string, RouteEntry>>();
 
-function entryOf(plugin: LoadedPlugin, method: string, url: string): RouteEntry {
+function entryOf(plugin: LoadedVersion, method: string, url: string): RouteEntry {
   let m = entriesByPlugin.get(plugin);
   if (m === undefined) {
     m = new Map();
@@ -45,7 +45,7 @@ function entryOf(plugin: LoadedPlugin, method: string, url: string): RouteEntry 
 }
 
 /** The route entries (with their request counts) of one plugin version that has been in a table. */
-export function routeEntries(plugin: LoadedPlugin): RouteEntry[] {
+export function routeEntries(plugin: LoadedVersion): RouteEntry[] {
   return [...(entriesByPlugin.get(plugin)?.values() ?? [])];
 }
 
@@ -89,7 +89,7 @@ export class RouteTable {
     /** Every route of the table, in build order; conflicts were refused by `build`. */
     private readonly entries: readonly RouteEntry[],
     /** plugin name -> version in this table */
-    readonly plugins: ReadonlyMap<string, LoadedPlugin>,
+    readonly plugins: ReadonlyMap<string, LoadedVersion>,
   ) {}
 
   private compiled(): Router {
@@ -108,7 +108,7 @@ export class RouteTable {
   }
 
   /** The version owning `method url`, or undefined. `url` may carry a query string. */
-  find(method: string, url: string): LoadedPlugin | undefined {
+  find(method: string, url: string): LoadedVersion | undefined {
     return this.lookup(method, url)?.plugin;
   }
 
@@ -123,9 +123,9 @@ export class RouteTable {
    * with an earlier one, or with a core route, makes the build throw
    * `PH_ERR_ROUTE_CONFLICT` / `PH_ERR_ROUTE_RESERVED` naming both sides.
    */
-  static build(plugins: readonly LoadedPlugin[], core: readonly CoreRoute[]): RouteTable {
-    const owners = new Map<string, LoadedPlugin>();
-    const byName = new Map<string, LoadedPlugin>();
+  static build(plugins: readonly LoadedVersion[], core: readonly CoreRoute[]): RouteTable {
+    const owners = new Map<string, LoadedVersion>();
+    const byName = new Map<string, LoadedVersion>();
     const entries: RouteEntry[] = [];
     for (const p of plugins) {
       checkReservedOnce(p, core);
@@ -143,7 +143,7 @@ export class RouteTable {
   }
 
   /** The table with `plugin` added or replacing its previous version; `this` is unchanged. */
-  with(plugin: LoadedPlugin, core: readonly CoreRoute[]): RouteTable {
+  with(plugin: LoadedVersion, core: readonly CoreRoute[]): RouteTable {
     const others = [...this.plugins.values()].filter((p) => p.name !== plugin.name);
     return RouteTable.build([...others, plugin], core);
   }
@@ -157,7 +157,7 @@ export class RouteTable {
   }
 }
 
-function conflict(p: LoadedPlugin, other: LoadedPlugin | undefined, method: string, url: string, cause?: unknown): HostError {
+function conflict(p: LoadedVersion, other: LoadedVersion | undefined, method: string, url: string, cause?: unknown): HostError {
   const owner = other === undefined ? 'another plugin' : `plugin "${other.name}"`;
   return new HostError('PH_ERR_ROUTE_CONFLICT', `${p.name}: route ${method} ${url} is already served by ${owner}`, {
     cause,
@@ -166,9 +166,9 @@ function conflict(p: LoadedPlugin, other: LoadedPlugin | undefined, method: stri
 }
 
 // A version's routes never change: once they passed against a core route list, they pass again.
-const reservedChecked = new WeakMap<readonly CoreRoute[], WeakSet<LoadedPlugin>>();
+const reservedChecked = new WeakMap<readonly CoreRoute[], WeakSet<LoadedVersion>>();
 
-function checkReservedOnce(p: LoadedPlugin, core: readonly CoreRoute[]): void {
+function checkReservedOnce(p: LoadedVersion, core: readonly CoreRoute[]): void {
   let checked = reservedChecked.get(core);
   if (checked === undefined) {
     checked = new WeakSet();
@@ -179,7 +179,7 @@ function checkReservedOnce(p: LoadedPlugin, core: readonly CoreRoute[]): void {
   checked.add(p);
 }
 
-function checkReserved(p: LoadedPlugin, core: readonly CoreRoute[]): void {
+function checkReserved(p: LoadedVersion, core: readonly CoreRoute[]): void {
   const own = FindMyWay(ROUTER_OPTIONS);
   for (const r of p.routes) {
     const prefix = RESERVED_PREFIXES.find((x) => r.url === x || r.url.startsWith(`${x}/`) || r.url.startsWith(`${x}?`));

@@ -2,19 +2,18 @@ import { EventEmitter } from 'node:events';
 import { type FSWatcher, readdirSync, realpathSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import { type Compiler, hashSource } from '../compiler/index.js';
-import { isConnectionError, type PluginRepository } from '../db/index.js';
-import { resolveInside } from '../discovery/index.js';
-import { describeError, recordError } from '../errors/index.js';
+import type { PluginAdmin } from '../admin/index.js';
+import type { PluginRepository } from '../db/index.js';
+import { hashSource, sourceDirOf } from '../discovery/index.js';
+import { describeError, isHostError, recordError } from '../errors/index.js';
+import { Lanes } from '../lanes/index.js';
 import type { PluginManager } from '../manager/index.js';
-import { compileAndPublish, publishedFields } from '../manager/publish.js';
 
 export interface WatcherOptions {
   pluginsDir: string;
   repo: PluginRepository;
-  compiler: Compiler;
+  admin: PluginAdmin;
   manager: PluginManager;
-  hookTimeoutMs: number;
   debounceMs: number;
   log: FastifyBaseLogger;
 }
@@ -51,8 +50,8 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
   private readonly root: string;
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Plugins being handled, and whether another event arrived meanwhile. */
-  private readonly running = new Map<string, { again: boolean; done: Promise<void> }>();
+  /** One handling in flight per plugin; events arriving meanwhile collapse into one more run. */
+  private readonly lanes: Lanes;
   /** Content hash of the last failed attempt per plugin: not retried until the content changes. */
   private readonly lastFailed = new Map<string, string>();
   private stopped = false;
@@ -60,6 +59,10 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
   constructor(private readonly o: WatcherOptions) {
     super();
     this.root = realpathSync(o.pluginsDir);
+    this.lanes = new Lanes(
+      (name) => this.handleOnce(name),
+      () => {},
+    );
   }
 
   start(): this {
@@ -140,27 +143,19 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
   }
 
   private run(name: string): void {
-    const r = this.running.get(name);
-    if (r !== undefined) {
-      r.again = true;
-      return;
+    void this.lanes.request(name);
+  }
+
+  private async handleOnce(name: string): Promise<void> {
+    if (this.stopped) return;
+    let outcome: WatchOutcome;
+    try {
+      outcome = await this.handle(name);
+    } catch (err) {
+      outcome = { kind: 'failed', ...recordError(err) };
+      this.o.log.error({ plugin: name, err: describeError(err) }, `handling a change of ${name} failed: ${describeError(err)}`);
     }
-    const state = { again: false, done: Promise.resolve() };
-    state.done = (async () => {
-      do {
-        state.again = false;
-        let outcome: WatchOutcome;
-        try {
-          outcome = await this.handle(name);
-        } catch (err) {
-          outcome = { kind: 'failed', ...recordError(err) };
-          this.o.log.error({ plugin: name, err: describeError(err) }, `handling a change of ${name} failed: ${describeError(err)}`);
-        }
-        if (!this.stopped) this.emit('handled', name, outcome);
-      } while (state.again && !this.stopped);
-      this.running.delete(name);
-    })();
-    this.running.set(name, state);
+    if (!this.stopped) this.emit('handled', name, outcome);
   }
 
   private async handle(name: string): Promise<WatchOutcome> {
@@ -171,14 +166,12 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
     }
     const row = await this.o.repo.getByName(name);
     if (row === undefined) {
-      const { registered, failed } = await this.o.manager.discoverAndRegister();
+      const { registered, failed } = await this.o.admin.discoverAndRegister();
       if (registered.includes(name)) this.o.log.info({ plugin: name }, `new plugin directory ${name} registered`);
       return { kind: 'discovered', registered: registered.includes(name) && !failed.includes(name) };
     }
     if (row.type !== 'dynamic') return { kind: 'ignored', reason: `type ${row.type}` };
-    const source = row.sourcePath ?? row.path;
-    if (source === null || resolveInside(this.root, source) !== dir)
-      return { kind: 'ignored', reason: 'registered from another directory' };
+    if (sourceDirOf(row, this.root) !== dir) return { kind: 'ignored', reason: 'registered from another directory' };
 
     const hash = hashSource(dir);
     if (hash === row.artifactHash) {
@@ -187,9 +180,7 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
     }
     if (this.lastFailed.get(name) === hash) return { kind: 'unchanged' };
     try {
-      const published = await compileAndPublish(this.o, name, dir);
-      await this.o.repo.update(name, publishedFields(published));
-      const { artifact, metadata } = published;
+      const { artifact, metadata } = await this.o.admin.publishFromSource(name, dir);
       this.lastFailed.delete(name);
       this.o.log.info(
         { plugin: name, hash: artifact.hash, version: metadata.version },
@@ -197,7 +188,7 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
       );
       return { kind: 'published', hash: artifact.hash, version: metadata.version };
     } catch (err) {
-      if (isConnectionError(err) || isConnectionError((err as { cause?: unknown }).cause)) {
+      if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) {
         this.o.log.warn({ plugin: name, err: describeError(err) }, `change of ${name} not published: database unavailable; retrying`);
         setTimeout(() => this.schedule(name), 1000).unref();
         throw err;
@@ -220,7 +211,7 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
     this.timers.clear();
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
-    await Promise.all([...this.running.values()].map((r) => r.done.catch(() => {})));
+    await this.lanes.idle();
   }
 }
 

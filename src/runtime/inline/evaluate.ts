@@ -1,8 +1,8 @@
 import { createRequire, isBuiltin } from 'node:module';
 import vm from 'node:vm';
 import * as fastifyModule from 'fastify';
-import { describeError, HostError } from '../errors/index.js';
-import * as sdk from '../sdk/index.js';
+import { describeError, HostError } from '../../errors/index.js';
+import * as sdk from '../../sdk/index.js';
 
 const hostRequire = createRequire(import.meta.url);
 

@@ -2,20 +2,7 @@ import semver from 'semver';
 import { HostError } from '../errors/index.js';
 import type { PluginEndpoint, PluginMetadata } from '../sdk/index.js';
 
-export const PLUGIN_NAME_PATTERN = /^[a-z0-9][a-z0-9-_]{0,63}$/;
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
-
-export function isValidPluginName(name: unknown): name is string {
-  return typeof name === 'string' && PLUGIN_NAME_PATTERN.test(name);
-}
-
-/** Throws `PH_ERR_PLUGIN_NAME_INVALID` unless `name` is a valid plugin name. */
-export function assertPluginName(name: unknown): asserts name is string {
-  if (!isValidPluginName(name)) {
-    const shown = typeof name === 'string' ? JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name) : String(name);
-    throw new HostError('PH_ERR_PLUGIN_NAME_INVALID', `${shown} is not a valid plugin name (${PLUGIN_NAME_PATTERN})`);
-  }
-}
 
 /** Validates what `getMetadata()` returned; `expectedName` is the directory / row name. */
 export function validateMetadata(raw: unknown, expectedName: string): PluginMetadata {

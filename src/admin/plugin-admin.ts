@@ -1,0 +1,146 @@
+import path from 'node:path';
+import type { PluginRow } from '../db/index.js';
+import { sourceDirOf } from '../discovery/index.js';
+import { HostError } from '../errors/index.js';
+import { assertPluginName, type PluginStatus } from '../model/index.js';
+import { resolvePluginDirectory } from './paths.js';
+import { compileAndPublish, type Proven, publishedFields } from './publish.js';
+import { type DiscoveryError, Registration, type RegistrationOptions } from './registration.js';
+
+export type PluginAdminOptions = RegistrationOptions;
+
+export interface ReloadResult {
+  row: PluginRow;
+  /** True when the plugin was recompiled from source (and its artifact published). */
+  recompiled: boolean;
+}
+
+/**
+ * Every writer of desired state: the admin API, the CLI, discovery and static
+ * plugins. Each change is one statement on the `plugins` table (the trigger
+ * notifies every node, this one included); nothing here touches a running
+ * plugin directly.
+ */
+export class PluginAdmin {
+  private readonly registration: Registration;
+
+  constructor(private readonly o: PluginAdminOptions) {
+    this.registration = new Registration(o);
+  }
+
+  /** Directories discovery found but could not register, by name (shown by the API with their error). */
+  get discoveryErrors(): ReadonlyMap<string, DiscoveryError> {
+    return this.registration.discoveryErrors;
+  }
+
+  /** Listens for discovery errors as they are noted. */
+  onChange(listener: (name: string) => void): () => void {
+    this.registration.on('change', listener);
+    return () => this.registration.off('change', listener);
+  }
+
+  discoverAndRegister(): Promise<{ registered: string[]; failed: string[] }> {
+    return this.registration.discoverAndRegister();
+  }
+
+  registerStatic(): Promise<void> {
+    return this.registration.registerStatic();
+  }
+
+  /**
+   * Registers a directory given by name or path (it must lie directly inside
+   * `PLUGINS_DIR`); `name`, when given, must equal the directory's. Throws
+   * `PH_ERR_PLUGIN_EXISTS` for a registered name, or the coded error of the
+   * compile or trial load, having written nothing.
+   */
+  async register(input: string, opts: { name?: string; status?: PluginStatus } = {}): Promise<PluginRow> {
+    const dir = resolvePluginDirectory(this.o.pluginsDir, input);
+    const name = path.basename(dir);
+    assertPluginName(name);
+    if (opts.name !== undefined && opts.name !== name) {
+      throw new HostError('PH_ERR_BAD_REQUEST', `name "${opts.name}" does not match the directory name "${name}"`);
+    }
+    if ((await this.o.repo.getByName(name)) !== undefined) throw exists(name);
+    const { row, created } = await this.registration.registerDirectory(name, dir, opts.status ?? 'active');
+    if (!created) throw exists(name);
+    return row;
+  }
+
+  private async existing(name: string): Promise<PluginRow> {
+    assertPluginName(name);
+    const row = await this.o.repo.getByName(name);
+    if (row === undefined) throw notFound(name);
+    return row;
+  }
+
+  /** Sets the desired status; `changed` is false when it already had it (no write, no notification). */
+  async setStatus(name: string, status: PluginStatus): Promise<{ row: PluginRow; changed: boolean }> {
+    const row = await this.existing(name);
+    if (row.status === status) return { row, changed: false };
+    const updated = await this.o.repo.setStatus(name, status);
+    if (updated === undefined) throw notFound(name);
+    this.o.log.info({ plugin: name, status }, `plugin ${name} set ${status}`);
+    return { row: updated, changed: true };
+  }
+
+  /** Flips active/inactive in one statement. */
+  async toggle(name: string): Promise<PluginRow> {
+    assertPluginName(name);
+    const updated = await this.o.repo.toggle(name);
+    if (updated === undefined) throw notFound(name);
+    this.o.log.info({ plugin: name, status: updated.status }, `plugin ${name} toggled to ${updated.status}`);
+    return updated;
+  }
+
+  /** Deletes the row (endpoints cascade); every node unloads the plugin. */
+  async remove(name: string): Promise<PluginRow> {
+    assertPluginName(name);
+    const deleted = await this.o.repo.delete(name);
+    if (deleted === undefined) throw notFound(name);
+    this.o.log.info({ plugin: name }, `plugin ${name} removed`);
+    return deleted;
+  }
+
+  /**
+   * A registered plugin's source changed (watch mode): prove it and publish
+   * it as the version every node serves. On failure nothing is written.
+   */
+  async publishFromSource(name: string, dir: string): Promise<Proven> {
+    const proven = await compileAndPublish(this.o, name, dir);
+    await this.o.repo.update(name, publishedFields(proven));
+    return proven;
+  }
+
+  /**
+   * Recompiles the plugin from its source (when this process has it inside
+   * `PLUGINS_DIR`), proves the result loads (evaluate, factory, metadata),
+   * publishes the artifact and bumps `generation`, so every node reloads even
+   * when the content is unchanged. A compile or trial failure throws its coded
+   * error with nothing written.
+   */
+  async reload(name: string): Promise<ReloadResult> {
+    const row = await this.existing(name);
+    const patch: Partial<PluginRow> = {};
+    let recompiled = false;
+    const dir = row.type === 'dynamic' ? sourceDirOf(row, this.o.pluginsDir) : undefined;
+    if (dir !== undefined) {
+      Object.assign(patch, publishedFields(await compileAndPublish(this.o, name, dir)));
+      recompiled = true;
+    }
+    const updated = await this.o.repo.bumpGeneration(name, patch);
+    if (updated === undefined) throw notFound(name);
+    this.o.log.info(
+      { plugin: name, generation: updated.generation, hash: updated.artifactHash, recompiled },
+      `plugin ${name} reload requested (generation ${updated.generation})`,
+    );
+    return { row: updated, recompiled };
+  }
+}
+
+function notFound(name: string): HostError {
+  return new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
+}
+
+function exists(name: string): HostError {
+  return new HostError('PH_ERR_PLUGIN_EXISTS', `plugin "${name}" is already registered`);
+}

@@ -1,0 +1,119 @@
+import { EventEmitter } from 'node:events';
+import type { FastifyBaseLogger } from 'fastify';
+import type { ArtifactStore } from '../artifacts/index.js';
+import type { PluginCompiler } from '../compiler/index.js';
+import type { PluginRepository, PluginRow } from '../db/index.js';
+import { discover } from '../discovery/index.js';
+import { isHostError, type RecordedError, recordError } from '../errors/index.js';
+import type { PluginStatus } from '../model/index.js';
+import type { PluginRuntime } from '../runtime/index.js';
+import type { PluginFactory } from '../sdk/index.js';
+import { compileAndPublish } from './publish.js';
+
+export interface RegistrationOptions {
+  repo: PluginRepository;
+  compiler: PluginCompiler;
+  artifacts: ArtifactStore;
+  runtime: PluginRuntime;
+  pluginsDir: string;
+  hookTimeoutMs: number;
+  log: FastifyBaseLogger;
+  staticPlugins?: ReadonlyMap<string, PluginFactory>;
+}
+
+export type DiscoveryError = RecordedError & { source_path: string };
+
+/**
+ * Writes the desired state of plugins the database does not know yet: the
+ * directories discovery finds, a directory registered through the API, and
+ * the static plugins compiled into the host. Each is proven (compiled and
+ * trial-loaded) before its row is written; a directory that fails is reported
+ * in `discoveryErrors`, not registered.
+ */
+export class Registration extends EventEmitter<{ change: [name: string] }> {
+  /** Directories found by discovery that could not be registered, by name. */
+  readonly discoveryErrors = new Map<string, DiscoveryError>();
+
+  constructor(private readonly o: RegistrationOptions) {
+    super();
+  }
+
+  /** Scans the plugins directory and registers each valid plugin the database does not know yet. */
+  async discoverAndRegister(): Promise<{ registered: string[]; failed: string[] }> {
+    const registered: string[] = [];
+    const failed: string[] = [];
+    const found = discover(this.o.pluginsDir);
+    // One type-check program for every new plugin found, instead of one per plugin.
+    this.o.compiler.prepare(found.filter((d) => d.problem === undefined).map((d) => d.dir));
+    for (const d of found) {
+      if (d.problem !== undefined) {
+        this.noteDiscoveryError(d.name, d.dir, d.problem);
+        failed.push(d.name);
+        continue;
+      }
+      const existing = await this.o.repo.getByName(d.name);
+      if (existing !== undefined) {
+        this.discoveryErrors.delete(d.name);
+        continue;
+      }
+      try {
+        await this.registerDirectory(d.name, d.dir);
+        registered.push(d.name);
+      } catch (err) {
+        if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
+        this.noteDiscoveryError(d.name, d.dir, err);
+        failed.push(d.name);
+      }
+    }
+    return { registered, failed };
+  }
+
+  /** Proves and registers one plugin directory; `created` is false when a row of that name appeared meanwhile. */
+  async registerDirectory(name: string, dir: string, status: PluginStatus = 'active'): Promise<{ row: PluginRow; created: boolean }> {
+    const { artifact, metadata } = await compileAndPublish(this.o, name, dir);
+    const res = await this.o.repo.insertIfAbsent(
+      {
+        name,
+        description: metadata.description,
+        version: metadata.version,
+        author: metadata.author,
+        type: 'dynamic',
+        path: dir,
+        sourcePath: dir,
+        binaryPath: artifact.path,
+        artifactHash: artifact.hash,
+        status,
+      },
+      (metadata.endpoints ?? []).map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })),
+    );
+    this.discoveryErrors.delete(name);
+    if (res.created) this.o.log.info({ plugin: name, version: metadata.version, hash: artifact.hash }, `registered plugin ${name}`);
+    return res;
+  }
+
+  /** Registers static plugins (compiled into the host) that the database does not know yet. */
+  async registerStatic(): Promise<void> {
+    for (const [name, factory] of this.o.staticPlugins ?? []) {
+      const metadata = await this.o.runtime.trial({
+        name,
+        hash: 'static',
+        code: { kind: 'static', factory },
+        sourceDir: undefined,
+        log: this.o.log.child({ plugin: name }),
+        hookTimeoutMs: this.o.hookTimeoutMs,
+      });
+      await this.o.repo.insertIfAbsent(
+        { name, description: metadata.description, version: metadata.version, author: metadata.author, type: 'static', status: 'active' },
+        (metadata.endpoints ?? []).map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '' })),
+      );
+    }
+  }
+
+  private noteDiscoveryError(name: string, dir: string, err: unknown): void {
+    const rec = recordError(err);
+    const prev = this.discoveryErrors.get(name);
+    if (prev?.message !== rec.message) this.o.log.error({ plugin: name, code: rec.code }, `plugin ${name} not registered: ${rec.message}`);
+    this.discoveryErrors.set(name, { ...rec, source_path: dir });
+    this.emit('change', name);
+  }
+}

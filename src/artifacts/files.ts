@@ -1,0 +1,54 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { assertArtifactHash } from '../model/index.js';
+import { ARTIFACT_FORMAT, artifactFormatOf } from './format.js';
+
+/** A compiled bundle: the bytes a runtime evaluates, named by content hash. */
+export interface Artifact {
+  hash: string;
+  /** Path of the artifact file in `ARTIFACTS_DIR` (also the file name plugin stack frames show). */
+  path: string;
+  bundle: string;
+  format: string;
+}
+
+/**
+ * The disk half of the artifact store: one file per hash in `ARTIFACTS_DIR`,
+ * written then renamed, so a crash never leaves a truncated artifact under
+ * its final name.
+ */
+export class ArtifactFiles {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  pathOf(hash: string): string {
+    assertArtifactHash(hash);
+    return path.join(this.dir, `${hash}.cjs`);
+  }
+
+  has(hash: string): boolean {
+    return existsSync(this.pathOf(hash));
+  }
+
+  /** The artifact file for `hash`, if present and built by a compatible host. */
+  read(hash: string): Artifact | undefined {
+    const p = this.pathOf(hash);
+    if (!existsSync(p)) return undefined;
+    const bundle = readFileSync(p, 'utf8');
+    if (artifactFormatOf(bundle) !== ARTIFACT_FORMAT) return undefined;
+    return { hash, path: p, bundle, format: ARTIFACT_FORMAT };
+  }
+
+  write(hash: string, bundle: string): Artifact {
+    const p = this.pathOf(hash);
+    writeAtomic(p, bundle);
+    return { hash, path: p, bundle, format: artifactFormatOf(bundle) ?? 'unknown' };
+  }
+}
+
+function writeAtomic(p: string, content: string): void {
+  const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, p);
+}

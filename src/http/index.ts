@@ -1,0 +1,10 @@
+/** The host's own HTTP routes (plugins API, admin, health, metrics, OpenAPI), problem answers and hardening. */
+export { adminRoutes } from './admin-routes.js';
+export { CORE_ROUTE_SAMPLES } from './core-routes.js';
+export { clientErrorHandler, frameworkErrors, installHttpHardening } from './hardening.js';
+export { healthRoutes } from './health-routes.js';
+export { HostMetrics, metricsRoutes } from './metrics.js';
+export { OpenApiDocument, openapiRoutes, registerSwagger } from './openapi.js';
+export { pluginView, unregisteredView } from './plugin-view.js';
+export { pluginsRoutes } from './plugins-routes.js';
+export { hostErrorHandler, sendProblem } from './problem.js';

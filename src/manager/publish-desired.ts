@@ -1,0 +1,90 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { ArtifactStore } from '../artifacts/index.js';
+import type { EndpointInput, PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
+import { describeError } from '../errors/index.js';
+import type { LoadedVersion } from '../runtime/index.js';
+import type { Resolved } from './resolve.js';
+
+export interface DesiredPublisherOptions {
+  repo: PluginRepository;
+  artifacts: ArtifactStore;
+  log: FastifyBaseLogger;
+}
+
+/**
+ * The node that compiled a version from source publishes it once it loaded
+ * here: artifact bytes, hash, metadata and endpoints. Writing the row wakes
+ * the other nodes, which find nothing to do if they already serve it.
+ */
+export class DesiredPublisher {
+  /** Plugin name -> the row id and hash this node last published successfully. */
+  private readonly published = new Map<string, { id: string; hash: string }>();
+
+  constructor(private readonly o: DesiredPublisherOptions) {}
+
+  async publish(row: PluginRow, loaded: LoadedVersion, r: Resolved): Promise<void> {
+    // Once per row and hash: every write here notifies every node, so a node that re-published on each
+    // no-op reconcile would wake its peers forever (two nodes whose sources differ would overwrite each
+    // other's hash in a loop). A failed publish is not recorded, so the next reconcile repairs it.
+    const last = this.published.get(row.name);
+    if (row.artifactHash !== null && last?.id === row.id && last.hash === r.hash) return;
+    try {
+      const m = loaded.metadata;
+      // Endpoints first: whoever sees the row's new version or hash finds its endpoints already there.
+      if (r.from !== 'artifact') {
+        const want = endpointsOf(loaded);
+        const have = (row as Partial<PluginWithEndpoints>).endpoints;
+        if (have === undefined || !sameEndpoints(have, want)) await this.o.repo.replaceEndpoints(row.id, want);
+      }
+      if (r.artifact !== undefined) {
+        if (row.artifactHash !== r.hash) {
+          await this.o.artifacts.publish({
+            hash: r.hash,
+            pluginName: row.name,
+            version: m.version,
+            format: r.artifact.format,
+            bundle: r.artifact.bundle,
+          });
+        }
+        const patch: Partial<PluginRow> = {};
+        if (row.artifactHash !== r.hash) patch.artifactHash = r.hash;
+        // binary_path is where the publishing node keeps the file: written with a new hash only, or two
+        // nodes with different ARTIFACTS_DIR would rewrite it after each other's notification without end
+        if (row.artifactHash !== r.hash && row.binaryPath !== r.artifact.path) patch.binaryPath = r.artifact.path;
+        if (row.version !== m.version) patch.version = m.version;
+        if (row.description !== m.description) patch.description = m.description;
+        if (row.author !== m.author) patch.author = m.author;
+        if (Object.keys(patch).length > 0) await this.o.repo.update(row.name, patch);
+      }
+      this.published.set(row.name, { id: row.id, hash: r.hash });
+    } catch (err) {
+      this.o.log.warn({ plugin: row.name, err: describeError(err) }, 'could not publish plugin state to the database');
+    }
+  }
+
+  /** The plugin's row was deleted: nothing of it to remember. */
+  forget(name: string): void {
+    this.published.delete(name);
+  }
+}
+
+function sameEndpoints(have: ReadonlyArray<EndpointInput>, want: ReadonlyArray<EndpointInput>): boolean {
+  const key = (e: EndpointInput) => `${e.method} ${e.path} ${e.handler ?? ''} ${e.type ?? 'REST'}`;
+  const a = new Set(have.map(key));
+  return a.size === want.length && want.every((e) => a.has(key(e)));
+}
+
+/** The declared endpoints plus the routes the plugin really registered (Fastify's automatic HEAD twins aside). */
+function endpointsOf(p: LoadedVersion): EndpointInput[] {
+  const declared = p.metadata.endpoints ?? [];
+  const handlerOf = new Map(declared.map((e) => [`${e.method} ${e.path}`, e]));
+  const out = new Map<string, EndpointInput>();
+  for (const e of declared)
+    out.set(`${e.method} ${e.path}`, { method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' });
+  for (const r of p.routes) {
+    const key = `${r.method} ${r.url}`;
+    if (r.method === 'HEAD' && !handlerOf.has(key)) continue; // Fastify's automatic HEAD twins
+    if (!out.has(key)) out.set(key, { method: r.method, path: r.url, handler: '', type: 'REST' });
+  }
+  return [...out.values()];
+}

@@ -1,0 +1,140 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { ArtifactStore } from '../artifacts/index.js';
+import type { CompileResult, PluginCompiler } from '../compiler/index.js';
+import type { PluginRow } from '../db/index.js';
+import { hashSource, sourceDirOf } from '../discovery/index.js';
+import { HostError, isHostError } from '../errors/index.js';
+import type { PluginCode } from '../runtime/index.js';
+import type { PluginFactory } from '../sdk/index.js';
+import type { ServedFrom } from './observed.js';
+
+/** A row resolved into the code of one version, ready for a runtime to load. */
+export interface Resolved {
+  hash: string;
+  from: ServedFrom;
+  code: PluginCode;
+  sourceDir: string | undefined;
+  /** Set when this node compiled the artifact from source (and so may publish it). */
+  artifact: CompileResult | undefined;
+}
+
+export interface ResolverOptions {
+  pluginsDir: string;
+  compiler: PluginCompiler;
+  artifacts: ArtifactStore;
+  staticPlugins: ReadonlyMap<string, PluginFactory> | undefined;
+}
+
+/** Failures of the plugin's source itself, as opposed to the desired state or the environment. */
+const SOURCE_ERRORS = new Set([
+  'PH_ERR_COMPILE_SYNTAX',
+  'PH_ERR_COMPILE_TYPE',
+  'PH_ERR_COMPILE_RESOLVE',
+  'PH_ERR_PLUGIN_NO_ENTRY',
+  'PH_ERR_LOAD_NO_FACTORY',
+]);
+
+export function isSourceError(err: unknown): boolean {
+  return isHostError(err) && SOURCE_ERRORS.has(err.code);
+}
+
+/**
+ * Turns a `plugins` row into the code to load: a static factory, the source
+ * compiled here (when this node has it inside `PLUGINS_DIR`), or the
+ * published artifact from the store. Throws the coded error of the first
+ * step that fails.
+ */
+export class Resolver {
+  constructor(private readonly o: ResolverOptions) {}
+
+  async resolve(row: PluginRow): Promise<Resolved> {
+    if (row.type === 'static') {
+      const factory = this.o.staticPlugins?.get(row.name);
+      if (factory === undefined)
+        throw new HostError('PH_ERR_ARTIFACT_MISSING', `${row.name}: static plugin is not compiled into this host`);
+      return {
+        hash: `static:${row.version}`,
+        from: 'static',
+        code: { kind: 'static', factory },
+        sourceDir: undefined,
+        artifact: undefined,
+      };
+    }
+    if (row.type !== 'dynamic')
+      throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${row.name}: unknown type "${row.type}" (expected dynamic or static)`);
+    const dir = sourceDirOf(row, this.o.pluginsDir);
+    if (dir !== undefined) {
+      if (path.basename(dir) !== row.name) {
+        throw new HostError(
+          'PH_ERR_DESIRED_STATE_INVALID',
+          `${row.name}: source directory ${path.basename(dir)} does not match the plugin name`,
+        );
+      }
+      const artifact = await this.o.compiler.compileAsync(dir);
+      return {
+        hash: artifact.hash,
+        from: 'source',
+        code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
+        sourceDir: dir,
+        artifact,
+      };
+    }
+    // No usable source here: load the published artifact by hash (disk cache first, then the database).
+    const source = row.sourcePath ?? row.path;
+    if (row.artifactHash === null) {
+      // the row names a source that exists but is not inside PLUGINS_DIR (resolved above to nothing)
+      if (source !== null && existsSync(path.resolve(this.o.pluginsDir, source))) {
+        throw new HostError(
+          'PH_ERR_PLUGIN_PATH_OUTSIDE',
+          `${row.name}: source path ${source} is outside PLUGINS_DIR (${this.o.pluginsDir}); refusing to load it`,
+        );
+      }
+      throw new HostError(
+        'PH_ERR_PLUGIN_SOURCE_MISSING',
+        `${row.name}: source ${source ?? '(none)'} is not available on this node and no artifact was published`,
+      );
+    }
+    return this.fromArtifact(row.name, row.artifactHash);
+  }
+
+  /** A published artifact by hash: the disk cache first, then the database. */
+  async fromArtifact(name: string, hash: string): Promise<Resolved> {
+    const artifact = await this.o.artifacts.fetch(name, hash);
+    return {
+      hash: artifact.hash,
+      from: 'artifact',
+      code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
+      sourceDir: undefined,
+      artifact: undefined,
+    };
+  }
+
+  /**
+   * Changes whenever what a failed resolution depended on changes: the row's
+   * artifact, source path and generation, and the source tree's content.
+   */
+  failureKey(row: PluginRow): string {
+    return `resolve:${row.artifactHash}:${row.sourcePath}:${this.sourceFingerprint(row)}:${row.generation}`;
+  }
+
+  private sourceFingerprint(row: PluginRow): string {
+    const dir = sourceDirOf(row, this.o.pluginsDir);
+    if (dir === undefined) return '';
+    try {
+      return hashSource(dir);
+    } catch {
+      return '';
+    }
+  }
+
+  /** Checks, in one program, the sources of every active dynamic plugin among `rows` (the first full reconcile). */
+  prepare(rows: readonly PluginRow[]): void {
+    const dirs: string[] = [];
+    for (const r of rows) {
+      const dir = r.type === 'dynamic' && r.status === 'active' ? sourceDirOf(r, this.o.pluginsDir) : undefined;
+      if (dir !== undefined) dirs.push(dir);
+    }
+    this.o.compiler.prepare(dirs);
+  }
+}

@@ -1,0 +1,156 @@
+import { performance } from 'node:perf_hooks';
+import type { FastifyBaseLogger } from 'fastify';
+import type { PluginRow } from '../db/index.js';
+import { isHostError } from '../errors/index.js';
+import type { Dispatcher, RouteTable } from '../routing/index.js';
+import type { LoadedVersion, LoadRequest, PluginRuntime } from '../runtime/index.js';
+import type { ObservedState, PluginRecord } from './observed.js';
+import type { Resolved, Resolver } from './resolve.js';
+
+export interface RolloutOptions {
+  runtime: PluginRuntime;
+  resolver: Resolver;
+  dispatcher: Dispatcher;
+  observed: ObservedState;
+  log: FastifyBaseLogger;
+  hookTimeoutMs: number;
+  drainTimeoutMs: number;
+  /** Resolves once every plugin that must enter the route table before `name` has (the first full reconcile's order). */
+  admitted(name: string): Promise<void>;
+}
+
+/**
+ * Blue/green on one node: a new version is loaded beside the serving one,
+ * the new route table is built (conflicts found here, before anything
+ * changes) and swapped in one assignment; the old version drains, then runs
+ * `cleanup`. A failure at any step leaves the old version serving and is
+ * recorded. Nothing here decides *what* should serve: the loop does.
+ */
+export class Rollout {
+  /** Replaced versions still draining or running `cleanup`; awaited by `stop()`. */
+  private readonly retiring = new Set<Promise<void>>();
+
+  constructor(private readonly o: RolloutOptions) {}
+
+  request(name: string, r: Resolved): LoadRequest {
+    return {
+      name,
+      hash: r.hash,
+      code: r.code,
+      sourceDir: r.sourceDir,
+      log: this.o.log.child({ plugin: name }),
+      hookTimeoutMs: this.o.hookTimeoutMs,
+    };
+  }
+
+  /**
+   * Loads `r` as the version of `rec` and swaps it in. Returns the version
+   * now serving, or undefined when it was refused (the failure is recorded
+   * under `fingerprint`, and whatever served before still serves).
+   */
+  async load(rec: PluginRecord, row: PluginRow, r: Resolved, fingerprint: string): Promise<LoadedVersion | undefined> {
+    const name = rec.name;
+    const t0 = performance.now();
+    this.o.observed.begin(rec, `desired ${r.hash}`);
+    let next: LoadedVersion;
+    try {
+      next = await this.o.runtime.load(this.request(name, r));
+    } catch (err) {
+      this.o.observed.abort(rec, 'load failed');
+      this.o.observed.failed(rec, err, fingerprint, { version: (await this.versionOf(name, r)) ?? row.version, hash: r.hash }, true);
+      return undefined;
+    }
+    await this.o.admitted(name);
+    // Build the new route table before anything changes: a conflict refuses the new version.
+    let table: RouteTable;
+    try {
+      table = this.o.dispatcher.current.with(next, this.o.dispatcher.coreRoutes);
+    } catch (err) {
+      await next.unload(this.o.hookTimeoutMs);
+      this.o.observed.abort(rec, 'route conflict');
+      this.o.observed.failed(rec, err, fingerprint, { version: next.version, hash: r.hash }, true);
+      return undefined;
+    }
+    const old = rec.serving;
+    this.o.dispatcher.swap(table);
+    const ms = performance.now() - t0;
+    this.o.observed.served(rec, next, row.generation, r.from, ms);
+    this.o.log.info(
+      { plugin: name, version: next.version, hash: next.hash, ms: Math.round(ms * 10) / 10, from: r.from },
+      `plugin ${name} ${old !== undefined ? 'reloaded' : 'loaded'} (${next.version})`,
+    );
+    if (old !== undefined) this.retireInBackground(old);
+    return next;
+  }
+
+  /**
+   * Nothing of this plugin serves here yet (a restart) and its source no longer builds: serve the
+   * artifact the row names — the last version that loaded and was published — and show the source's
+   * error as `last_error`, as a failed reload of a running node would. A source change or a reload
+   * tries the source again. Returns the version now serving, if any.
+   */
+  async fallBack(rec: PluginRecord, row: PluginRow, sourceErr: unknown, key: string): Promise<LoadedVersion | undefined> {
+    if (rec.failedFingerprint === key) return undefined;
+    let r: Resolved;
+    try {
+      r = await this.o.resolver.fromArtifact(row.name, row.artifactHash as string);
+    } catch (err) {
+      if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
+      this.o.observed.failed(rec, sourceErr, key, { version: row.version, hash: null }, false);
+      return undefined;
+    }
+    const served = await this.load(rec, row, r, key);
+    // served: the source error is recorded beside the serving version; not served: it is the root cause shown
+    this.o.observed.failed(rec, sourceErr, key, { version: row.version, hash: null }, true);
+    return served;
+  }
+
+  /**
+   * Takes the plugin out of the route table and unloads what served (after
+   * its in-flight requests drained). Returns true when routes were freed:
+   * plugins refused for a conflict with them may now load.
+   */
+  async unload(rec: PluginRecord, reason: string): Promise<boolean> {
+    const old = rec.serving;
+    if (old === undefined) {
+      if (rec.state === 'error') this.o.observed.unloaded(rec, reason);
+      return false;
+    }
+    this.o.observed.unloading(rec, reason);
+    this.o.dispatcher.swap(this.o.dispatcher.current.without(rec.name, this.o.dispatcher.coreRoutes));
+    await this.retire(old);
+    this.o.observed.unloaded(rec, reason);
+    this.o.log.info({ plugin: rec.name, reason }, `plugin ${rec.name} unloaded (${reason})`);
+    return true;
+  }
+
+  private retireInBackground(old: LoadedVersion): void {
+    const p = this.retire(old).finally(() => this.retiring.delete(p));
+    this.retiring.add(p);
+  }
+
+  /** Lets a replaced version finish its in-flight requests (bounded), then unloads it. */
+  private async retire(old: LoadedVersion): Promise<void> {
+    const drained = await old.drain(this.o.drainTimeoutMs);
+    if (!drained)
+      old.log.warn({ inflight: old.inflight }, `version ${old.version} did not drain within ${this.o.drainTimeoutMs} ms; unloading anyway`);
+    await old.unload(this.o.hookTimeoutMs);
+  }
+
+  /**
+   * The version a failed load was for, so the failure is not shown under the version that still serves
+   * (the row's `version` is the last one published). Metadata only: no hook runs. Undefined if unreadable.
+   */
+  private async versionOf(name: string, r: Resolved): Promise<string | undefined> {
+    try {
+      return (await this.o.runtime.trial(this.request(name, r))).version;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Waits for replaced versions still draining or cleaning up (shutdown). */
+  async stop(): Promise<void> {
+    await Promise.all([...this.retiring]);
+  }
+}

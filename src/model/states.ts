@@ -1,0 +1,11 @@
+/** Desired status of a plugin, as written in `plugins.status`. */
+export type PluginStatus = 'active' | 'inactive';
+export const PLUGIN_STATUSES: readonly PluginStatus[] = ['active', 'inactive'];
+
+/**
+ * What a node does with one plugin (observed state). `serving` may carry the
+ * error of a failed newer version (the old one keeps serving); `error` means
+ * nothing of this plugin serves here and the last attempt failed.
+ */
+export type PluginState = 'unloaded' | 'loading' | 'serving' | 'reloading' | 'unloading' | 'error';
+export const PLUGIN_STATES: readonly PluginState[] = ['unloaded', 'loading', 'serving', 'reloading', 'unloading', 'error'];

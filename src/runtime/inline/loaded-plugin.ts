@@ -1,0 +1,88 @@
+import type { FastifyInstance } from 'fastify';
+import type { HostError } from '../../errors/index.js';
+import type { HealthResult, PluginContext, PluginInterface, PluginMetadata } from '../../sdk/index.js';
+import { callHook } from '../hooks.js';
+import { InflightVersion } from '../inflight.js';
+import type { LoadedVersion, RegisteredRoute, RequestHandler } from '../types.js';
+import type { PluginTimers } from './evaluate.js';
+
+/** One version loaded in the serving thread, with its own Fastify instance. */
+export class LoadedPlugin extends InflightVersion implements LoadedVersion {
+  readonly loadedAt = new Date();
+  readonly runtime = 'inline';
+  /** Straight into the version's Fastify router: no copy, no extra hop. */
+  readonly handle: RequestHandler;
+
+  constructor(
+    readonly name: string,
+    readonly hash: string,
+    readonly metadata: PluginMetadata,
+    private readonly instance: PluginInterface,
+    private readonly server: FastifyInstance,
+    readonly routes: readonly RegisteredRoute[],
+    private readonly ctx: PluginContext,
+    private readonly abort: AbortController,
+    private readonly timers: PluginTimers,
+  ) {
+    super();
+    this.handle = (server as unknown as { routing: RequestHandler }).routing;
+  }
+
+  get version(): string {
+    return this.metadata.version;
+  }
+
+  get log() {
+    return this.ctx.log;
+  }
+
+  /** Runs `healthCheck` if the plugin has one. */
+  async health(timeoutMs: number): Promise<HealthResult> {
+    const hc = this.instance.healthCheck;
+    if (typeof hc !== 'function') return { ok: true, detail: 'no healthCheck defined' };
+    const r = await callHook(this.name, 'healthCheck', timeoutMs, () => hc.call(this.instance, this.ctx));
+    if (typeof r === 'boolean') return { ok: r };
+    if (r === null || typeof r !== 'object' || typeof (r as HealthResult).ok !== 'boolean') {
+      return { ok: false, detail: 'healthCheck returned neither a boolean nor { ok }' };
+    }
+    return r;
+  }
+
+  /**
+   * Stops this version: aborts its signal, runs `cleanup` (time-limited; a throw
+   * or hang is logged and unload completes anyway), closes its Fastify instance
+   * and clears its timers. Never throws.
+   */
+  async unload(timeoutMs: number): Promise<{ error?: HostError }> {
+    let error: HostError | undefined;
+    this.abort.abort(new Error('plugin unloading'));
+    try {
+      await callHook(this.name, 'cleanup', timeoutMs, () => this.instance.cleanup(this.ctx));
+    } catch (err) {
+      error = err as HostError;
+      this.ctx.log.error({ err, code: error.code }, `cleanup failed: ${error.message}`);
+    }
+    await Promise.race([this.server.close(), new Promise((r) => setTimeout(r, timeoutMs).unref())]).catch(() => {});
+    this.timers.dispose();
+    return error === undefined ? {} : { error };
+  }
+
+  /**
+   * Shared schemas (`addSchema`) of the instance and of its child contexts,
+   * where plugin routes live. Fastify keeps children under a private symbol;
+   * if that ever changes, only the root's schemas are found (and the OpenAPI
+   * document neutralises references it cannot resolve).
+   */
+  sharedSchemas(): unknown[] {
+    const out = new Map<string, unknown>();
+    const visit = (inst: FastifyInstance, depth: number) => {
+      for (const [id, schema] of Object.entries(inst.getSchemas() as Record<string, unknown>)) if (!out.has(id)) out.set(id, schema);
+      if (depth > 20) return;
+      const sym = Object.getOwnPropertySymbols(inst).find((x) => x.description === 'fastify.children');
+      const children = sym === undefined ? [] : ((inst as unknown as Record<symbol, unknown>)[sym] as FastifyInstance[]);
+      for (const c of Array.isArray(children) ? children : []) visit(c, depth + 1);
+    };
+    visit(this.server, 0);
+    return [...out.values()];
+  }
+}

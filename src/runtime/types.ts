@@ -1,0 +1,74 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+import type { HostError } from '../errors/index.js';
+import type { HealthResult, PluginFactory, PluginMetadata } from '../sdk/index.js';
+
+/** A route a plugin really registered on its Fastify instance. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  schema?: unknown;
+}
+
+/** The code of one version: a CommonJS bundle, or a factory compiled into the host (static plugins). */
+export type PluginCode = { kind: 'bundle'; bundle: string; filename: string } | { kind: 'static'; factory: PluginFactory };
+
+/** What a runtime needs to load (or trial-load) one version. */
+export interface LoadRequest {
+  name: string;
+  hash: string;
+  code: PluginCode;
+  sourceDir: string | undefined;
+  /** Child logger whose lines carry `plugin: <name>`. */
+  log: FastifyBaseLogger;
+  hookTimeoutMs: number;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * One loaded, initialized version of a plugin, as the route table, the
+ * dispatcher, the metrics and the OpenAPI document see it. Nothing here says
+ * how the version is evaluated: in the serving thread, in a worker, elsewhere.
+ */
+export interface LoadedVersion {
+  readonly name: string;
+  readonly hash: string;
+  readonly version: string;
+  readonly metadata: PluginMetadata;
+  /** The routes the plugin registered: the route table is built from them. */
+  readonly routes: readonly RegisteredRoute[];
+  readonly loadedAt: Date;
+  /** Which runtime evaluates this version (shown by the API; the host never branches on it). */
+  readonly runtime: string;
+  /** Logger whose lines carry `plugin: <name>`. */
+  readonly log: FastifyBaseLogger;
+  /** Requests dispatched to this version and not finished: the dispatcher adds, `release` removes. */
+  inflight: number;
+  /** Serves one request the dispatcher routed here. */
+  readonly handle: RequestHandler;
+  /** A request dispatched here has finished. */
+  readonly release: () => void;
+  /** Resolves true when no request is in flight, false after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Runs the plugin's `healthCheck` (time-limited), or answers ok when it has none. */
+  health(timeoutMs: number): Promise<HealthResult>;
+  /** Stops the version (abort, `cleanup` time-limited, close, clear timers). Never throws. */
+  unload(timeoutMs: number): Promise<{ error?: HostError }>;
+  /** Schemas added with `addSchema` that route schemas may refer to (for the OpenAPI document). */
+  sharedSchemas(): unknown[];
+}
+
+/**
+ * The seam between the manager and the way plugin code runs. The manager is
+ * handed a runtime and never knows how a version is evaluated.
+ */
+export interface PluginRuntime {
+  readonly kind: string;
+  /** Evaluate, `newPlugin()`, metadata, `initialize`, `registerRoutes`: a version ready to serve, or a coded `HostError`. */
+  load(req: LoadRequest): Promise<LoadedVersion>;
+  /** Evaluate, `newPlugin()`, metadata, and nothing else (no lifecycle hook runs): the proof made before a version is published. */
+  trial(req: LoadRequest): Promise<PluginMetadata>;
+  /** Releases what the runtime holds (threads, processes). */
+  close(): Promise<void>;
+}

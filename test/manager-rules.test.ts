@@ -1,0 +1,265 @@
+/**
+ * The manager's rules, through its seams: a fake runtime and a fake compiler
+ * stand in for plugin code and TypeScript, the database is a real in-memory
+ * PGlite. Each rule runs in milliseconds, without a server or a plugin build.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { ARTIFACT_FORMAT, ArtifactStore, artifactHeader } from '../src/artifacts/index.js';
+import type { CompileResult, PluginCompiler } from '../src/compiler/index.js';
+import { type Database, openDatabase, PluginRepository } from '../src/db/index.js';
+import { HostError } from '../src/errors/index.js';
+import { CORE_ROUTE_SAMPLES } from '../src/http/core-routes.js';
+import { createLogger } from '../src/logger.js';
+import { PluginManager } from '../src/manager/index.js';
+import { Dispatcher } from '../src/routing/index.js';
+import { InflightVersion, type LoadedVersion, type LoadRequest, type PluginRuntime } from '../src/runtime/index.js';
+import type { PluginMetadata } from '../src/sdk/index.js';
+import { tempDir } from './helpers.js';
+
+const log = createLogger('silent');
+
+/** A plugin version as the fake compiler builds it: its hash names its routes and version. */
+interface FakeBuild {
+  version: string;
+  routes: string[];
+  /** Set: the source does not compile (a source error, as a syntax error would be). */
+  broken?: boolean;
+}
+
+class FakeCompiler implements PluginCompiler {
+  /** Plugin directory name -> what its source builds now. */
+  readonly sources = new Map<string, FakeBuild>();
+  compiles = 0;
+
+  constructor(private readonly artifactsDir: string) {}
+
+  async compileAsync(dir: string): Promise<CompileResult> {
+    this.compiles++;
+    const name = path.basename(dir);
+    const b = this.sources.get(name);
+    if (b === undefined || b.broken) throw new HostError('PH_ERR_COMPILE_SYNTAX', `${name}/main.ts:1:1: Unexpected "}"`);
+    const hash = hashOf(name, b);
+    return {
+      hash,
+      path: path.join(this.artifactsDir, `${hash}.cjs`),
+      bundle: bundleOf(hash, b),
+      format: ARTIFACT_FORMAT,
+      entry: path.join(dir, 'main.ts'),
+      built: true,
+      timings: { hashMs: 0, typecheckMs: 0, bundleMs: 0 },
+    };
+  }
+
+  prepare(): void {}
+}
+
+/** A fake build as an artifact: the real header (so the artifact store accepts it), then the build as JSON. */
+function bundleOf(hash: string, b: FakeBuild): string {
+  return artifactHeader(ARTIFACT_FORMAT, hash) + JSON.stringify(b);
+}
+
+function hashOf(name: string, b: FakeBuild): string {
+  return `${name}-${b.version}-${b.routes.join('_')}`.replace(/[^A-Za-z0-9_-]/g, '');
+}
+
+class FakeVersion extends InflightVersion implements LoadedVersion {
+  readonly loadedAt = new Date();
+  readonly runtime = 'fake';
+  readonly log = log;
+  readonly handle = () => {};
+  unloaded = false;
+
+  constructor(
+    readonly name: string,
+    readonly hash: string,
+    readonly metadata: PluginMetadata,
+    readonly routes: Array<{ method: string; url: string }>,
+  ) {
+    super();
+  }
+
+  get version(): string {
+    return this.metadata.version;
+  }
+
+  async health() {
+    return { ok: true };
+  }
+
+  async unload() {
+    this.unloaded = true;
+    return {};
+  }
+
+  sharedSchemas(): unknown[] {
+    return [];
+  }
+}
+
+/** Loads what the fake compiler built (the bundle is its JSON), or fails on demand. */
+class FakeRuntime implements PluginRuntime {
+  readonly kind = 'fake';
+  readonly loads: FakeVersion[] = [];
+  /** Hashes whose load fails (as a throwing `initialize` would). */
+  readonly failing = new Set<string>();
+
+  async load(req: LoadRequest): Promise<LoadedVersion> {
+    if (this.failing.has(req.hash)) throw new HostError('PH_ERR_HOOK_FAILED', `${req.name}: initialize() threw: boom`);
+    const b = this.build(req);
+    const v = new FakeVersion(
+      req.name,
+      req.hash,
+      { name: req.name, version: b.version, description: '', author: '', endpoints: [] },
+      b.routes.map((url) => ({ method: 'GET', url })),
+    );
+    this.loads.push(v);
+    return v;
+  }
+
+  async trial(req: LoadRequest): Promise<PluginMetadata> {
+    return { name: req.name, version: this.build(req).version, description: '', author: '', endpoints: [] };
+  }
+
+  private build(req: LoadRequest): FakeBuild {
+    if (req.code.kind !== 'bundle') throw new Error('static plugins are not used here');
+    return JSON.parse(req.code.bundle.slice(req.code.bundle.indexOf('\n') + 1)) as FakeBuild;
+  }
+
+  loadsOf(name: string): FakeVersion[] {
+    return this.loads.filter((v) => v.name === name);
+  }
+
+  async close(): Promise<void> {}
+}
+
+describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
+  let db: Database;
+  let repo: PluginRepository;
+  let dirs: ReturnType<typeof tempDir>;
+  let compiler: FakeCompiler;
+  let runtime: FakeRuntime;
+  let dispatcher: Dispatcher;
+  let manager: PluginManager;
+  let artifacts: ArtifactStore;
+
+  before(async () => {
+    db = await openDatabase({ databaseUrl: undefined, dataDir: undefined });
+    repo = new PluginRepository(db.orm);
+  });
+  after(async () => {
+    await db.close();
+  });
+
+  beforeEach(async () => {
+    await db.query('DELETE FROM plugins');
+    await db.query('DELETE FROM plugin_artifacts');
+    dirs = tempDir('ph-rules-');
+    mkdirSync(path.join(dirs.dir, 'plugins'));
+    compiler = new FakeCompiler(path.join(dirs.dir, 'artifacts'));
+    runtime = new FakeRuntime();
+    dispatcher = new Dispatcher(CORE_ROUTE_SAMPLES);
+    artifacts = new ArtifactStore(path.join(dirs.dir, 'artifacts'), repo);
+    manager = newManager();
+  });
+
+  function newManager(): PluginManager {
+    return new PluginManager({
+      nodeId: 'rules',
+      pluginsDir: path.join(dirs.dir, 'plugins'),
+      hookTimeoutMs: 1000,
+      drainTimeoutMs: 1000,
+      repo,
+      compiler,
+      artifacts,
+      runtime,
+      dispatcher,
+      log,
+    });
+  }
+
+  /** A plugin directory whose source builds `b`, and its row. */
+  async function register(name: string, b: FakeBuild, extra: { artifactHash?: string } = {}): Promise<void> {
+    const dir = path.join(dirs.dir, 'plugins', name);
+    mkdirSync(dir, { recursive: true });
+    compiler.sources.set(name, b);
+    await repo.insertIfAbsent({ name, type: 'dynamic', path: dir, sourcePath: dir, status: 'active', ...extra }, []);
+  }
+
+  test('an unchanged fingerprint is not reloaded; a generation bump is', async () => {
+    await register('a', { version: '1.0.0', routes: ['/a'] });
+    await manager.reconcile('a');
+    await manager.reconcile('a');
+    await manager.reconcileAll();
+    assert.equal(runtime.loadsOf('a').length, 1, 'same hash and generation: loaded once');
+    await repo.bumpGeneration('a');
+    await manager.reconcile('a');
+    assert.equal(runtime.loadsOf('a').length, 2, 'a new generation reloads');
+    assert.equal(runtime.loadsOf('a')[0]?.unloaded, true, 'the replaced version was unloaded');
+    await manager.stop();
+  });
+
+  test('a failed reload keeps the old version serving and records the error; the same failure is not retried', async () => {
+    await register('a', { version: '1.0.0', routes: ['/a'] });
+    await manager.reconcile('a');
+    const v1 = manager.serving('a');
+    const next = { version: '2.0.0', routes: ['/a'] };
+    compiler.sources.set('a', next);
+    runtime.failing.add(hashOf('a', next));
+    await repo.bumpGeneration('a');
+    await manager.reconcile('a');
+    const snap = manager.snapshot('a');
+    assert.equal(snap?.state, 'serving');
+    assert.equal(manager.serving('a'), v1, 'the old version still serves');
+    assert.equal(dispatcher.current.find('GET', '/a'), v1);
+    assert.equal(snap?.last_error?.code, 'PH_ERR_HOOK_FAILED');
+    assert.equal(snap?.last_error?.version, '2.0.0', 'the failure is shown under the version that failed');
+    const loadsBefore = runtime.loads.length;
+    await manager.reconcile('a');
+    assert.equal(runtime.loads.length, loadsBefore, 'the same desired state is not tried again');
+    await manager.stop();
+  });
+
+  test('after a restart, a source that no longer builds falls back to the published artifact', async () => {
+    const v1 = { version: '1.0.0', routes: ['/a'] };
+    const hash = hashOf('a', v1);
+    await artifacts.publish({ hash, pluginName: 'a', version: '1.0.0', format: ARTIFACT_FORMAT, bundle: bundleOf(hash, v1) });
+    await register('a', { ...v1, broken: true }, { artifactHash: hash });
+    await manager.reconcile('a');
+    const snap = manager.snapshot('a');
+    assert.equal(snap?.state, 'serving', JSON.stringify(snap));
+    assert.equal(snap?.serving?.from, 'artifact');
+    assert.equal(snap?.serving?.hash, hash);
+    assert.equal(snap?.last_error?.code, 'PH_ERR_COMPILE_SYNTAX', 'the source error is shown beside the serving version');
+    await manager.stop();
+  });
+
+  test('a plugin refused for a route conflict is retried when the owner leaves', async () => {
+    await register('a', { version: '1.0.0', routes: ['/same'] });
+    await register('b', { version: '1.0.0', routes: ['/same', '/b'] });
+    await manager.reconcile('a');
+    await manager.reconcile('b');
+    assert.equal(manager.snapshot('b')?.state, 'error');
+    assert.equal(manager.snapshot('b')?.last_error?.code, 'PH_ERR_ROUTE_CONFLICT');
+    assert.equal(dispatcher.current.find('GET', '/b'), undefined, 'nothing of the refused version is reachable');
+    await repo.delete('a');
+    await manager.reconcile('a');
+    await manager.idle();
+    assert.equal(manager.snapshot('b')?.state, 'serving', 'b was retried once a left');
+    assert.equal(dispatcher.current.find('GET', '/same')?.name, 'b');
+    assert.equal(manager.snapshot('a'), undefined, 'a deleted row leaves nothing behind');
+    await manager.stop();
+  });
+
+  test('a name with no row and no state here costs one read and leaves nothing behind', async () => {
+    const writes = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM plugin_node_state');
+    await Promise.all(Array.from({ length: 50 }, (_, i) => manager.reconcile(`ghost-${i}`)));
+    await manager.idle();
+    assert.deepEqual(manager.snapshots(), []);
+    assert.deepEqual(await db.query<{ n: number }>('SELECT count(*)::int AS n FROM plugin_node_state'), writes);
+    assert.equal(runtime.loads.length, 0);
+    await manager.stop();
+  });
+});
