@@ -6,13 +6,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { PluginAdmin, removeServerInfo, writeServerInfo } from './admin/index.js';
 import { ArtifactStore } from './artifacts/index.js';
 import { Compiler } from './compiler/index.js';
-import { type HostConfig, PROJECT_ROOT } from './config/index.js';
+import { type HostConfig, PROJECT_ROOT, scrubSecrets } from './config/index.js';
 import { type Database, openDatabase, PluginRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
 import { ChangeFollower } from './events/index.js';
 import {
   adminRoutes,
-  CORE_ROUTE_SAMPLES,
   clientErrorHandler,
   frameworkErrors,
   HostMetrics,
@@ -25,9 +24,10 @@ import {
   pluginsRoutes,
   registerSwagger,
 } from './http/index.js';
+import { Janitor } from './janitor/index.js';
 import { createLogger } from './logger.js';
 import { PluginManager } from './manager/index.js';
-import { Dispatcher } from './routing/index.js';
+import { Dispatcher, HostPaths } from './routing/index.js';
 import { InlineRuntime, type PluginRuntime } from './runtime/index.js';
 import type { PluginFactory } from './sdk/index.js';
 import { PluginWatcher } from './watch/index.js';
@@ -49,7 +49,7 @@ export interface HostOptions {
  */
 export class Host {
   readonly log: FastifyBaseLogger;
-  readonly dispatcher = new Dispatcher(CORE_ROUTE_SAMPLES);
+  readonly dispatcher = new Dispatcher();
   app!: FastifyInstance;
   db!: Database;
   repo!: PluginRepository;
@@ -60,6 +60,7 @@ export class Host {
   admin!: PluginAdmin;
   metrics!: HostMetrics;
   openapi!: OpenApiDocument;
+  janitor: Janitor | undefined;
   /** Set when started with WATCH=1 / --watch. */
   watcher: PluginWatcher | undefined;
   private follower: ChangeFollower | undefined;
@@ -67,6 +68,10 @@ export class Host {
   private initialLoadDone = false;
   private closing: Promise<void> | undefined;
   private readonly startAbort = new AbortController();
+  /** Faults no plugin explains (see `noteHostFault`): the node reports not ready while any is recorded. */
+  private readonly hostFaults: string[] = [];
+  /** URL patterns of every route the host registers on its own Fastify instance. */
+  private readonly hostRouteUrls: string[] = [];
 
   constructor(
     readonly config: HostConfig,
@@ -85,21 +90,31 @@ export class Host {
     return a === null ? '' : `${this.config.host}:${a.port}`;
   }
 
+  /** A node whose heartbeat is older than this is not live (not shown, what it serves not kept). */
+  get liveWithinMs(): number {
+    return Math.max(15_000, (this.options.heartbeatMs ?? 5000) * 3);
+  }
+
   get ready(): boolean {
     return this.initialLoadDone;
   }
 
   async start(): Promise<this> {
     const c = this.config;
+    // The secrets are in `config` now: nothing of them stays where plugin code could read it.
+    scrubSecrets(process.env);
     // First: the type-check worker loads TypeScript while the database opens.
     this.compiler = new Compiler({
       artifactsDir: c.artifactsDir,
       pluginsDir: c.pluginsDir,
       typecheck: c.typecheck,
       checkInWorker: true,
+      // an artifact file found in the cache is used only if it matches the digest the store recorded
+      trustCache: (plugin, artifact) => this.artifacts.trustLocal(plugin, artifact),
     });
     this.db = await openDatabase({
       databaseUrl: c.databaseUrl,
+      password: c.databasePassword,
       dataDir: c.dataDir,
       signal: this.startAbort.signal,
       onRetry: (attempt, delay, err) =>
@@ -109,7 +124,7 @@ export class Host {
       },
     });
     this.repo = new PluginRepository(this.db.orm);
-    this.artifacts = new ArtifactStore(c.artifactsDir, this.repo);
+    this.artifacts = new ArtifactStore(c.artifactsDir, this.repo, this.log);
     this.runtime = this.options.runtime ?? new InlineRuntime();
     const staticPlugins = this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {};
     this.manager = new PluginManager({
@@ -138,6 +153,8 @@ export class Host {
     this.metrics = new HostMetrics({ manager: this.manager, dispatcher: this.dispatcher, repo: this.repo, defaultMetrics: true });
     this.app = this.buildApp();
     await this.app.ready();
+    // Every route of the host is registered now: from here on its paths are the host's, before any plugin loads.
+    this.dispatcher.setHostPaths(HostPaths.fromRoutes(this.hostRouteUrls));
 
     await this.repo.registerNode(c.nodeId, '', process.pid);
     await this.admin.registerStatic();
@@ -177,6 +194,15 @@ export class Host {
       this.repo.heartbeat(c.nodeId, this.address, process.pid).catch(() => {});
     }, this.options.heartbeatMs ?? 5000);
     this.heartbeat.unref();
+    this.janitor = new Janitor({
+      repo: this.repo,
+      files: this.artifacts.files,
+      log: this.log,
+      artifactRetentionMs: c.artifactRetentionMs,
+      nodeRetentionMs: c.nodeRetentionMs,
+      liveWithinMs: this.liveWithinMs,
+      intervalMs: JANITOR_INTERVAL_MS,
+    }).start();
     this.log.info({ url: this.url, nodeId: c.nodeId, database: this.db.kind }, `plugin-host listening on ${this.url}`);
     this.compiler.servingStarted();
     return this;
@@ -192,18 +218,30 @@ export class Host {
       clientErrorHandler,
       frameworkErrors,
       serverFactory: (handler, opts) => {
-        const server = http.createServer({ maxHeaderSize: 16 * 1024 }, this.dispatcher.handler(handler));
-        // Fastify applies these only to servers it creates itself: keep its defaults for ours
+        const c = this.config;
+        const server = http.createServer(
+          {
+            maxHeaderSize: 16 * 1024,
+            // a client that sends its headers or body slowly is answered 408 and cut off, not kept forever
+            requestTimeout: c.requestTimeoutMs,
+            headersTimeout: c.headersTimeoutMs,
+            // how often those deadlines are checked (Node's default, 30 s, would let a slow client linger that long)
+            connectionsCheckingInterval: Math.max(250, Math.min(2000, Math.floor(c.headersTimeoutMs / 2))),
+          },
+          this.dispatcher.handler(handler),
+        );
+        // Fastify applies this only to servers it creates itself: keep its default for ours
         server.keepAliveTimeout = Number(opts.keepAliveTimeout ?? 72_000);
-        server.requestTimeout = Number(opts.requestTimeout ?? 0);
-        server.setTimeout(Number(opts.connectionTimeout ?? 0));
         return server;
       },
     });
     app.setErrorHandler(hostErrorHandler);
+    app.addHook('onRoute', (route) => {
+      this.hostRouteUrls.push(route.url);
+    });
     installHttpHardening(app);
     registerSwagger(app, hostVersion());
-    const liveWithinMs = Math.max(15_000, (this.options.heartbeatMs ?? 5000) * 3);
+    const liveWithinMs = this.liveWithinMs;
     app.register(pluginsRoutes, {
       repo: this.repo,
       manager: this.manager,
@@ -228,8 +266,17 @@ export class Host {
     return app;
   }
 
+  /**
+   * An uncaught exception or unhandled rejection that no plugin's code explains:
+   * the host's own state is unknown, so the node reports not ready (for good)
+   * and an orchestrator should restart it.
+   */
+  noteHostFault(reason: string): void {
+    if (this.hostFaults.length < 10) this.hostFaults.push(reason);
+  }
+
   async notReadyReasons(): Promise<string[]> {
-    const reasons: string[] = [];
+    const reasons: string[] = this.hostFaults.map((f) => `host fault (${f}); restart this node`);
     if (!this.initialLoadDone) reasons.push('initial load not done');
     if (!(this.follower?.connected ?? false)) reasons.push('change listener not connected');
     try {
@@ -245,6 +292,7 @@ export class Host {
     this.closing ??= (async () => {
       this.startAbort.abort();
       clearInterval(this.heartbeat);
+      await this.janitor?.stop().catch(() => {});
       await this.watcher?.stop().catch(() => {});
       if (this.db?.kind === 'pglite') removeServerInfo(this.config.dataDir);
       if (this.app !== undefined) {
@@ -265,6 +313,9 @@ export class Host {
     return this.closing;
   }
 }
+
+/** How often unreferenced artifacts and dead nodes' rows are collected. */
+const JANITOR_INTERVAL_MS = 10 * 60_000;
 
 function hostVersion(): string {
   try {

@@ -11,10 +11,10 @@ import { ARTIFACT_FORMAT, ArtifactStore, artifactHeader } from '../src/artifacts
 import type { CompileResult, PluginCompiler } from '../src/compiler/index.js';
 import { type Database, openDatabase, PluginRepository } from '../src/db/index.js';
 import { HostError } from '../src/errors/index.js';
-import { CORE_ROUTE_SAMPLES } from '../src/http/core-routes.js';
 import { createLogger } from '../src/logger.js';
 import { PluginManager } from '../src/manager/index.js';
-import { Dispatcher } from '../src/routing/index.js';
+import { HOST_PATH_PREFIXES } from '../src/model/index.js';
+import { Dispatcher, HostPaths } from '../src/routing/index.js';
 import { InflightVersion, type LoadedVersion, type LoadRequest, type PluginRuntime } from '../src/runtime/index.js';
 import type { PluginMetadata } from '../src/sdk/index.js';
 import { tempDir } from './helpers.js';
@@ -160,7 +160,8 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
     mkdirSync(path.join(dirs.dir, 'plugins'));
     compiler = new FakeCompiler(path.join(dirs.dir, 'artifacts'));
     runtime = new FakeRuntime();
-    dispatcher = new Dispatcher(CORE_ROUTE_SAMPLES);
+    dispatcher = new Dispatcher();
+    dispatcher.setHostPaths(HostPaths.fromRoutes(HOST_PATH_PREFIXES.map((s) => `/${s}`)));
     artifacts = new ArtifactStore(path.join(dirs.dir, 'artifacts'), repo);
     manager = newManager();
   });

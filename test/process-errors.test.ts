@@ -156,12 +156,21 @@ describe('process-level faults from plugin code in a real server process', () =>
     });
   }
 
-  test('a fault with no stack cannot be attributed, is logged as such, and the process survives', async () => {
+  test("a fault no plugin explains is the host's: logged at fatal, /readyz answers 503 with the reason, plugins keep serving", async () => {
     const s = server as Server;
+    assert.equal((await getJson(`${url}/readyz`)).status, 200, 'ready before the fault');
     assert.equal((await getJson(`${url}/x11/string`)).status, 200);
-    const line = await waitFor(() => s.lines.find((l) => l.level === 50 && String(l.msg).includes('a bare string')), 'the fault logged');
+    const line = await waitFor(() => s.lines.find((l) => l.level === 60 && String(l.msg).includes('a bare string')), 'the fault logged');
     assert.equal(line.plugin, undefined);
     assert.match(String(line.msg), /not attributed to a plugin/);
+    const ready = await getJson(`${url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body.code, 'PH_ERR_NOT_READY');
+    assert.ok(
+      ready.body.reasons.some((r: string) => r.includes('host fault') && r.includes('a bare string')),
+      JSON.stringify(ready.body),
+    );
+    assert.equal((await getJson(`${url}/healthz`)).status, 200, 'alive: the process answers');
     assert.equal((await getJson(`${url}/hello`)).status, 200);
     const p = await getJson(`${url}/plugins/x11-faults`);
     assert.equal(p.body.state, 'serving');

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isHostError } from '../src/errors/index.js';
-import { CORE_ROUTE_SAMPLES } from '../src/http/core-routes.js';
-import { RouteTable } from '../src/routing/route-table.js';
+import { HOST_PATH_PREFIXES } from '../src/model/index.js';
+import { HostPaths, RouteTable } from '../src/routing/index.js';
+
+const CORE_ROUTE_SAMPLES = HostPaths.fromRoutes(HOST_PATH_PREFIXES.map((s) => `/${s}`));
+
 import type { LoadedVersion as LoadedPlugin } from '../src/runtime/index.js';
 
 /** Route-table tests need only a plugin's name and routes. */
@@ -77,4 +80,63 @@ describe('route table', () => {
       );
     });
   }
+
+  // Routes that capture the host's paths: by parameter, wildcard, regex, any method.
+  for (const [method, url] of [
+    ['DELETE', '/:a/powertable'],
+    ['HEAD', '/*'],
+    ['OPTIONS', '/*'],
+    ['GET', '/:kind/:id(^\\d+$)'],
+    ['GET', '/:kind/:id'],
+    ['GET', '/:file.json'],
+    ['GET', '/:p(^pl.*)/x'],
+    ['GET', '/:a?'],
+    ['PUT', '/healthz/deep/:x'],
+  ] as const) {
+    test(`a capturing route ${method} ${url} is refused with the host path it could match`, () => {
+      assert.throws(
+        () => RouteTable.build([fake('p', [[method, url]])], CORE_ROUTE_SAMPLES),
+        (err: unknown) => isHostError(err, 'PH_ERR_ROUTE_RESERVED') && /could match \/[a-z.]+, which belongs to the host/.test(err.message),
+      );
+    });
+  }
+
+  for (const [method, url] of [
+    ['GET', '/pluginsx'],
+    ['GET', '/my-plugins/:id'],
+    ['GET', '/:id(^\\d+$)'],
+    ['GET', '/hello/*'],
+    ['GET', '/'],
+    ['GET', '/Plugins'],
+  ] as const) {
+    test(`a route ${method} ${url} that cannot match a host path is accepted`, () => {
+      const t = RouteTable.build([fake('p', [[method, url]])], CORE_ROUTE_SAMPLES);
+      assert.equal(t.plugins.has('p'), true);
+    });
+  }
+
+  test('at request time the host owns every path under its prefixes, whatever the method', () => {
+    const host = CORE_ROUTE_SAMPLES;
+    for (const url of [
+      '/plugins',
+      '/plugins/',
+      '/plugins/powertable',
+      '/plugins/123?x=1',
+      '/healthz',
+      '/healthz?',
+      '/docs/static/x.js',
+      '/openapi.json',
+      '/metrics#frag',
+    ]) {
+      assert.equal(host.owns(url), true, url);
+    }
+    for (const url of ['/', '/hello', '/pluginsx', '/plugin', '/Plugins', '/openapi.jsonx', '/x/plugins']) {
+      assert.equal(host.owns(url), false, url);
+    }
+  });
+
+  test('the host paths come from the first static segment of each host route', () => {
+    const host = HostPaths.fromRoutes(['/plugins/:name/enable', '/docs/*', '/openapi.json', '/', '/:weird']);
+    assert.deepEqual([...host.segments].sort(), ['docs', 'openapi.json', 'plugins']);
+  });
 });

@@ -39,7 +39,7 @@ export class PluginAdmin {
     return () => this.registration.off('change', listener);
   }
 
-  discoverAndRegister(): Promise<{ registered: string[]; failed: string[] }> {
+  discoverAndRegister(): Promise<{ registered: string[]; failed: string[]; removed: string[] }> {
     return this.registration.discoverAndRegister();
   }
 
@@ -61,8 +61,11 @@ export class PluginAdmin {
       throw new HostError('PH_ERR_BAD_REQUEST', `name "${opts.name}" does not match the directory name "${name}"`);
     }
     if ((await this.o.repo.getByName(name)) !== undefined) throw exists(name);
-    const { row, created } = await this.registration.registerDirectory(name, dir, opts.status ?? 'active');
-    if (!created) throw exists(name);
+    const { row, created } = await this.registration.registerDirectory(name, dir, {
+      explicit: true,
+      ...(opts.status === undefined ? {} : { status: opts.status }),
+    });
+    if (!created || row === undefined) throw exists(name);
     return row;
   }
 
@@ -92,10 +95,13 @@ export class PluginAdmin {
     return updated;
   }
 
-  /** Deletes the row (endpoints cascade); every node unloads the plugin. */
-  async remove(name: string): Promise<PluginRow> {
+  /**
+   * Deletes the row (endpoints cascade); every node unloads the plugin, and the removal is remembered:
+   * discovery and watch mode do not register it again until someone registers it explicitly.
+   */
+  async remove(name: string, by = 'admin'): Promise<PluginRow> {
     assertPluginName(name);
-    const deleted = await this.o.repo.delete(name);
+    const deleted = await this.o.repo.delete(name, by);
     if (deleted === undefined) throw notFound(name);
     this.o.log.info({ plugin: name }, `plugin ${name} removed`);
     return deleted;

@@ -39,10 +39,15 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
   }
 
   /** Scans the plugins directory and registers each valid plugin the database does not know yet. */
-  async discoverAndRegister(): Promise<{ registered: string[]; failed: string[] }> {
+  async discoverAndRegister(): Promise<{ registered: string[]; failed: string[]; removed: string[] }> {
     const registered: string[] = [];
     const failed: string[] = [];
-    const found = discover(this.o.pluginsDir);
+    // A plugin an operator removed stays removed: discovery never registers it again.
+    const removals = new Set((await this.o.repo.removals()).map((r) => r.name));
+    const all = discover(this.o.pluginsDir);
+    const removed = all.filter((d) => removals.has(d.name)).map((d) => d.name);
+    const found = all.filter((d) => !removals.has(d.name));
+    for (const name of removals) this.discoveryErrors.delete(name);
     // One type-check program for every new plugin found, instead of one per plugin.
     this.o.compiler.prepare(found.filter((d) => d.problem === undefined).map((d) => d.dir));
     for (const d of found) {
@@ -57,19 +62,28 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
         continue;
       }
       try {
-        await this.registerDirectory(d.name, d.dir);
-        registered.push(d.name);
+        const r = await this.registerDirectory(d.name, d.dir, { explicit: false });
+        if (r.created) registered.push(d.name);
+        if (r.removed) removed.push(d.name);
       } catch (err) {
         if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
         this.noteDiscoveryError(d.name, d.dir, err);
         failed.push(d.name);
       }
     }
-    return { registered, failed };
+    return { registered, failed, removed };
   }
 
-  /** Proves and registers one plugin directory; `created` is false when a row of that name appeared meanwhile. */
-  async registerDirectory(name: string, dir: string, status: PluginStatus = 'active'): Promise<{ row: PluginRow; created: boolean }> {
+  /**
+   * Proves and registers one plugin directory. `created` is false when a row of that name appeared
+   * meanwhile, or (`explicit: false`, discovery) when an operator removed the name (`removed`); an
+   * explicit registration forgets a removal.
+   */
+  async registerDirectory(
+    name: string,
+    dir: string,
+    opts: { status?: PluginStatus; explicit: boolean },
+  ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
     const { artifact, metadata } = await compileAndPublish(this.o, name, dir);
     const res = await this.o.repo.insertIfAbsent(
       {
@@ -82,9 +96,10 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
         sourcePath: dir,
         binaryPath: artifact.path,
         artifactHash: artifact.hash,
-        status,
+        status: opts.status ?? 'active',
       },
       (metadata.endpoints ?? []).map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })),
+      { unlessRemoved: !opts.explicit },
     );
     this.discoveryErrors.delete(name);
     if (res.created) this.o.log.info({ plugin: name, version: metadata.version, hash: artifact.hash }, `registered plugin ${name}`);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { assertArtifactHash } from '../model/index.js';
 import { ARTIFACT_FORMAT, artifactFormatOf } from './format.js';
@@ -38,6 +38,32 @@ export class ArtifactFiles {
     const bundle = readFileSync(p, 'utf8');
     if (artifactFormatOf(bundle) !== ARTIFACT_FORMAT) return undefined;
     return { hash, path: p, bundle, format: ARTIFACT_FORMAT };
+  }
+
+  /**
+   * Deletes artifact files older than `olderThan` whose hash `keep` does not
+   * hold, and temporary files a crash left behind. Returns the names deleted.
+   */
+  sweep(keep: ReadonlySet<string>, olderThan: Date): string[] {
+    const deleted: string[] = [];
+    for (const f of readdirSync(this.dir)) {
+      const hash = f.endsWith('.cjs') ? f.slice(0, -4) : undefined;
+      const stale = f.endsWith('.tmp') || (hash !== undefined && !keep.has(hash));
+      if (!stale) continue;
+      const p = path.join(this.dir, f);
+      try {
+        if (statSync(p).mtime >= olderThan) continue;
+        rmSync(p, { force: true });
+        deleted.push(f);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return deleted;
+  }
+
+  remove(hash: string): void {
+    rmSync(this.pathOf(hash), { force: true });
   }
 
   write(hash: string, bundle: string): Artifact {

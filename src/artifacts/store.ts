@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
 import type { PluginRepository } from '../db/index.js';
 import { HostError } from '../errors/index.js';
 import { assertArtifactHash } from '../model/index.js';
@@ -11,11 +13,18 @@ export interface PublishedArtifact {
   bundle: string;
 }
 
+/** Hex SHA-256 of a bundle's bytes (UTF-8), as stored in `plugin_artifacts.sha256`. */
+export function bundleDigest(bundle: string): string {
+  return createHash('sha256').update(bundle, 'utf8').digest('hex');
+}
+
 /**
  * The artifact store: files in `ARTIFACTS_DIR` plus the same bytes in
- * `plugin_artifacts`, keyed by hash, so any node can load any published
- * version without the source tree. The one owner of where artifacts live and
- * of the checks made before a byte of one is evaluated.
+ * `plugin_artifacts`, keyed by hash, each with the SHA-256 of its bundle, so
+ * any node can load any published version without the source tree. The one
+ * owner of where artifacts live and of the check made before a byte of one
+ * is evaluated: every bundle read back, from disk or from the database, must
+ * match the digest recorded when it was published.
  */
 export class ArtifactStore {
   readonly files: ArtifactFiles;
@@ -23,27 +32,35 @@ export class ArtifactStore {
   constructor(
     artifactsDir: string,
     private readonly repo: PluginRepository,
+    private readonly log?: FastifyBaseLogger,
   ) {
     this.files = new ArtifactFiles(artifactsDir);
   }
 
-  /** Makes an artifact loadable by every node (idempotent: the hash is the key). */
+  /** Makes an artifact loadable by every node (idempotent: the hash is the key), with its digest. */
   async publish(a: PublishedArtifact): Promise<void> {
-    await this.repo.putArtifact(a);
+    await this.repo.putArtifact({ ...a, sha256: bundleDigest(a.bundle) });
   }
 
   /**
-   * The published artifact `hash` of plugin `name`: the disk cache first, then
-   * the database (written through to disk). Throws a coded error when the
-   * hash is not a content hash, the artifact is unknown, or it was built by an
-   * incompatible host.
+   * The published artifact `hash` of plugin `name`, verified: the disk cache
+   * first, then the database (written through to disk). A disk copy that does
+   * not match the recorded digest is deleted and replaced by the database's;
+   * a database copy that does not match throws `PH_ERR_ARTIFACT_INTEGRITY`
+   * (nothing of it is evaluated or cached). Throws a coded error as well when
+   * the hash is not a content hash, the artifact is unknown, or it was built
+   * by an incompatible host.
    */
   async fetch(name: string, hash: string): Promise<Artifact> {
     assertArtifactHash(hash, name);
+    const expected = await this.repo.artifactDigest(hash);
+    if (expected === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
     const cached = this.files.read(hash);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && this.localMatches(name, cached, expected)) return cached;
     const stored = await this.repo.getArtifact(hash);
     if (stored === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
+    const actual = bundleDigest(stored.bundle);
+    if (actual !== stored.sha256) throw integrityError(name, stored.version, hash, stored.sha256, actual, 'the database');
     this.files.write(stored.hash, stored.bundle);
     const artifact = this.files.read(stored.hash);
     if (artifact === undefined) {
@@ -54,4 +71,40 @@ export class ArtifactStore {
     }
     return artifact;
   }
+
+  /**
+   * Whether an artifact file this node finds in its cache may be used (the
+   * compiler asks before skipping a build): only when the store holds the
+   * same digest for it. A mismatch deletes the file, so it is rebuilt.
+   */
+  async trustLocal(name: string, artifact: Artifact): Promise<boolean> {
+    const expected = await this.repo.artifactDigest(artifact.hash);
+    if (expected === undefined) return false; // never published: nothing to check it against, rebuild
+    return this.localMatches(name, artifact, expected);
+  }
+
+  private localMatches(name: string, artifact: Artifact, expected: string): boolean {
+    const actual = bundleDigest(artifact.bundle);
+    if (actual === expected) return true;
+    const err = integrityError(name, undefined, artifact.hash, expected, actual, `file ${artifact.path}`);
+    this.log?.error({ plugin: name, code: err.code, expected, actual }, `${err.message}; deleting the file`);
+    this.files.remove(artifact.hash);
+    return false;
+  }
+}
+
+function integrityError(
+  name: string,
+  version: string | undefined,
+  hash: string,
+  expected: string,
+  actual: string,
+  where: string,
+): HostError {
+  const v = version === undefined ? '' : ` (version ${version})`;
+  return new HostError(
+    'PH_ERR_ARTIFACT_INTEGRITY',
+    `${name}: artifact ${hash}${v} from ${where} failed its integrity check: sha256 ${actual}, expected ${expected}`,
+    { details: { hash, version, expected, actual } },
+  );
 }

@@ -51,9 +51,19 @@ file:line:column and nothing changes (exit 1).
 ${CONNECTION_HELP}`,
   remove: `Usage: plugin-host remove NAME [options]
 
-Deletes the plugin's row; every node unloads it. Its source directory is left alone.
+Deletes the plugin's row; every node unloads it. Its source directory is left alone, and the
+removal is remembered: discovery and watch mode do not register it again until it is registered
+explicitly (plugin-host register).
 
 ${CONNECTION_HELP}`,
+  register: `Usage: plugin-host register DIR [--inactive] [options]
+
+Registers the plugin directory DIR (a name inside PLUGINS_DIR, or a path directly inside it):
+compiles and trial-loads it, then writes its row; every node loads it. Registering a removed
+plugin brings it back.
+
+${CONNECTION_HELP}
+  --inactive           register it inactive (nothing serves it until enabled)`,
   new: `Usage: plugin-host new NAME [--plugins-dir DIR]
 
 Creates DIR/NAME (default ./plugins/NAME) with main.ts, a plugin serving GET /NAME, and
@@ -240,11 +250,33 @@ async function act(action: Action, argv: string[]): Promise<number> {
         return 0;
       }
       case 'remove': {
-        await t.admin.remove(name);
+        await t.admin.remove(name, 'cli');
         out(json, { name, removed: true }, `${name}: removed`);
         return 0;
       }
     }
+  });
+}
+
+async function register(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { inactive: { type: 'boolean' } });
+  if (positionals.length !== 1) throw new HostError('PH_ERR_USAGE', 'register takes one plugin DIR (see plugin-host register --help)');
+  const input = positionals[0] as string;
+  const status = values.inactive === true ? 'inactive' : 'active';
+  const json = values.json === true;
+  return withTarget(values, async (t) => {
+    if (t.kind === 'server') {
+      const v = (await callServer(t, 'POST', '/plugins', { path: input, status })) as Record<string, unknown>;
+      out(json, v, `${String(v.name)}: registered ${String(v.version)}, ${String(v.status)}, ${String(v.state)} on the server`);
+      return 0;
+    }
+    const row = await t.admin.register(input, { status });
+    out(
+      json,
+      { name: row.name, version: row.version, status: row.status, artifact_hash: row.artifactHash },
+      `${row.name}: registered ${row.version} (${short(row.artifactHash)}), ${row.status}`,
+    );
+    return 0;
   });
 }
 
@@ -359,6 +391,8 @@ export async function runCommand(command: string, argv: string[]): Promise<numbe
       case 'reload':
       case 'remove':
         return await act(command, argv);
+      case 'register':
+        return await register(argv);
       case 'new':
         return await create(argv);
       case 'build':

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { describeError, HostError } from '../errors/index.js';
-import { type FaultLog, installProcessFaultHandlers } from '../runtime/index.js';
+import type { Host } from '../host.js';
+import { installProcessFaultHandlers } from '../runtime/index.js';
 
-/** The running host's logger, for process-level faults (set once the host started). */
-let faultLog: FaultLog | undefined;
+/** The running host, for process-level faults (set once it is created). */
+let running: Host | undefined;
 
 const USAGE = `plugin-host — loads, reloads and unloads HTTP plugins at runtime
 
@@ -16,7 +17,8 @@ Commands:
   enable NAME      set a plugin active (every node loads it)
   disable NAME     set a plugin inactive (every node unloads it)
   reload NAME      recompile from source and reload on every node
-  remove NAME      delete a plugin's registration (every node unloads it)
+  remove NAME      delete a plugin's registration (every node unloads it; discovery leaves it removed)
+  register DIR     register a plugin directory (brings a removed plugin back)
   new NAME         scaffold a plugin directory with its test
   build DIR        compile and validate a plugin directory, printing file:line:column errors
 Run plugin-host COMMAND --help for the options of each command.
@@ -38,7 +40,7 @@ async function serve(overrides: ConfigOverrides): Promise<void> {
   // Loaded here, not at the top: the other commands start without the server's dependencies.
   const { Host } = await import('../host.js');
   const host = new Host(config);
-  faultLog = host.log;
+  running = host;
   // Installed before start: a signal while waiting for the database or during the first load still shuts down cleanly.
   let signals = 0;
   const stop = (signal: string) => {
@@ -113,9 +115,10 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-// An uncaught exception or unhandled rejection (from plugin code that escaped the wrapped timers and
-// hooks) is logged against the plugin its stack names, and the process keeps serving.
-installProcessFaultHandlers(() => faultLog);
+// An uncaught exception or unhandled rejection from plugin code (escaped the wrapped timers and hooks) is
+// logged against the plugin its stack names, and the process keeps serving; one no plugin explains marks
+// the node not ready.
+installProcessFaultHandlers({ log: () => running?.log, onHostFault: (reason) => running?.noteHostFault(reason) });
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   // One clear line, no stack trace, for configuration and start-up errors.

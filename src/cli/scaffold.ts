@@ -1,13 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HostError } from '../errors/index.js';
-import { isValidPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
-import { RESERVED_PREFIXES } from '../routing/index.js';
+import { HOST_PATH_PREFIXES, isValidPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
 
 /** The route a new plugin serves: `/<name>`, or `/<name>-plugin` when that would be a reserved host prefix. */
 export function scaffoldRoute(name: string): string {
   const route = `/${name}`;
-  return (RESERVED_PREFIXES as readonly string[]).includes(route) ? `${route}-plugin` : route;
+  return HOST_PATH_PREFIXES.includes(name) ? `${route}-plugin` : route;
 }
 
 function mainSource(name: string, route: string): string {

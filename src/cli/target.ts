@@ -44,7 +44,12 @@ export async function openTarget(config: HostConfig, token: string | undefined):
   }
   let db: Database;
   try {
-    db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, retryForMs: 5000 });
+    db = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      password: config.databasePassword,
+      dataDir: config.dataDir,
+      retryForMs: 5000,
+    });
   } catch (err) {
     const owner = isHostError(err, 'PH_ERR_DB_UNAVAILABLE') ? (err.details?.owner as number | undefined) : undefined;
     if (owner !== undefined) return serverTarget(config, owner, token); // a server started meanwhile

@@ -38,6 +38,12 @@ export interface CompilerOptions {
    * serving thread never pauses for one. Off: checks run in process.
    */
   checkInWorker?: boolean;
+  /**
+   * Asked before an artifact already in `ARTIFACTS_DIR` is used instead of a
+   * build: false makes the compiler rebuild it (the server checks the file
+   * against the digest the artifact store recorded).
+   */
+  trustCache?: (plugin: string, artifact: Artifact) => Promise<boolean>;
 }
 
 /**
@@ -121,20 +127,29 @@ export class Compiler implements PluginCompiler {
   /** Compiles in process (the command line, tests). The server uses `compileAsync`. */
   compile(dir: string): CompileResult {
     const step = this.locate(dir);
-    if ('cached' in step) return step.cached;
+    if (step.cached !== undefined) return step.cached;
     const pre = this.takePrechecked(step.hash);
     const diags = this.options.typecheck ? (pre ?? this.checker.check(dir, step.entry)) : [];
     return this.finish(dir, step, diags);
   }
 
-  /** Like `compile`, with the type check in the worker thread when there is one. */
+  /**
+   * Like `compile`, with the type check in the worker thread when there is one,
+   * and an artifact found in the cache used only if `trustCache` vouches for it
+   * (a file that fails the check is rebuilt).
+   */
   async compileAsync(dir: string): Promise<CompileResult> {
-    if (this.worker === undefined) return this.compile(dir);
     const step = this.locate(dir);
-    if ('cached' in step) return step.cached;
+    if (step.cached !== undefined) {
+      const trust = this.options.trustCache;
+      if (trust === undefined || (await trust(path.basename(dir), step.cached))) return step.cached;
+    }
     let diags = this.takePrechecked(step.hash);
     if (diags === undefined && this.options.typecheck) {
-      diags = (await this.worker.checkMany([{ dir, entry: step.entry }])).get(path.resolve(dir)) ?? [];
+      diags =
+        this.worker === undefined
+          ? this.checker.check(dir, step.entry)
+          : ((await this.worker.checkMany([{ dir, entry: step.entry }])).get(path.resolve(dir)) ?? []);
     }
     return this.finish(dir, step, diags ?? []);
   }
@@ -146,7 +161,7 @@ export class Compiler implements PluginCompiler {
   }
 
   /** Entry and content hash; the artifact itself when it is already built. */
-  private locate(dir: string): { cached: CompileResult } | { entry: string; hash: string; t0: number; t1: number } {
+  private locate(dir: string): { entry: string; hash: string; t0: number; t1: number; cached: CompileResult | undefined } {
     const t0 = performance.now();
     const entry = findEntry(dir);
     if (entry === undefined) {
@@ -155,10 +170,9 @@ export class Compiler implements PluginCompiler {
     const hash = hashSource(dir);
     const t1 = performance.now();
     const cached = this.files.read(hash);
-    if (cached !== undefined) {
-      return { cached: { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } } };
-    }
-    return { entry, hash, t0, t1 };
+    const hit =
+      cached === undefined ? undefined : { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } };
+    return { entry, hash, t0, t1, cached: hit };
   }
 
   /** Refuses on type errors, else bundles and writes the artifact. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,8 @@ export interface HostConfig {
   logLevel: string;
   /** Bearer token for the admin API; unset disables it (403). */
   adminToken: string | undefined;
+  /** `PGPASSWORD`, read before it is scrubbed from the environment (the driver would read it later otherwise). */
+  databasePassword: string | undefined;
   watch: boolean;
   /** Quiet time after the last file event before a watched plugin is recompiled. */
   watchDebounceMs: number;
@@ -30,6 +32,14 @@ export interface HostConfig {
   hookTimeoutMs: number;
   /** Bound on waiting for in-flight requests of a replaced version. */
   drainTimeoutMs: number;
+  /** Time a client has to send a whole request (headers and body); 0 disables it. */
+  requestTimeoutMs: number;
+  /** Time a client has to send the request line and headers. */
+  headersTimeoutMs: number;
+  /** Artifacts nothing refers to (no row, not served on a live node) are collected once older than this. */
+  artifactRetentionMs: number;
+  /** Rows of nodes whose heartbeat is older than this are collected (with their observed state). */
+  nodeRetentionMs: number;
   /** Type-check plugins against the SDK before bundling. */
   typecheck: boolean;
   /** Skip discovery of plugins directory at start (a node that only follows the database). */
@@ -62,6 +72,51 @@ function parseBool(raw: string | boolean | undefined): boolean {
   return ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase());
 }
 
+/** Request and header deadlines: a client that sends slowly never holds a connection for long. */
+function timeouts(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+} {
+  const requestTimeoutMs = parseInteger('REQUEST_TIMEOUT_MS', pick('requestTimeoutMs', 'REQUEST_TIMEOUT_MS') ?? '60000', 0, 3_600_000);
+  const headersTimeoutMs = parseInteger('HEADERS_TIMEOUT_MS', pick('headersTimeoutMs', 'HEADERS_TIMEOUT_MS') ?? '10000', 1, 3_600_000);
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
+    invalid('HEADERS_TIMEOUT_MS', `must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs}), got ${headersTimeoutMs}`);
+  }
+  return { requestTimeoutMs, headersTimeoutMs };
+}
+
+/**
+ * Settings that are secrets: read once at start (each also from a file named by
+ * `<NAME>_FILE`, the Docker-secrets convention), then removed from
+ * `process.env` by `scrubSecrets` before any plugin code runs.
+ */
+export const SECRET_SETTINGS = ['ADMIN_TOKEN', 'DATABASE_URL', 'PGPASSWORD'] as const;
+
+/** The value of a secret setting: the variable itself, else the trimmed content of the file `<NAME>_FILE` names. */
+function secret(env: NodeJS.ProcessEnv, name: (typeof SECRET_SETTINGS)[number]): string | undefined {
+  const direct = env[name];
+  if (direct !== undefined && direct !== '') return direct;
+  const file = env[`${name}_FILE`];
+  if (file === undefined || file === '') return undefined;
+  try {
+    const v = readFileSync(file, 'utf8').trim();
+    return v === '' ? undefined : v;
+  } catch (err) {
+    return invalid(`${name}_FILE`, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/**
+ * Removes every secret setting (and its `_FILE` variant) from `env`: what
+ * the host read stays in its configuration object, which it hands to no plugin.
+ */
+export function scrubSecrets(env: NodeJS.ProcessEnv = process.env): void {
+  for (const name of SECRET_SETTINGS) {
+    delete env[name];
+    delete env[`${name}_FILE`];
+  }
+}
+
 /**
  * Reads configuration from the environment and CLI overrides. Relative paths
  * resolve against `PROJECT_ROOT`, so the server behaves the same started from
@@ -74,10 +129,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     const v = env[envName];
     return v === undefined || v === '' ? undefined : v;
   };
+  const overrideOf = (key: keyof HostConfig): string | undefined => {
+    const o = overrides[key];
+    return o !== undefined && o !== false ? String(o) : undefined;
+  };
 
   const port = parseInteger('PORT', pick('port', 'PORT') ?? '3000', 0, 65535);
   const host = pick('host', 'HOST') ?? '127.0.0.1';
-  const databaseUrl = pick('databaseUrl', 'DATABASE_URL');
+  const databaseUrl = overrideOf('databaseUrl') ?? secret(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     invalid('DATABASE_URL', 'expected a postgres:// or postgresql:// URL');
   }
@@ -89,7 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   const artifactsDir = resolvePath(pick('artifactsDir', 'ARTIFACTS_DIR') ?? path.join(dataDir, 'artifacts'), PROJECT_ROOT);
   const logLevel = pick('logLevel', 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) invalid('LOG_LEVEL', `expected one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"`);
-  const adminToken = pick('adminToken', 'ADMIN_TOKEN');
+  const adminToken = overrideOf('adminToken') ?? secret(env, 'ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 8) invalid('ADMIN_TOKEN', 'must be at least 8 characters');
 
   return {
@@ -101,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     artifactsDir,
     logLevel,
     adminToken,
+    databasePassword: secret(env, 'PGPASSWORD'),
     watch: parseBool(overrides.watch as string | boolean | undefined) || parseBool(env.WATCH),
     watchDebounceMs: parseInteger('WATCH_DEBOUNCE_MS', pick('watchDebounceMs', 'WATCH_DEBOUNCE_MS') ?? '200', 0, 60_000),
     nodeId: pick('nodeId', 'NODE_ID') ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
@@ -112,6 +172,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     ),
     hookTimeoutMs: parseInteger('HOOK_TIMEOUT_MS', pick('hookTimeoutMs', 'HOOK_TIMEOUT_MS') ?? '5000', 1, 600_000),
     drainTimeoutMs: parseInteger('DRAIN_TIMEOUT_MS', pick('drainTimeoutMs', 'DRAIN_TIMEOUT_MS') ?? '10000', 0, 600_000),
+    ...timeouts(pick),
+    artifactRetentionMs: parseInteger(
+      'ARTIFACT_RETENTION_MS',
+      pick('artifactRetentionMs', 'ARTIFACT_RETENTION_MS') ?? String(7 * 86_400_000),
+      0,
+      3_650 * 86_400_000,
+    ),
+    nodeRetentionMs: parseInteger(
+      'NODE_RETENTION_MS',
+      pick('nodeRetentionMs', 'NODE_RETENTION_MS') ?? '3600000',
+      60_000,
+      3_650 * 86_400_000,
+    ),
     typecheck: (pick('typecheck', 'TYPECHECK') ?? '1') !== '0',
     discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
   };

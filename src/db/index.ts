@@ -13,6 +13,8 @@ export type { Database, Listener, Orm, RawTx } from './types.js';
 
 export interface OpenOptions {
   databaseUrl: string | undefined;
+  /** Password for `databaseUrl` when it is not in the URL (from `PGPASSWORD`, read before the environment was scrubbed). */
+  password?: string | undefined;
   dataDir: string | undefined;
   onRetry?: (attempt: number, delayMs: number, err: unknown) => void;
   /** Called with the ids of the migrations this call applied (none when another node or an earlier start did). */
@@ -37,7 +39,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   }
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
-    const db = openPostgres({ url: options.databaseUrl });
+    const db = openPostgres({ url: options.databaseUrl, ...(options.password === undefined ? {} : { password: options.password }) });
     try {
       await db.ping();
       const applied = await migrate(db);

@@ -136,6 +136,46 @@ CREATE TABLE IF NOT EXISTS plugin_node_state (
 CREATE INDEX IF NOT EXISTS plugin_node_state_plugin_idx ON plugin_node_state (plugin_name);
 `,
   },
+  {
+    id: 4,
+    name: 'removals_and_artifact_digests',
+    // A removal is remembered by name, so discovery and watch mode do not bring a removed plugin back; any
+    // INSERT of the name (an explicit registration, whoever makes it) forgets it. Every bundle gets its
+    // SHA-256, checked before a byte of it is evaluated.
+    sql: `
+CREATE TABLE IF NOT EXISTS plugin_removals (
+  name       text PRIMARY KEY,
+  removed_at timestamptz NOT NULL DEFAULT now(),
+  removed_by text NOT NULL DEFAULT ''
+);
+
+CREATE OR REPLACE FUNCTION plugins_remember_removal() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO plugin_removals (name, removed_at, removed_by)
+    VALUES (OLD.name, now(), coalesce(nullif(current_setting('plugin_host.removed_by', true), ''), 'sql'))
+    ON CONFLICT (name) DO UPDATE SET removed_at = EXCLUDED.removed_at, removed_by = EXCLUDED.removed_by;
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION plugins_forget_removal() RETURNS trigger AS $$
+BEGIN
+  DELETE FROM plugin_removals WHERE name = NEW.name;
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS plugins_remember_removal ON plugins;
+DROP TRIGGER IF EXISTS plugins_forget_removal ON plugins;
+CREATE TRIGGER plugins_remember_removal AFTER DELETE ON plugins FOR EACH ROW EXECUTE FUNCTION plugins_remember_removal();
+CREATE TRIGGER plugins_forget_removal AFTER INSERT ON plugins FOR EACH ROW EXECUTE FUNCTION plugins_forget_removal();
+
+ALTER TABLE plugin_artifacts ADD COLUMN IF NOT EXISTS sha256 text;
+UPDATE plugin_artifacts SET sha256 = encode(sha256(convert_to(bundle, 'UTF8')), 'hex') WHERE sha256 IS NULL;
+ALTER TABLE plugin_artifacts ALTER COLUMN sha256 SET NOT NULL;
+CREATE INDEX IF NOT EXISTS plugin_host_nodes_heartbeat_idx ON plugin_host_nodes (heartbeat_at);
+`,
+  },
 ];
 
 /** Arbitrary but fixed key for pg_advisory_xact_lock: "plugin-host" migrations. */

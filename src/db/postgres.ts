@@ -5,6 +5,7 @@ import type { Database, Listener, ListenHandlers, Orm, RawTx } from './types.js'
 
 export interface PostgresOptions {
   url: string;
+  password?: string;
   max?: number;
   /** Backoff bounds for the listening connection. */
   reconnectMinMs?: number;
@@ -40,6 +41,7 @@ export function openPostgres(options: PostgresOptions): Database {
     connect_timeout: 5,
     idle_timeout: 30,
     connection: { application_name: POOL_APPLICATION_NAME },
+    ...(options.password === undefined ? {} : { password: options.password }),
   });
   const orm = drizzle(sql, { schema }) as unknown as Orm;
   const listeners = new Set<PgListener>();
@@ -107,6 +109,7 @@ class PgListener {
       connect_timeout: 5,
       fetch_types: false,
       connection: { application_name: LISTENER_APPLICATION_NAME },
+      ...(this.options.password === undefined ? {} : { password: this.options.password }),
       onnotice: () => {},
       onnotify: (channel: string, payload: string) => {
         if (channel === this.channel) this.handlers.onNotify(payload);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, sql } from 'drizzle-orm';
 import type { PluginStatus } from '../model/index.js';
 import { guardConnectionErrors } from './connection-errors.js';
-import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow } from './schema.js';
-import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, plugins } from './schema.js';
+import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow, RemovalRow } from './schema.js';
+import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, pluginRemovals, plugins } from './schema.js';
 import type { Orm } from './types.js';
 
 export interface EndpointInput {
@@ -23,6 +23,8 @@ export interface ArtifactRecord {
   version: string;
   format: string;
   bundle: string;
+  /** Hex SHA-256 of `bundle`. */
+  sha256: string;
 }
 
 export interface NodeStateInput {
@@ -115,9 +117,21 @@ export class PluginRepository {
     return rows.map((r) => ({ ...r, endpoints: byPlugin.get(r.id) ?? [] }));
   }
 
-  /** Inserts a plugin unless its name exists; returns the row and whether it was created. */
-  async insertIfAbsent(row: Omit<NewPluginRow, 'id'>, endpoints: EndpointInput[]): Promise<{ row: PluginRow; created: boolean }> {
+  /**
+   * Inserts a plugin unless its name exists; returns the row and whether it was created. With
+   * `unlessRemoved`, a name an operator removed is not inserted either (`removed: true`): discovery never
+   * brings a removed plugin back. Any insert of a name forgets its removal (a trigger).
+   */
+  async insertIfAbsent(
+    row: Omit<NewPluginRow, 'id'>,
+    endpoints: EndpointInput[],
+    opts: { unlessRemoved?: boolean } = {},
+  ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
     return this.orm.transaction(async (tx) => {
+      if (opts.unlessRemoved) {
+        const removal = await tx.select().from(pluginRemovals).where(eq(pluginRemovals.name, row.name));
+        if (removal.length > 0) return { row: undefined, created: false, removed: true };
+      }
       const inserted = await tx
         .insert(plugins)
         .values({ id: randomUUID(), ...row })
@@ -126,7 +140,7 @@ export class PluginRepository {
       const created = inserted[0];
       if (created === undefined) {
         const existing = await tx.select().from(plugins).where(eq(plugins.name, row.name));
-        return { row: existing[0] as PluginRow, created: false };
+        return { row: existing[0] as PluginRow, created: false, removed: false };
       }
       if (endpoints.length > 0) {
         await tx
@@ -142,7 +156,7 @@ export class PluginRepository {
           )
           .onConflictDoNothing();
       }
-      return { row: created, created: true };
+      return { row: created, created: true, removed: false };
     });
   }
 
@@ -175,9 +189,19 @@ export class PluginRepository {
     return rows[0];
   }
 
-  async delete(name: string): Promise<PluginRow | undefined> {
-    const rows = await this.orm.delete(plugins).where(eq(plugins.name, name)).returning();
-    return rows[0];
+  /** Deletes the row; the removal is remembered (with `by`) so discovery does not register the name again. */
+  async delete(name: string, by = ''): Promise<PluginRow | undefined> {
+    return this.orm.transaction(async (tx) => {
+      // read by the trigger that records the removal; local to this transaction
+      await tx.execute(sql`SELECT set_config('plugin_host.removed_by', ${by}, true)`);
+      const rows = await tx.delete(plugins).where(eq(plugins.name, name)).returning();
+      return rows[0];
+    });
+  }
+
+  /** Plugins removed by name and not registered again, oldest first. */
+  async removals(): Promise<RemovalRow[]> {
+    return this.orm.select().from(pluginRemovals).orderBy(asc(pluginRemovals.removedAt));
   }
 
   /** Replaces the endpoint list (declared plus really registered routes) when it changed. */
@@ -199,6 +223,12 @@ export class PluginRepository {
     });
   }
 
+  /** The SHA-256 recorded for an artifact, or undefined when it is not in the store. */
+  async artifactDigest(hash: string): Promise<string | undefined> {
+    const rows = await this.orm.select({ sha256: pluginArtifacts.sha256 }).from(pluginArtifacts).where(eq(pluginArtifacts.hash, hash));
+    return rows[0]?.sha256;
+  }
+
   async putArtifact(a: ArtifactRecord): Promise<void> {
     await this.orm
       .insert(pluginArtifacts)
@@ -214,10 +244,46 @@ export class PluginRepository {
         version: pluginArtifacts.version,
         format: pluginArtifacts.format,
         bundle: pluginArtifacts.bundle,
+        sha256: pluginArtifacts.sha256,
       })
       .from(pluginArtifacts)
       .where(eq(pluginArtifacts.hash, hash));
     return rows[0];
+  }
+
+  /**
+   * Deletes artifacts created before `olderThan` that nothing refers to: no plugin row names them and no
+   * node whose heartbeat is newer than `liveSince` serves them. Returns the hashes deleted.
+   */
+  async collectArtifacts(olderThan: Date, liveSince: Date): Promise<string[]> {
+    const named = this.orm.select({ one: sql`1` }).from(plugins).where(eq(plugins.artifactHash, pluginArtifacts.hash));
+    const served = this.orm
+      .select({ one: sql`1` })
+      .from(pluginNodeState)
+      .innerJoin(hostNodes, eq(hostNodes.nodeId, pluginNodeState.nodeId))
+      .where(and(eq(pluginNodeState.servingHash, pluginArtifacts.hash), gt(hostNodes.heartbeatAt, liveSince)));
+    const rows = await this.orm
+      .delete(pluginArtifacts)
+      .where(and(lt(pluginArtifacts.createdAt, olderThan), notExists(named), notExists(served)))
+      .returning({ hash: pluginArtifacts.hash });
+    return rows.map((r) => r.hash);
+  }
+
+  /** Hashes something still refers to: a plugin row, or a node whose heartbeat is newer than `liveSince`. */
+  async referencedArtifacts(liveSince: Date): Promise<Set<string>> {
+    const named = await this.orm.select({ hash: plugins.artifactHash }).from(plugins).where(isNotNull(plugins.artifactHash));
+    const served = await this.orm
+      .select({ hash: pluginNodeState.servingHash })
+      .from(pluginNodeState)
+      .innerJoin(hostNodes, eq(hostNodes.nodeId, pluginNodeState.nodeId))
+      .where(and(isNotNull(pluginNodeState.servingHash), gt(hostNodes.heartbeatAt, liveSince)));
+    return new Set([...named, ...served].map((r) => r.hash).filter((h): h is string => h !== null));
+  }
+
+  /** Deletes the rows of nodes whose heartbeat is older than `olderThan` (their observed state cascades). */
+  async collectDeadNodes(olderThan: Date): Promise<string[]> {
+    const rows = await this.orm.delete(hostNodes).where(lt(hostNodes.heartbeatAt, olderThan)).returning({ nodeId: hostNodes.nodeId });
+    return rows.map((r) => r.nodeId);
   }
 
   async registerNode(nodeId: string, address: string, pid: number): Promise<void> {

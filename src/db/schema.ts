@@ -49,8 +49,17 @@ export const pluginArtifacts = pgTable('plugin_artifacts', {
   version: text('version').notNull(),
   format: text('format').notNull(),
   bundle: text('bundle').notNull(),
+  /** Hex SHA-256 of `bundle`, checked before a byte of it is evaluated. */
+  sha256: text('sha256').notNull(),
   size: integer('size').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Plugins removed by name: discovery and watch mode do not register them again; an INSERT of the name forgets it. */
+export const pluginRemovals = pgTable('plugin_removals', {
+  name: text('name').primaryKey(),
+  removedAt: timestamp('removed_at', { withTimezone: true }).notNull().defaultNow(),
+  removedBy: text('removed_by').notNull().default(''),
 });
 
 /** Live server processes. No notify trigger: nodes never wake each other by writing here. */
@@ -81,9 +90,10 @@ export const pluginNodeState = pgTable(
   (t) => [primaryKey({ columns: [t.nodeId, t.pluginName] })],
 );
 
-export const schema = { plugins, pluginEndpoints, pluginArtifacts, hostNodes, pluginNodeState };
+export const schema = { plugins, pluginEndpoints, pluginArtifacts, pluginRemovals, hostNodes, pluginNodeState };
 export type Schema = typeof schema;
 export type PluginRow = typeof plugins.$inferSelect;
 export type NewPluginRow = typeof plugins.$inferInsert;
 export type EndpointRow = typeof pluginEndpoints.$inferSelect;
 export type NodeStateRow = typeof pluginNodeState.$inferSelect;
+export type RemovalRow = typeof pluginRemovals.$inferSelect;

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   PH_ERR_COMPILE_RESOLVE: { status: 422, title: 'Plugin imports a module that cannot be resolved' },
   PH_ERR_ARTIFACT_MISSING: { status: 422, title: 'Plugin artifact not found' },
   PH_ERR_ARTIFACT_INCOMPATIBLE: { status: 422, title: 'Plugin artifact built by an incompatible host' },
+  PH_ERR_ARTIFACT_INTEGRITY: { status: 422, title: 'Plugin artifact failed its integrity check' },
   PH_ERR_LOAD_EVALUATE: { status: 422, title: 'Plugin module threw while evaluating' },
   PH_ERR_LOAD_NO_FACTORY: { status: 422, title: 'Plugin does not export newPlugin()' },
   PH_ERR_LOAD_FACTORY_THREW: { status: 422, title: 'Plugin factory threw' },

@@ -190,10 +190,13 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
 
   app.delete(
     '/plugins/:name',
-    common('Remove a plugin', 'Deletes the plugin row; every node unloads it. The source directory is left alone.'),
+    common(
+      'Remove a plugin',
+      'Deletes the plugin row; every node unloads it. The source directory is left alone, and the removal is remembered: discovery and watch mode do not register the plugin again until it is registered explicitly (POST /plugins). See GET /plugins?removed=true.',
+    ),
     async (req) => {
       const { name } = req.params as { name: string };
-      const row = await o.admin.remove(name);
+      const row = await o.admin.remove(name, `admin API on ${o.nodeId}`);
       const settled = await settle(name);
       return {
         ...pluginView({ ...row, endpoints: [] }, o.manager.snapshot(name), undefined, o.nodeId),

@@ -1,6 +1,5 @@
 /** The host's own HTTP routes (plugins API, admin, health, metrics, OpenAPI), problem answers and hardening. */
 export { adminRoutes } from './admin-routes.js';
-export { CORE_ROUTE_SAMPLES } from './core-routes.js';
 export { clientErrorHandler, frameworkErrors, installHttpHardening } from './hardening.js';
 export { healthRoutes } from './health-routes.js';
 export { HostMetrics, metricsRoutes } from './metrics.js';

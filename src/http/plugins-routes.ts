@@ -61,15 +61,29 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       schema: {
         tags: ['plugins'],
         summary: 'List plugins (desired state plus what this node serves)',
+        description:
+          'With `removed=true`: the plugins removed by name (`DELETE /plugins/:name`, the CLI or SQL) and not registered again, which discovery and watch mode leave alone.',
         querystring: {
           type: 'object',
-          properties: { status: { type: 'string', enum: ['active', 'inactive'] } },
+          properties: {
+            status: { type: 'string', enum: ['active', 'inactive'] },
+            removed: { type: 'boolean', description: 'List removed plugins instead' },
+          },
           additionalProperties: false,
         },
       },
     },
     async (req, reply) => {
-      const { status } = req.query as { status?: string };
+      const { status, removed } = req.query as { status?: string; removed?: boolean };
+      if (removed === true) {
+        return (await o.repo.removals()).map((r) => ({
+          name: r.name,
+          registered: false,
+          removed: true,
+          removed_at: r.removedAt.toISOString(),
+          removed_by: r.removedBy,
+        }));
+      }
       const { rows, stale } = await rowsOrStale(status);
       if (stale) reply.header('x-plugin-host-stale', '1');
       const out: Record<string, unknown>[] = rows.map((r) => ({

@@ -64,7 +64,7 @@ export class Rollout {
     // Build the new route table before anything changes: a conflict refuses the new version.
     let table: RouteTable;
     try {
-      table = this.o.dispatcher.current.with(next, this.o.dispatcher.coreRoutes);
+      table = this.o.dispatcher.current.with(next, this.o.dispatcher.hostPaths);
     } catch (err) {
       await next.unload(this.o.hookTimeoutMs);
       this.o.observed.abort(rec, 'route conflict');
@@ -117,7 +117,7 @@ export class Rollout {
       return false;
     }
     this.o.observed.unloading(rec, reason);
-    this.o.dispatcher.swap(this.o.dispatcher.current.without(rec.name, this.o.dispatcher.coreRoutes));
+    this.o.dispatcher.swap(this.o.dispatcher.current.without(rec.name, this.o.dispatcher.hostPaths));
     await this.retire(old);
     this.o.observed.unloaded(rec, reason);
     this.o.log.info({ plugin: rec.name, reason }, `plugin ${rec.name} unloaded (${reason})`);

@@ -1,16 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import type { LoadedVersion, RequestHandler } from '../runtime/index.js';
-import type { CoreRoute } from './route-table.js';
+import { HostPaths } from './host-paths.js';
 import { RouteTable } from './route-table.js';
 
 const kVersion = Symbol('plugin-host.version');
 type TaggedResponse = ServerResponse & { [kVersion]?: LoadedVersion | undefined };
 
 /**
- * The request path: one lookup in the current route table; a hit goes to the
- * owning plugin version (its `handle`), a miss to the host's own Fastify
- * (core routes and the 404 answer). The request path never touches the
- * database and never awaits.
+ * The request path: a request under a path the host owns goes to the host's
+ * own Fastify, whatever a plugin registered; any other is one lookup in the
+ * current route table, a hit going to the owning plugin version (its
+ * `handle`), a miss to the host (the 404 answer). The request path never
+ * touches the database and never awaits.
  */
 export class Dispatcher {
   private table: RouteTable = RouteTable.empty;
@@ -24,7 +25,10 @@ export class Dispatcher {
    */
   private readonly finished: (this: TaggedResponse) => void;
 
-  constructor(readonly coreRoutes: readonly CoreRoute[]) {
+  /** The paths the host owns; set once the host's routes are all registered, before any plugin loads. */
+  private owned: HostPaths = HostPaths.none;
+
+  constructor() {
     const open = this.open;
     this.finished = function (this: TaggedResponse) {
       open.delete(this);
@@ -35,6 +39,15 @@ export class Dispatcher {
 
   get current(): RouteTable {
     return this.table;
+  }
+
+  get hostPaths(): HostPaths {
+    return this.owned;
+  }
+
+  /** Fixes what the host owns (its routes are known once its Fastify instance is ready). */
+  setHostPaths(paths: HostPaths): void {
+    this.owned = paths;
   }
 
   /**
@@ -55,7 +68,8 @@ export class Dispatcher {
 
   handler(host: RequestHandler): RequestHandler {
     return (req, res) => {
-      const e = this.table.lookup(req.method ?? 'GET', req.url ?? '/');
+      const url = req.url ?? '/';
+      const e = this.owned.owns(url) ? undefined : this.table.lookup(req.method ?? 'GET', url);
       if (e === undefined) {
         host(req, res);
         return;

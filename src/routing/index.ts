@@ -1,2 +1,3 @@
 export { Dispatcher } from './dispatcher.js';
-export { type CoreRoute, RESERVED_PREFIXES, type RouteEntry, RouteTable, routeEntries } from './route-table.js';
+export { HostPaths } from './host-paths.js';
+export { type RouteEntry, RouteTable, routeEntries } from './route-table.js';

@@ -1,15 +1,7 @@
 import FindMyWay from 'find-my-way';
 import { HostError } from '../errors/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
-
-/** A path the host itself answers; plugin routes may never match one. */
-export interface CoreRoute {
-  method: string;
-  path: string;
-}
-
-/** Path prefixes reserved for the host: no plugin route may start with them. */
-export const RESERVED_PREFIXES = ['/plugins', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'] as const;
+import type { HostPaths } from './host-paths.js';
 
 // Mirrors Fastify's router defaults so a path matches here exactly when it matches in the plugin's instance.
 const ROUTER_OPTIONS = { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100 } as const;
@@ -120,15 +112,15 @@ export class RouteTable {
 
   /**
    * Builds a table from `plugins`, in order: a plugin whose route conflicts
-   * with an earlier one, or with a core route, makes the build throw
+   * with an earlier one, or that could match a path the host owns, makes the build throw
    * `PH_ERR_ROUTE_CONFLICT` / `PH_ERR_ROUTE_RESERVED` naming both sides.
    */
-  static build(plugins: readonly LoadedVersion[], core: readonly CoreRoute[]): RouteTable {
+  static build(plugins: readonly LoadedVersion[], host: HostPaths): RouteTable {
     const owners = new Map<string, LoadedVersion>();
     const byName = new Map<string, LoadedVersion>();
     const entries: RouteEntry[] = [];
     for (const p of plugins) {
-      checkReservedOnce(p, core);
+      checkReservedOnce(p, host);
       for (const r of p.routes) {
         for (const key of routeKeys(r.method, r.url)) {
           const owner = owners.get(key);
@@ -143,16 +135,16 @@ export class RouteTable {
   }
 
   /** The table with `plugin` added or replacing its previous version; `this` is unchanged. */
-  with(plugin: LoadedVersion, core: readonly CoreRoute[]): RouteTable {
+  with(plugin: LoadedVersion, host: HostPaths): RouteTable {
     const others = [...this.plugins.values()].filter((p) => p.name !== plugin.name);
-    return RouteTable.build([...others, plugin], core);
+    return RouteTable.build([...others, plugin], host);
   }
 
-  without(name: string, core: readonly CoreRoute[]): RouteTable {
+  without(name: string, host: HostPaths): RouteTable {
     if (!this.plugins.has(name)) return this;
     return RouteTable.build(
       [...this.plugins.values()].filter((p) => p.name !== name),
-      core,
+      host,
     );
   }
 }
@@ -165,40 +157,16 @@ function conflict(p: LoadedVersion, other: LoadedVersion | undefined, method: st
   });
 }
 
-// A version's routes never change: once they passed against a core route list, they pass again.
-const reservedChecked = new WeakMap<readonly CoreRoute[], WeakSet<LoadedVersion>>();
+// A version's routes never change: once they passed against the host's paths, they pass again.
+const reservedChecked = new WeakMap<HostPaths, WeakSet<LoadedVersion>>();
 
-function checkReservedOnce(p: LoadedVersion, core: readonly CoreRoute[]): void {
-  let checked = reservedChecked.get(core);
+function checkReservedOnce(p: LoadedVersion, host: HostPaths): void {
+  let checked = reservedChecked.get(host);
   if (checked === undefined) {
     checked = new WeakSet();
-    reservedChecked.set(core, checked);
+    reservedChecked.set(host, checked);
   }
   if (checked.has(p)) return;
-  checkReserved(p, core);
+  for (const r of p.routes) host.check(p.name, r.method, r.url);
   checked.add(p);
-}
-
-function checkReserved(p: LoadedVersion, core: readonly CoreRoute[]): void {
-  const own = FindMyWay(ROUTER_OPTIONS);
-  for (const r of p.routes) {
-    const prefix = RESERVED_PREFIXES.find((x) => r.url === x || r.url.startsWith(`${x}/`) || r.url.startsWith(`${x}?`));
-    if (prefix !== undefined) {
-      throw new HostError('PH_ERR_ROUTE_RESERVED', `${p.name}: route ${r.method} ${r.url} is under the host's reserved prefix ${prefix}`, {
-        details: { method: r.method, url: r.url, plugin: p.name },
-      });
-    }
-    try {
-      own.on(r.method as FindMyWay.HTTPMethod, r.url, noop);
-    } catch {
-      // duplicates inside one plugin were already refused by its own Fastify instance
-    }
-  }
-  for (const c of core) {
-    if (own.find(c.method as FindMyWay.HTTPMethod, c.path) !== null) {
-      throw new HostError('PH_ERR_ROUTE_RESERVED', `${p.name}: a route would shadow the core route ${c.method} ${c.path}`, {
-        details: { method: c.method, url: c.path, plugin: p.name },
-      });
-    }
-  }
 }

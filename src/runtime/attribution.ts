@@ -49,31 +49,44 @@ export function attributeError(err: unknown): string | undefined {
 /** Where process-level faults are reported: the host's logger once it exists. */
 export interface FaultLog {
   error(obj: Record<string, unknown>, msg: string): void;
+  fatal(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface FaultHandlers {
+  /** The host's logger, undefined until it exists (a JSON line goes to stderr meanwhile). */
+  log(): FaultLog | undefined;
+  /** A fault no plugin's code explains: the host's own state is unknown from here on. */
+  onHostFault(reason: string): void;
 }
 
 /**
  * Keeps the server process alive through an uncaught exception or an
- * unhandled rejection: each is logged (level error) with the plugin it is
- * attributed to, when its stack shows plugin code, instead of crashing every
- * plugin and the host with it. `log()` returns undefined until the host's
- * logger exists; a JSON line goes to stderr meanwhile. Install once per process.
+ * unhandled rejection that plugin code raised (its stack shows the plugin's
+ * artifact): logged at level error against that plugin, instead of crashing
+ * every plugin and the host with it. One that no plugin explains is the
+ * host's own: logged at level fatal and reported through `onHostFault`, which
+ * marks the node not ready so an orchestrator restarts it. Install once per process.
  */
-export function installProcessFaultHandlers(log: () => FaultLog | undefined): void {
+export function installProcessFaultHandlers(h: FaultHandlers): void {
   const report = (fault: 'uncaughtException' | 'unhandledRejection', err: unknown) => {
     try {
       const plugin = attributeError(err);
       const what = fault === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection';
       const message = err instanceof Error ? err.message : typeof err === 'string' ? err : String(err);
-      const msg =
-        plugin === undefined
-          ? `${what} not attributed to a plugin: ${message}; the host keeps running`
-          : `plugin ${plugin} raised an ${what}: ${message}; the host keeps running`;
       const fields = { fault, ...(plugin === undefined ? {} : { plugin }), err };
-      const l = log();
-      if (l !== undefined) l.error(fields, msg);
-      else console.error(JSON.stringify({ level: 50, time: Date.now(), fault, plugin, msg }));
+      const l = h.log();
+      if (plugin !== undefined) {
+        const msg = `plugin ${plugin} raised an ${what}: ${message}; the host keeps running`;
+        if (l !== undefined) l.error(fields, msg);
+        else console.error(JSON.stringify({ level: 50, time: Date.now(), fault, plugin, msg }));
+        return;
+      }
+      const msg = `${what} not attributed to a plugin: ${message}; the host's state is unknown, marking it not ready`;
+      if (l !== undefined) l.fatal(fields, msg);
+      else console.error(JSON.stringify({ level: 60, time: Date.now(), fault, msg }));
+      h.onHostFault(`${what}: ${message}`);
     } catch {
-      // reporting must never turn a survivable fault into a crash
+      // reporting must never turn a fault into a crash
     }
   };
   process.on('uncaughtException', (err) => report('uncaughtException', err));

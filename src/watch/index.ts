@@ -166,7 +166,14 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
     }
     const row = await this.o.repo.getByName(name);
     if (row === undefined) {
-      const { registered, failed } = await this.o.admin.discoverAndRegister();
+      const { registered, failed, removed } = await this.o.admin.discoverAndRegister();
+      if (removed.includes(name)) {
+        this.o.log.info(
+          { plugin: name },
+          `plugin ${name} was removed; its directory changed but it stays removed until registered explicitly`,
+        );
+        return { kind: 'ignored', reason: 'removed' };
+      }
       if (registered.includes(name)) this.o.log.info({ plugin: name }, `new plugin directory ${name} registered`);
       return { kind: 'discovered', registered: registered.includes(name) && !failed.includes(name) };
     }

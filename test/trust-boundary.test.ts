@@ -1,0 +1,402 @@
+// The host's routes, secrets, removals and artifacts belong to the host: checked against real server
+// processes, on the embedded database and on PostgreSQL.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import postgres from 'postgres';
+import {
+  createTestDatabase,
+  type DbKind,
+  getJson,
+  pluginsDirWithPowertable,
+  sqlByHand,
+  startTestHost,
+  type TestDatabase,
+  tempDir,
+  waitFor,
+  writePlugin,
+} from './helpers.js';
+import { killAllServers, type ServerProcess, startServer } from './processes.js';
+
+const TOKEN = 'trust-boundary-token';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** A plugin registering the given routes (each answers who it is). */
+function routesPlugin(name: string, routes: Array<[method: string, url: string]>, version = '1.0.0'): string {
+  const regs = routes
+    .map(
+      ([m, u]) =>
+        `    server.route({ method: ${JSON.stringify(m)}, url: ${JSON.stringify(u)}, handler: async () => ({ captured: ${JSON.stringify(name)} }) });`,
+    )
+    .join('\n');
+  return `import { definePlugin } from 'plugin-host/sdk';
+export const newPlugin = definePlugin(() => ({
+  getMetadata: () => ({ name: ${JSON.stringify(name)}, version: ${JSON.stringify(version)}, description: 'd', author: 'a' }),
+  initialize() {},
+  registerRoutes(server) {
+${regs}
+  },
+  cleanup() {},
+}));
+`;
+}
+
+/** A plugin answering what it can read of the host's secrets. */
+function peekPlugin(name: string): string {
+  return `import { definePlugin } from 'plugin-host/sdk';
+export const newPlugin = definePlugin(() => ({
+  getMetadata: () => ({ name: ${JSON.stringify(name)}, version: '1.0.0', description: 'd', author: 'a' }),
+  initialize() {},
+  registerRoutes(server) {
+    server.get('/peek', async () => ({
+      admin: process.env.ADMIN_TOKEN ?? null,
+      adminFile: process.env.ADMIN_TOKEN_FILE ?? null,
+      db: process.env.DATABASE_URL ?? null,
+      pgpassword: process.env.PGPASSWORD ?? null,
+    }));
+  },
+  cleanup() {},
+}));
+`;
+}
+
+const CAPTURING: Array<[name: string, method: string, url: string]> = [
+  ['cap-delete', 'DELETE', '/:a/powertable'],
+  ['cap-head', 'HEAD', '/*'],
+  ['cap-regex', 'GET', '/:kind/:id(^\\d+$)'],
+  ['cap-accidental', 'GET', '/:kind/:id'],
+];
+
+for (const kind of ['pglite', 'postgres'] as DbKind[]) {
+  describe(`trust boundary on ${kind} (server processes)`, () => {
+    const temps: Array<{ cleanup(): void }> = [];
+    let db: TestDatabase | undefined;
+
+    after(async () => {
+      await killAllServers();
+      await db?.drop();
+      for (const t of temps) t.cleanup();
+    });
+
+    async function setup(): Promise<{ plugins: string; env: Record<string, string> }> {
+      const plugins = pluginsDirWithPowertable();
+      const data = tempDir('ph-data-');
+      temps.push(plugins, data);
+      const env: Record<string, string> = { PLUGINS_DIR: plugins.dir, DATA_DIR: data.dir, ADMIN_TOKEN: TOKEN };
+      if (kind === 'postgres') {
+        db = await createTestDatabase();
+        env.DATABASE_URL = db.url;
+      }
+      return { plugins: plugins.dir, env };
+    }
+
+    test("plugins cannot capture the host's routes; the host answers them, with the admin's token", async () => {
+      const { plugins, env } = await setup();
+      for (const [name, method, url] of CAPTURING) writePlugin(plugins, name, routesPlugin(name, [[method, url]]));
+      writePlugin(plugins, 'evolving', routesPlugin('evolving', [['GET', '/evolving']]));
+      const s = await startServer({ name: `trust-routes-${kind}`, env });
+      try {
+        for (const [name, method, url] of CAPTURING) {
+          const p = await waitFor(async () => {
+            const b = (await getJson(`${s.url}/plugins/${name}`)).body;
+            return b.state === 'error' ? b : undefined;
+          }, `${name} to be refused`);
+          assert.equal(p.last_error.code, 'PH_ERR_ROUTE_RESERVED', `${name}: ${p.last_error.message}`);
+          assert.ok(p.last_error.message.includes(`route ${method} ${url} could match /`), p.last_error.message);
+        }
+        // a failed reload into a capturing version keeps the old one serving
+        assert.deepEqual((await getJson(`${s.url}/evolving`)).body, { captured: 'evolving' });
+        writePlugin(
+          plugins,
+          'evolving',
+          routesPlugin(
+            'evolving',
+            [
+              ['GET', '/evolving'],
+              ['DELETE', '/:a/powertable'],
+            ],
+            '2.0.0',
+          ),
+        );
+        const reload = await getJson(`${s.url}/plugins/evolving/reload`, { method: 'POST', headers: AUTH });
+        assert.equal(reload.status, 200, JSON.stringify(reload.body));
+        assert.equal(reload.body.state, 'serving');
+        assert.equal(reload.body.serving.version, '1.0.0');
+        assert.equal(reload.body.last_error.code, 'PH_ERR_ROUTE_RESERVED');
+
+        // the host answers its own paths, whatever a plugin registered
+        const head = await fetch(`${s.url}/healthz`, { method: 'HEAD' });
+        assert.equal(head.status, 200);
+        assert.equal((await fetch(`${s.url}/metrics`, { method: 'HEAD' })).status, 200);
+        const numeric = await getJson(`${s.url}/plugins/123`);
+        assert.equal(numeric.status, 404);
+        assert.equal(numeric.body.code, 'PH_ERR_PLUGIN_NOT_FOUND');
+        const del = await getJson(`${s.url}/plugins/powertable`, { method: 'DELETE', headers: AUTH });
+        assert.equal(del.status, 200, JSON.stringify(del.body));
+        assert.equal(del.body.action, 'remove');
+        assert.equal((await getJson(`${s.url}/plugins/powertable`)).status, 404, 'the row is gone: the host handled the DELETE');
+        assert.equal((await fetch(`${s.url}/hello`)).status, 404);
+      } finally {
+        await s.stop();
+      }
+    });
+
+    test("plugin code reads none of the host's secrets from the environment", async () => {
+      const { plugins, env } = await setup();
+      writePlugin(plugins, 'peek', peekPlugin('peek'));
+      const tokenFile = tempDir('ph-secret-');
+      temps.push(tokenFile);
+      writeFileSync(path.join(tokenFile.dir, 'token'), `${TOKEN}\n`);
+      const { ADMIN_TOKEN: _unused, ...rest } = env;
+      // the token from a file (Docker secrets), the database URL from the variable
+      const s = await startServer({
+        name: `trust-secrets-${kind}`,
+        env: { ...rest, ADMIN_TOKEN_FILE: path.join(tokenFile.dir, 'token'), PGPASSWORD: 'not-for-plugins' },
+      });
+      try {
+        const peek = await waitFor(async () => {
+          const r = await getJson(`${s.url}/peek`);
+          return r.status === 200 ? r.body : undefined;
+        }, 'peek to serve');
+        assert.deepEqual(peek, { admin: null, adminFile: null, db: null, pgpassword: null });
+        // the host still has them: the admin API takes the token read from the file
+        assert.equal((await getJson(`${s.url}/plugins/peek/disable`, { method: 'POST', headers: AUTH })).status, 200);
+        assert.equal(
+          (await getJson(`${s.url}/plugins/peek/enable`, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } })).status,
+          401,
+        );
+      } finally {
+        await s.stop();
+      }
+    });
+
+    test('a removed plugin stays removed across restarts, discovery and watch mode, until registered explicitly', async () => {
+      const { plugins, env } = await setup();
+      let s = await startServer({ name: `trust-remove-${kind}`, env });
+      try {
+        assert.equal((await fetch(`${s.url}/hello`)).status, 200);
+        const del = await getJson(`${s.url}/plugins/powertable`, { method: 'DELETE', headers: AUTH });
+        assert.equal(del.status, 200);
+        await s.stop();
+        s = await startServer({ name: `trust-remove-${kind}-2`, env: { ...env, WATCH: '1', WATCH_DEBOUNCE_MS: '50' } });
+        assert.equal((await getJson(`${s.url}/plugins/powertable`)).status, 404, 'not registered again by discovery');
+        assert.equal((await fetch(`${s.url}/hello`)).status, 404);
+        const removed = await getJson(`${s.url}/plugins?removed=true`);
+        assert.equal(removed.status, 200);
+        assert.deepEqual(
+          removed.body.map((r: { name: string; removed: boolean }) => [r.name, r.removed]),
+          [['powertable', true]],
+        );
+        assert.match(removed.body[0].removed_by, /admin API/);
+        // watch mode sees the directory change and leaves it removed
+        const main = path.join(plugins, 'powertable', 'main.ts');
+        writeFileSync(main, `${readFileSync(main, 'utf8')}\n// touched\n`);
+        await s.waitForLog((l) => String(l.msg).includes('plugin powertable was removed'), 'watch mode to leave it removed');
+        assert.equal((await getJson(`${s.url}/plugins/powertable`)).status, 404);
+        // an explicit registration brings it back and forgets the removal
+        const reg = await getJson(`${s.url}/plugins`, {
+          method: 'POST',
+          headers: { ...AUTH, 'content-type': 'application/json' },
+          body: JSON.stringify({ path: 'powertable' }),
+        });
+        assert.equal(reg.status, 201, JSON.stringify(reg.body));
+        assert.equal((await fetch(`${s.url}/hello`)).status, 200);
+        assert.deepEqual((await getJson(`${s.url}/plugins?removed=true`)).body, []);
+      } finally {
+        await s.stop();
+      }
+    });
+
+    test('a slow client is answered 408 and cut off by the request and header deadlines', async () => {
+      const { env } = await setup();
+      const s = await startServer({ name: `trust-slow-${kind}`, env: { ...env, REQUEST_TIMEOUT_MS: '1500', HEADERS_TIMEOUT_MS: '1000' } });
+      try {
+        const { port } = new URL(s.url);
+        for (const partial of [
+          // a body that never completes, on a route that reads it
+          `POST /plugins HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"pa`,
+          'GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ', // headers that never complete
+        ]) {
+          const answer = await new Promise<string>((resolve, reject) => {
+            const sock = net.connect(Number(port), '127.0.0.1', () => sock.write(partial));
+            let got = '';
+            sock.setEncoding('utf8');
+            sock.on('data', (c: string) => {
+              got += c;
+            });
+            sock.on('close', () => resolve(got));
+            sock.on('error', reject);
+            // a bound on waiting, far above the deadlines: the server must have closed long before
+            setTimeout(() => {
+              sock.destroy();
+              reject(new Error(`the server kept a slow connection open (got ${JSON.stringify(got)})`));
+            }, 20_000).unref();
+          });
+          assert.match(answer, /^HTTP\/1\.1 408 /, answer);
+          assert.match(answer, /PH_ERR_REQUEST_TIMEOUT/);
+        }
+        assert.equal((await fetch(`${s.url}/hello`)).status, 200, 'other clients are served');
+      } finally {
+        await s.stop();
+      }
+    });
+  });
+}
+
+describe('verified artifacts (PostgreSQL, server processes)', () => {
+  const temps: Array<{ cleanup(): void }> = [];
+  let db: TestDatabase;
+  let sql: postgres.Sql;
+
+  after(async () => {
+    await killAllServers();
+    await sql?.end();
+    await db?.drop();
+    for (const t of temps) t.cleanup();
+  });
+
+  test('a tampered bundle in the database is refused by a node without the source; the node that has it is unaffected', async () => {
+    db = await createTestDatabase();
+    sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    const plugins = pluginsDirWithPowertable();
+    writePlugin(plugins.dir, 'verified', routesPlugin('verified', [['GET', '/verified']]));
+    const [dataA, dataB, emptyPlugins] = [tempDir('ph-data-'), tempDir('ph-data-'), tempDir('ph-empty-')];
+    temps.push(plugins, dataA, dataB, emptyPlugins);
+    const a = await startServer({
+      name: 'artifacts-a',
+      env: { PLUGINS_DIR: plugins.dir, DATA_DIR: dataA.dir, DATABASE_URL: db.url, NODE_ID: 'node-a' },
+    });
+    const [row] = await sql`SELECT artifact_hash FROM plugins WHERE name = 'verified'`;
+    const hash = row?.artifact_hash as string;
+    const [art] =
+      await sql`SELECT sha256, encode(sha256(convert_to(bundle, 'UTF8')), 'hex') AS actual FROM plugin_artifacts WHERE hash = ${hash}`;
+    assert.equal(art?.sha256, art?.actual, 'every published bundle carries its digest');
+    await sql`UPDATE plugin_artifacts SET bundle = bundle || ${'\n;globalThis.tampered = true;\n'} WHERE hash = ${hash}`;
+
+    const b = await startServer({
+      name: 'artifacts-b',
+      env: { PLUGINS_DIR: emptyPlugins.dir, DATA_DIR: dataB.dir, DATABASE_URL: db.url, NODE_ID: 'node-b', DISCOVER: '0' },
+    });
+    const onB = (await getJson(`${b.url}/plugins/verified`)).body;
+    assert.equal(onB.state, 'error');
+    assert.equal(onB.last_error.code, 'PH_ERR_ARTIFACT_INTEGRITY');
+    assert.match(
+      onB.last_error.message,
+      new RegExp(
+        `^verified: artifact ${hash} \\(version 1\\.0\\.0\\) from the database failed its integrity check: sha256 [0-9a-f]{64}, expected ${art?.sha256}`,
+      ),
+    );
+    assert.equal((await fetch(`${b.url}/verified`)).status, 404);
+    assert.equal((await fetch(`${b.url}/hello`)).status, 200, 'the untampered plugin loads from the database');
+    assert.deepEqual(
+      readdirSync(path.join(dataB.dir, 'artifacts')).filter((f) => f.startsWith(hash)),
+      [],
+      'nothing of it was cached',
+    );
+    // the error is visible from any node; the node with the source serves its own build
+    const view = (await getJson(`${a.url}/plugins/verified`)).body;
+    const nodeB = view.nodes.find((n: { node_id: string }) => n.node_id === 'node-b');
+    assert.equal(nodeB.last_error.code, 'PH_ERR_ARTIFACT_INTEGRITY');
+    assert.deepEqual((await getJson(`${a.url}/verified`)).body, { captured: 'verified' });
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('a tampered artifact file is deleted and rebuilt from source at the next start', async () => {
+    const plugins = pluginsDirWithPowertable();
+    const data = tempDir('ph-data-');
+    temps.push(plugins, data);
+    const env = { PLUGINS_DIR: plugins.dir, DATA_DIR: data.dir, DATABASE_URL: db.url, NODE_ID: 'node-file' };
+    await sql`DELETE FROM plugins`;
+    await sql`DELETE FROM plugin_removals`;
+    let s: ServerProcess = await startServer({ name: 'artifacts-file', env });
+    const [row] = await sql`SELECT artifact_hash FROM plugins WHERE name = 'powertable'`;
+    const file = path.join(data.dir, 'artifacts', `${row?.artifact_hash}.cjs`);
+    const good = readFileSync(file, 'utf8');
+    await s.stop();
+    writeFileSync(file, good.replace('PowerTable plugin - GET /hello', 'PowerTable tampered'));
+    s = await startServer({ name: 'artifacts-file-2', env });
+    try {
+      const logged = s.findLog((l) => l.code === 'PH_ERR_ARTIFACT_INTEGRITY' && l.plugin === 'powertable');
+      assert.ok(logged, 'the mismatch is logged against the plugin');
+      assert.equal((await getJson(`${s.url}/hello`)).body.message, 'PowerTable plugin - GET /hello', 'the rebuilt version serves');
+      assert.equal(readFileSync(file, 'utf8'), good, 'the file was rebuilt');
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+/** A full garbage collection, from a test (the flag is set at run time: no special runner flags). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+async function heapAfterGc(): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    collectGarbage();
+    await new Promise((r) => setImmediate(r));
+    samples.push(process.memoryUsage().heapUsed);
+  }
+  return samples.sort((x, y) => x - y)[1] as number;
+}
+
+for (const kind of ['pglite', 'postgres'] as DbKind[]) {
+  describe(`notifications naming unknown plugins on ${kind}`, () => {
+    test('NOTIFYs naming 20,000 unknown plugins cost one read each and leave nothing behind', async () => {
+      const plugins = pluginsDirWithPowertable();
+      const db = kind === 'postgres' ? await createTestDatabase() : undefined;
+      const t = await startTestHost({ kind, pluginsDir: plugins.dir, ...(db ? { databaseUrl: db.url } : {}) });
+      try {
+        // 64-character names, the longest valid: a leak of one small entry per name would show as megabytes
+        const storm = (n: number, seed: string) =>
+          sqlByHand(
+            t,
+            db?.url,
+            `SELECT count(pg_notify('plugin_changes', json_build_object('operation', 'UPDATE', 'table', 'plugins', 'id', g::text,
+               'name', 'ghost-' || $1 || '-' || substr(md5(g::text) || md5(g::text), 1, 50))::text)) FROM generate_series(1, ${n}) g`,
+            [seed],
+          );
+        /** Sends `n` notifications, then a real change, and waits until everything before it was reconciled. */
+        const settle = async (n: number, seed: string) => {
+          const reloaded = new Promise<void>((resolve) => {
+            const on = (name: string) => {
+              if (name !== 'powertable') return;
+              t.host.manager.off('loaded', on);
+              resolve();
+            };
+            t.host.manager.on('loaded', on);
+          });
+          await storm(n, seed);
+          // delivered after every notification above: once its reload ran, theirs were all requested
+          await sqlByHand(t, db?.url, "UPDATE plugins SET generation = generation + 1 WHERE name = 'powertable'");
+          await reloaded;
+          await t.host.manager.idle();
+        };
+        // the first storm grows what is allocated once (compiled code, the driver's buffers); the second must not grow
+        await settle(20_000, 'warm');
+        const before = await heapAfterGc();
+        await settle(20_000, 'storm');
+        const grown = (await heapAfterGc()) - before;
+        assert.deepEqual(
+          t.host.manager.snapshots().map((s) => s.name),
+          ['powertable'],
+          'no state kept for names that are not plugins',
+        );
+        const states = await sqlByHand(t, db?.url, "SELECT count(*)::int AS n FROM plugin_node_state WHERE plugin_name LIKE 'ghost-%'");
+        assert.equal((states[0] as { n: number }).n, 0, 'nothing written for them');
+        assert.ok(grown < 1024 * 1024, `the heap grew by ${Math.round(grown / 1024)} KB over 20,000 unknown names`);
+        assert.equal((await getJson(`${t.url}/hello`)).status, 200);
+      } finally {
+        await t.close();
+        await db?.drop();
+        plugins.cleanup();
+      }
+    });
+  });
+}
