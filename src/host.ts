@@ -6,11 +6,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { PluginAdmin, removeServerInfo, writeServerInfo } from './admin/index.js';
 import { Compiler } from './compiler/index.js';
 import { type HostConfig, PROJECT_ROOT } from './config/index.js';
+import { ClusterWatch, ConsoleFeed, consoleRoutes, ErrorHistory } from './console/index.js';
 import { type Database, openDatabase, PluginRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
 import { ChangeFollower } from './events/index.js';
 import { adminRoutes } from './http/admin-routes.js';
+import { clusterRoutes } from './http/cluster-routes.js';
 import { CORE_ROUTE_SAMPLES } from './http/core-routes.js';
+import { eventsRoutes } from './http/events-routes.js';
 import { clientErrorHandler, frameworkErrors, installHttpHardening } from './http/hardening.js';
 import { healthRoutes } from './http/health-routes.js';
 import { HostMetrics, metricsRoutes } from './http/metrics.js';
@@ -47,6 +50,11 @@ export class Host {
   admin!: PluginAdmin;
   metrics!: HostMetrics;
   openapi!: OpenApiDocument;
+  /** What the console's event stream carries: change notifications and this node's observed-state changes. */
+  feed!: ConsoleFeed;
+  /** Errors this node has seen per plugin, for the console's detail view. */
+  errorHistory!: ErrorHistory;
+  private clusterWatch: ClusterWatch | undefined;
   /** Set when started with WATCH=1 / --watch. */
   watcher: PluginWatcher | undefined;
   private follower: ChangeFollower | undefined;
@@ -114,6 +122,8 @@ export class Host {
       hookTimeoutMs: c.hookTimeoutMs,
       log: this.log,
     });
+    this.errorHistory = new ErrorHistory(this.manager);
+    this.feed = new ConsoleFeed({ manager: this.manager });
     this.metrics = new HostMetrics({ manager: this.manager, dispatcher: this.dispatcher, repo: this.repo, defaultMetrics: true });
     this.app = this.buildApp();
     await this.app.ready();
@@ -127,8 +137,14 @@ export class Host {
       db: this.db,
       log: this.log,
       intervalMs: c.reconcileIntervalMs,
-      onChange: (name) => void this.manager.reconcile(name),
-      onResync: () => void this.manager.reconcileAll(),
+      onChange: (name, change) => {
+        void this.manager.reconcile(name);
+        this.feed.desired(change);
+      },
+      onResync: () => {
+        void this.manager.reconcileAll();
+        this.feed.resync();
+      },
     });
     await this.follower.start();
     await this.manager.reconcileAll();
@@ -157,6 +173,13 @@ export class Host {
       this.repo.heartbeat(c.nodeId, this.address, process.pid).catch(() => {});
     }, this.options.heartbeatMs ?? 5000);
     this.heartbeat.unref();
+    this.clusterWatch = new ClusterWatch({
+      db: this.db,
+      feed: this.feed,
+      nodeId: c.nodeId,
+      liveWithinMs: this.liveWithinMs(),
+      log: this.log,
+    }).start();
     this.log.info({ url: this.url, nodeId: c.nodeId, database: this.db.kind }, `plugin-host listening on ${this.url}`);
     this.compiler.servingStarted();
     return this;
@@ -183,7 +206,7 @@ export class Host {
     app.setErrorHandler(hostErrorHandler);
     installHttpHardening(app);
     registerSwagger(app, hostVersion());
-    const liveWithinMs = Math.max(15_000, (this.options.heartbeatMs ?? 5000) * 3);
+    const liveWithinMs = this.liveWithinMs();
     app.register(pluginsRoutes, {
       repo: this.repo,
       manager: this.manager,
@@ -203,9 +226,23 @@ export class Host {
       settleTimeoutMs: this.config.drainTimeoutMs + 4 * this.config.hookTimeoutMs + 5000,
     });
     app.register(metricsRoutes, { metrics: this.metrics });
+    app.register(clusterRoutes, {
+      repo: this.repo,
+      manager: this.manager,
+      history: this.errorHistory,
+      nodeId: this.config.nodeId,
+      liveWithinMs,
+    });
+    app.register(eventsRoutes, { feed: this.feed, nodeId: this.config.nodeId });
+    app.register(consoleRoutes, { nodeId: this.config.nodeId, version: hostVersion() });
     this.openapi = new OpenApiDocument(app, this.dispatcher, this.manager, this.log);
     app.register(openapiRoutes, { document: this.openapi });
     return app;
+  }
+
+  /** Nodes whose heartbeat is older than this are not shown as live. */
+  private liveWithinMs(): number {
+    return Math.max(15_000, (this.options.heartbeatMs ?? 5000) * 3);
   }
 
   async notReadyReasons(): Promise<string[]> {
@@ -227,6 +264,10 @@ export class Host {
       clearInterval(this.heartbeat);
       await this.watcher?.stop().catch(() => {});
       if (this.db?.kind === 'pglite') removeServerInfo(this.config.dataDir);
+      // open event streams would keep the server from closing: end them (pages reconnect and resync)
+      this.clusterWatch?.stop();
+      this.feed?.close();
+      this.errorHistory?.close();
       if (this.app !== undefined) {
         this.dispatcher.startDraining();
         const closed = this.app.close();

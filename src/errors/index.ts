@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   PH_ERR_PLUGIN_HANDLER: { status: 500, title: 'Plugin route handler failed' },
   PH_ERR_USAGE: { status: 400, title: 'Invalid command-line usage' },
   PH_ERR_SERVER_UNREACHABLE: { status: 503, title: 'Running server not reachable' },
+  PH_ERR_EVENTS_LIMIT: { status: 503, title: 'Too many event streams' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

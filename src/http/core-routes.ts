@@ -21,4 +21,10 @@ export const CORE_ROUTE_SAMPLES: readonly CoreRoute[] = [
   { method: 'GET', path: '/docs' },
   { method: 'GET', path: '/docs/' },
   { method: 'GET', path: '/docs/x' },
+  { method: 'GET', path: '/plugins/x/errors' },
+  { method: 'GET', path: '/cluster' },
+  { method: 'GET', path: '/events' },
+  { method: 'GET', path: '/console' },
+  { method: 'GET', path: '/console/app.js' },
+  { method: 'GET', path: '/console/console.css' },
 ];

@@ -9,7 +9,17 @@ export interface CoreRoute {
 }
 
 /** Path prefixes reserved for the host: no plugin route may start with them. */
-export const RESERVED_PREFIXES = ['/plugins', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'] as const;
+export const RESERVED_PREFIXES = [
+  '/plugins',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/openapi.json',
+  '/docs',
+  '/console',
+  '/events',
+  '/cluster',
+] as const;
 
 // Mirrors Fastify's router defaults so a path matches here exactly when it matches in the plugin's instance.
 const ROUTER_OPTIONS = { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100 } as const;
