@@ -75,7 +75,9 @@ export function errorView(e: ErrorLike, opts: { brief?: boolean; node?: string }
     'div',
     { class: 'error' },
     el('span', { class: 'error-code' }, e.code ?? 'error'),
+    ' ',
     where === undefined ? null : el('code', { class: 'error-where' }, where),
+    where === undefined ? null : ' ',
     el('span', { class: 'error-text' }, shown + more),
     el('span', { class: 'error-when' }, opts.node === undefined ? null : `on ${opts.node} `, timeEl(e.at)),
   );

@@ -139,9 +139,13 @@ export const COLUMNS: Column<unknown>[] = [
           el(
             'li',
             {},
+            // spaces as text, not margins: copied or read aloud, the parts stay apart
             badge('state', n.state),
+            n.version === null ? null : ' ',
             n.version === null ? null : el('span', { class: 'node-version' }, n.version),
+            n.failed !== null && n.failed !== n.version ? ' ' : null,
             n.failed !== null && n.failed !== n.version ? el('span', { class: 'node-failed' }, `${n.failed} failed`) : null,
+            ' ',
             el('span', { class: 'node-id' }, n.self ? 'this node' : n.node),
           ),
         ),
