@@ -82,6 +82,8 @@ describe('console on PGlite', () => {
     plugins = pluginsDirWithPowertable();
     writePlugin(plugins.dir, 'greeter', simplePlugin('greeter', '1.2.0'));
     writePlugin(plugins.dir, 'broken', BROKEN);
+    // registered, but its route would shadow the console's event stream: refused when loading
+    writePlugin(plugins.dir, 'shadow', simplePlugin('shadow', '0.0.1', '/events'));
     mkdirSync(path.join(plugins.dir, 'Not A Name'));
     writeFileSync(path.join(plugins.dir, 'Not A Name', 'main.ts'), simplePlugin('x'));
     t = await startTestHost({ kind: 'pglite', pluginsDir: plugins.dir, env: { ADMIN_TOKEN: TOKEN } });
@@ -100,7 +102,9 @@ describe('console on PGlite', () => {
     assert.match(await textOf(cell(page, 'powertable', 'status')), /active/);
     assert.match(await textOf(cell(page, 'powertable', 'version')), /0\.1\.0/);
     await waitForText(cell(page, 'greeter', 'nodes'), /serving\s+1\.2\.0/, 'greeter serving here');
-    assert.equal(await page.locator('#plugins tbody tr').count(), 2, 'one row per registered plugin');
+    assert.equal(await page.locator('#plugins tbody tr').count(), 3, 'one row per registered plugin');
+    await waitForText(cell(page, 'shadow', 'nodes'), /^error\b.*this node$/, 'shadow in error');
+    assert.match(await textOf(cell(page, 'shadow', 'error')), /PH_ERR_ROUTE_RESERVED/);
     // the headers a person reads, as text
     const headers = await page.locator('#plugins thead th').allInnerTexts();
     assert.deepEqual(headers, ['Plugin', 'Desired', 'Version', 'Nodes', 'Last error', 'Actions']);
@@ -179,6 +183,18 @@ describe('console on PGlite', () => {
     await waitForText(cell(page, 'greeter', 'status'), /inactive/, 'greeter inactive');
     await waitForText(cell(page, 'greeter', 'nodes'), /unloaded/, 'greeter unloaded');
     await assertNotReloaded(page);
+  });
+
+  test("the console routes are documented in OpenAPI, and GET /events stays the host's", async () => {
+    const { body: doc } = await getJson(`${t.url}/openapi.json`);
+    for (const p of ['/console', '/events']) assert.deepEqual(doc.paths[p]?.get?.tags, ['console'], `${p} documented`);
+    for (const p of ['/cluster', '/plugins/{name}/errors']) assert.deepEqual(doc.paths[p]?.get?.tags, ['plugins'], `${p} documented`);
+    const res = await fetch(`${t.url}/events`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    assert.match(first, /event: hello\ndata: \{"node_id":/, 'the stream starts with hello');
   });
 
   test('the page stayed clean', () => {
@@ -292,7 +308,8 @@ describe('console on PostgreSQL, two server processes', () => {
 
   test('after the server restarts, the page resyncs and shows what changed while it was down', async () => {
     await watch.expecting([/ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|status of 503|EventSource/], async () => {
-      await nodeA.stop('SIGTERM');
+      // an open event stream does not hold the shutdown up
+      assert.deepEqual(await nodeA.stop('SIGTERM'), { code: 0, signal: null }, 'a clean exit');
       await waitForText(page.locator('#connection'), /Reconnecting|Offline/, 'the page notices the server is gone');
       // written while the page cannot hear anything: only a resync can show it
       await sql(`UPDATE plugins SET status = 'inactive' WHERE name = 'powertable'`);

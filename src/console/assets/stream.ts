@@ -38,11 +38,11 @@ export function followEvents(h: StreamHandlers): void {
         return;
       }
       // Refused with an HTTP error (a server stopping or starting answers 503): the browser
-      // gives up on this EventSource, so open a new one, backing off up to 15 s.
+      // gives up on this EventSource, so open a new one, backing off up to 5 s.
       h.connection('offline');
       es.close();
       setTimeout(open, delay);
-      delay = Math.min(delay * 2, 15_000);
+      delay = Math.min(delay * 2, 5000);
     });
   };
   open();
