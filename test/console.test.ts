@@ -197,6 +197,27 @@ describe('console on PGlite', () => {
     assert.match(first, /event: hello\ndata: \{"node_id":/, 'the stream starts with hello');
   });
 
+  test('a node holds at most 256 event streams and refuses the next with a problem', async () => {
+    const open: AbortController[] = [];
+    try {
+      let refused: Response | undefined;
+      while (refused === undefined && open.length < 300) {
+        const ac = new AbortController();
+        const res = await fetch(`${t.url}/events`, { signal: ac.signal });
+        if (res.status === 200) open.push(ac);
+        else refused = res;
+      }
+      assert.ok(refused, 'a stream was refused');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get('retry-after'), '5');
+      assert.equal(((await refused.json()) as { code: string }).code, 'PH_ERR_EVENTS_LIMIT');
+      assert.equal(open.length + 1, 256, 'the page’s stream and ours make 256');
+    } finally {
+      for (const ac of open) ac.abort();
+    }
+    await waitFor(async () => (await fetch(`${t.url}/events`, { method: 'HEAD' })).status === 200, 'streams released');
+  });
+
   test('the page stayed clean', () => {
     watch.assertClean();
     assert.ok(watch.expectedErrors.length > 0, 'the refused actions were seen by the browser');
