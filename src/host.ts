@@ -7,12 +7,15 @@ import { PluginAdmin, removeServerInfo, writeServerInfo } from './admin/index.js
 import { ArtifactStore } from './artifacts/index.js';
 import { Compiler } from './compiler/index.js';
 import { type HostConfig, PROJECT_ROOT, scrubSecrets } from './config/index.js';
+import { ClusterWatch, ConsoleFeed, consoleRoutes, ErrorHistory } from './console/index.js';
 import { type Database, openDatabase, PluginRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
 import { ChangeFollower } from './events/index.js';
 import {
   adminRoutes,
   clientErrorHandler,
+  clusterRoutes,
+  eventsRoutes,
   frameworkErrors,
   HostMetrics,
   healthRoutes,
@@ -61,6 +64,11 @@ export class Host {
   metrics!: HostMetrics;
   openapi!: OpenApiDocument;
   janitor: Janitor | undefined;
+  /** What the console's event stream carries: change notifications and this node's observed-state changes. */
+  feed!: ConsoleFeed;
+  /** Errors this node has seen per plugin, for the console's detail view. */
+  errorHistory!: ErrorHistory;
+  private clusterWatch: ClusterWatch | undefined;
   /** Set when started with WATCH=1 / --watch. */
   watcher: PluginWatcher | undefined;
   private follower: ChangeFollower | undefined;
@@ -150,6 +158,8 @@ export class Host {
       log: this.log,
       ...staticPlugins,
     });
+    this.errorHistory = new ErrorHistory(this.manager, this.admin);
+    this.feed = new ConsoleFeed({ manager: this.manager, admin: this.admin });
     this.metrics = new HostMetrics({ manager: this.manager, dispatcher: this.dispatcher, repo: this.repo, defaultMetrics: true });
     this.app = this.buildApp();
     await this.app.ready();
@@ -165,8 +175,14 @@ export class Host {
       db: this.db,
       log: this.log,
       intervalMs: c.reconcileIntervalMs,
-      onChange: (name) => void this.manager.reconcile(name),
-      onResync: () => void this.manager.reconcileAll(),
+      onChange: (name, change) => {
+        void this.manager.reconcile(name);
+        this.feed.desired(change);
+      },
+      onResync: () => {
+        void this.manager.reconcileAll();
+        this.feed.resync();
+      },
     });
     await this.follower.start();
     await this.manager.reconcileAll();
@@ -202,6 +218,13 @@ export class Host {
       nodeRetentionMs: c.nodeRetentionMs,
       liveWithinMs: this.liveWithinMs,
       intervalMs: JANITOR_INTERVAL_MS,
+    }).start();
+    this.clusterWatch = new ClusterWatch({
+      db: this.db,
+      feed: this.feed,
+      nodeId: c.nodeId,
+      liveWithinMs: this.liveWithinMs,
+      log: this.log,
     }).start();
     this.log.info({ url: this.url, nodeId: c.nodeId, database: this.db.kind }, `plugin-host listening on ${this.url}`);
     this.compiler.servingStarted();
@@ -261,6 +284,16 @@ export class Host {
       settleTimeoutMs: this.config.drainTimeoutMs + 4 * this.config.hookTimeoutMs + 5000,
     });
     app.register(metricsRoutes, { metrics: this.metrics });
+    app.register(clusterRoutes, {
+      repo: this.repo,
+      manager: this.manager,
+      history: this.errorHistory,
+      discoveryErrors: this.admin.discoveryErrors,
+      nodeId: this.config.nodeId,
+      liveWithinMs,
+    });
+    app.register(eventsRoutes, { feed: this.feed, nodeId: this.config.nodeId });
+    app.register(consoleRoutes, { nodeId: this.config.nodeId, version: hostVersion() });
     this.openapi = new OpenApiDocument(app, this.dispatcher, this.manager, this.log);
     app.register(openapiRoutes, { document: this.openapi });
     return app;
@@ -295,6 +328,10 @@ export class Host {
       await this.janitor?.stop().catch(() => {});
       await this.watcher?.stop().catch(() => {});
       if (this.db?.kind === 'pglite') removeServerInfo(this.config.dataDir);
+      // open event streams would keep the server from closing: end them (pages reconnect and resync)
+      this.clusterWatch?.stop();
+      this.feed?.close();
+      this.errorHistory?.close();
       if (this.app !== undefined) {
         this.dispatcher.startDraining();
         const closed = this.app.close();

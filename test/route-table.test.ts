@@ -72,6 +72,11 @@ describe('route table', () => {
     ['GET', '/*'],
     ['POST', '/plugins/:n/enable'],
     ['GET', '/docs/*'],
+    ['GET', '/console'],
+    ['GET', '/console/:file'],
+    ['GET', '/events'],
+    ['GET', '/cluster'],
+    ['GET', '/:a/:b/errors'],
   ] as const) {
     test(`a plugin route ${method} ${url} that would shadow a core route is refused`, () => {
       assert.throws(

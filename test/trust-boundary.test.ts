@@ -8,6 +8,7 @@ import { after, describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import postgres from 'postgres';
+import { HOST_PATH_PREFIXES } from '../src/model/index.js';
 import {
   createTestDatabase,
   type DbKind,
@@ -379,6 +380,8 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
           await t.host.manager.idle();
         };
         // the first storm grows what is allocated once (compiled code, the driver's buffers); the second must not grow
+        // the paths the running host owns are those its documented list names (the scaffold and the docs use the list)
+        assert.deepEqual([...t.host.dispatcher.hostPaths.segments].sort(), [...HOST_PATH_PREFIXES].sort());
         await settle(20_000, 'warm');
         const before = await heapAfterGc();
         await settle(20_000, 'storm');

@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   PH_ERR_URL_TOO_LONG: { status: 414, title: 'URI too long' },
   PH_ERR_INTERNAL: { status: 500, title: 'Internal server error' },
   PH_ERR_NOT_READY: { status: 503, title: 'Not ready' },
+  PH_ERR_EVENTS_LIMIT: { status: 503, title: 'Too many event streams' },
   PH_ERR_HEALTH_FAILED: { status: 503, title: 'Plugin health check failed' },
   PH_ERR_PLUGIN_NOT_SERVING: { status: 409, title: 'Plugin is not serving on this node' },
   PH_ERR_INVALID_JSON: { status: 400, title: 'Malformed JSON body' },

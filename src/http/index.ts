@@ -1,5 +1,7 @@
 /** The host's own HTTP routes (plugins API, admin, health, metrics, OpenAPI), problem answers and hardening. */
 export { adminRoutes } from './admin-routes.js';
+export { clusterRoutes } from './cluster-routes.js';
+export { eventsRoutes } from './events-routes.js';
 export { clientErrorHandler, frameworkErrors, installHttpHardening } from './hardening.js';
 export { healthRoutes } from './health-routes.js';
 export { HostMetrics, metricsRoutes } from './metrics.js';

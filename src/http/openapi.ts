@@ -39,6 +39,7 @@ export function registerSwagger(app: FastifyInstance, version: string): void {
         { name: 'plugins', description: 'Read the registered plugins and their state' },
         { name: 'admin', description: 'Change desired state (bearer token from ADMIN_TOKEN)' },
         { name: 'operations', description: 'Health, readiness, metrics, this document' },
+        { name: 'console', description: 'The operator console and its event stream' },
       ],
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN the server was started with' } },

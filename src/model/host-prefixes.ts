@@ -5,4 +5,14 @@
  * registered (a test keeps this list equal to it); this list serves where no
  * host runs (the scaffold, the docs).
  */
-export const HOST_PATH_PREFIXES: readonly string[] = ['plugins', 'healthz', 'readyz', 'metrics', 'openapi.json', 'docs'];
+export const HOST_PATH_PREFIXES: readonly string[] = [
+  'plugins',
+  'healthz',
+  'readyz',
+  'metrics',
+  'openapi.json',
+  'docs',
+  'console',
+  'events',
+  'cluster',
+];

@@ -1,0 +1,127 @@
+// What the console reads and writes: the host's own read API (`GET /plugins`, `GET /cluster`,
+// `GET /plugins/:name`, `GET /plugins/:name/errors`) and its admin API. Nothing else.
+
+export interface RecordedError {
+  code: string | null;
+  message: string;
+  at: string | null;
+  version?: string | null;
+}
+
+export interface Endpoint {
+  method: string;
+  path: string;
+}
+
+/** One entry of `GET /plugins`: a registered plugin, or a directory that could not be registered (`registered: false`). */
+export interface PluginItem {
+  name: string;
+  registered: boolean;
+  status: string | null;
+  state: string;
+  version?: string;
+  description?: string;
+  author?: string;
+  type?: string;
+  generation?: number;
+  artifact_hash?: string | null;
+  source_path?: string | null;
+  serving?: { version: string; hash: string; loaded_at: string; from?: string } | null;
+  last_error: RecordedError | null;
+  endpoints: Endpoint[];
+  updated_at?: string;
+  stale?: boolean;
+  /** Fields later versions of the API add (isolation, configuration, rollout) are read by name. */
+  [field: string]: unknown;
+}
+
+export interface NodePluginState {
+  node_id: string;
+  state: string;
+  serving_version: string | null;
+  serving_hash: string | null;
+  failed_version: string | null;
+  last_error: RecordedError | null;
+  updated_at: string | null;
+}
+
+export interface ClusterNode {
+  node_id: string;
+  address: string;
+  heartbeat_at: string | null;
+  self: boolean;
+}
+
+export interface ClusterView {
+  node_id: string;
+  stale: boolean;
+  nodes: ClusterNode[];
+  plugins: Record<string, NodePluginState[]>;
+}
+
+export interface PluginDetail extends PluginItem {
+  nodes?: (NodePluginState & { address: string; heartbeat_at: string })[];
+  health?: { ok: boolean; detail: unknown; version: string; checked_at: string; code?: string } | null;
+}
+
+export interface HistoryEntry {
+  code: string;
+  message: string;
+  at: string;
+  last_at: string;
+  version: string | null;
+  count: number;
+}
+
+/** An answer that was not 2xx, with the problem document's message when there is one. */
+export class RequestFailed extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Problem {
+  title?: string;
+  detail?: string;
+  code?: string;
+}
+
+async function failure(res: Response): Promise<RequestFailed> {
+  let p: Problem | undefined;
+  try {
+    p = (await res.json()) as Problem;
+  } catch {
+    p = undefined;
+  }
+  const what = p?.detail ?? p?.title ?? res.statusText;
+  return new RequestFailed(res.status, `${res.status} ${p?.title ?? res.statusText}${p?.code ? ` (${p.code})` : ''}: ${what}`);
+}
+
+export async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(path, { headers: { accept: 'application/json' }, cache: 'no-store' });
+  if (!res.ok) throw await failure(res);
+  return (await res.json()) as T;
+}
+
+export type Action = 'enable' | 'disable' | 'reload';
+
+export interface ActionResult extends PluginItem {
+  action: string;
+  changed: boolean;
+  settled: boolean;
+}
+
+/** Calls the admin API with the token as a bearer token; a refusal (401, 403, 422, …) is thrown with its message. */
+export async function runAction(name: string, action: Action, token: string): Promise<ActionResult> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token !== '') headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`/plugins/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers, cache: 'no-store' });
+  if (!res.ok) throw await failure(res);
+  return (await res.json()) as ActionResult;
+}
+
+/** The host's plugin-name rule: anything else is never sent as a path segment. */
+export const PLUGIN_NAME = /^[a-z0-9][a-z0-9-_]{0,63}$/;

@@ -1,0 +1,202 @@
+import { getJson, type HistoryEntry, PLUGIN_NAME, type PluginDetail, type PluginItem, RequestFailed } from './api.js';
+import { badge, byId, el, errorView, timeEl } from './dom.js';
+
+/**
+ * The detail view of one plugin, in a modal `<dialog>` (focus stays inside, Escape closes it):
+ * summary, every node's view, routes, health check on this node and the errors this node has
+ * seen. Its sections are refilled in place, so a refresh never moves the focus.
+ */
+export class DetailView {
+  private readonly dialog = byId<HTMLDialogElement>('detail');
+  private current: string | undefined;
+  private loading: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    /** The last `GET /plugins` answer: unregistered directories are shown from it. */
+    private readonly listed: (name: string) => PluginItem | undefined,
+    onClose: () => void,
+  ) {
+    byId('detail-close').addEventListener('click', () => this.dialog.close());
+    byId('detail-refresh').addEventListener('click', () => this.refresh());
+    this.dialog.addEventListener('close', () => {
+      this.current = undefined;
+      onClose();
+    });
+  }
+
+  get open(): string | undefined {
+    return this.current;
+  }
+
+  show(name: string): void {
+    if (this.current !== name) {
+      this.current = name;
+      byId('detail-title').textContent = name;
+      for (const id of ['detail-summary', 'detail-nodes', 'detail-routes', 'detail-health', 'detail-errors']) {
+        byId(id).replaceChildren(el('p', { class: 'loading' }, 'Loading…'));
+      }
+    }
+    if (!this.dialog.open) this.dialog.showModal();
+    this.refresh();
+  }
+
+  /** Re-reads the open plugin; calls made while a read runs are merged into one more read. */
+  refresh(): void {
+    if (this.current === undefined) return;
+    if (this.loading !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.loading = this.load(this.current).finally(() => {
+      this.loading = undefined;
+      if (this.again) {
+        this.again = false;
+        this.refresh();
+      }
+    });
+  }
+
+  private async load(name: string): Promise<void> {
+    const valid = PLUGIN_NAME.test(name);
+    const [detail, errors] = await Promise.all([
+      valid ? getJson<PluginDetail>(`/plugins/${encodeURIComponent(name)}`).catch((err: unknown) => err as Error) : undefined,
+      valid
+        ? getJson<{ errors: HistoryEntry[] }>(`/plugins/${encodeURIComponent(name)}/errors`).then(
+            (r) => r.errors,
+            () => [] as HistoryEntry[],
+          )
+        : ([] as HistoryEntry[]),
+    ]);
+    if (this.current !== name) return; // another plugin was opened meanwhile
+    const p: PluginDetail | undefined = detail instanceof Error || detail === undefined ? this.listed(name) : detail;
+    if (p === undefined) {
+      const why = detail instanceof RequestFailed && detail.status === 404 ? 'This plugin is not registered (any more).' : String(detail);
+      byId('detail-summary').replaceChildren(el('p', { class: 'notice' }, why));
+      for (const id of ['detail-nodes', 'detail-routes', 'detail-health']) byId(id).replaceChildren();
+      this.renderErrors(errors);
+      return;
+    }
+    this.renderSummary(p);
+    this.renderNodes(p);
+    this.renderRoutes(p);
+    this.renderHealth(p);
+    this.renderErrors(errors);
+  }
+
+  private renderSummary(p: PluginDetail): void {
+    const rows: [string, Node | string | null][] = [
+      ['Desired status', badge('status', p.status ?? 'unregistered')],
+      ['State on this node', badge('state', p.state)],
+      ['Registered version', p.version ?? null],
+      ['Serving here', p.serving ? `${p.serving.version} (${p.serving.hash.slice(0, 12)}, from ${p.serving.from ?? '?'})` : 'nothing'],
+      ['Loaded at', p.serving ? timeEl(p.serving.loaded_at) : null],
+      ['Generation', p.generation === undefined ? null : String(p.generation)],
+      ['Artifact', p.artifact_hash ? el('code', {}, p.artifact_hash.slice(0, 16)) : null],
+      ['Type', p.type ?? null],
+      ['Author', p.author ?? null],
+      ['Description', p.description ?? null],
+      ['Source', p.source_path ? el('code', {}, p.source_path) : null],
+      ['Last error here', p.last_error ? errorView(p.last_error) : null],
+    ];
+    byId('detail-summary').replaceChildren(
+      el('dl', {}, ...rows.filter(([, v]) => v !== null && v !== '').flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
+    );
+  }
+
+  private renderNodes(p: PluginDetail): void {
+    const nodes = p.nodes ?? [];
+    if (nodes.length === 0) {
+      byId('detail-nodes').replaceChildren(el('p', {}, p.registered ? 'No live node has recorded a state yet.' : 'Not registered.'));
+      return;
+    }
+    byId('detail-nodes').replaceChildren(
+      el(
+        'table',
+        { class: 'compact' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ...['Node', 'State', 'Serving', 'Failed version', 'Last error', 'Updated'].map((h) => el('th', { scope: 'col' }, h)),
+          ),
+        ),
+        el(
+          'tbody',
+          {},
+          ...nodes.map((n) =>
+            el(
+              'tr',
+              {},
+              el(
+                'th',
+                { scope: 'row', 'data-label': 'Node' },
+                n.node_id,
+                n.node_id === p.node_id ? el('span', { class: 'node-id' }, ' (this node)') : null,
+              ),
+              el('td', { 'data-label': 'State' }, badge('state', n.state)),
+              el('td', { 'data-label': 'Serving' }, n.serving_version ?? '—'),
+              el('td', { 'data-label': 'Failed version' }, n.failed_version ?? '—'),
+              el('td', { 'data-label': 'Last error' }, n.last_error ? errorView(n.last_error) : 'none'),
+              el('td', { 'data-label': 'Updated' }, timeEl(n.updated_at)),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  private renderRoutes(p: PluginDetail): void {
+    byId('detail-routes').replaceChildren(
+      p.endpoints.length === 0
+        ? el('p', {}, 'No routes registered.')
+        : el('ul', { class: 'routes' }, ...p.endpoints.map((e) => el('li', {}, el('code', {}, `${e.method} ${e.path}`)))),
+    );
+  }
+
+  private renderHealth(p: PluginDetail): void {
+    const h = p.health;
+    if (h === undefined || h === null) {
+      byId('detail-health').replaceChildren(el('p', {}, 'Not serving on this node: no health check to run.'));
+      return;
+    }
+    const detail = h.detail === null || h.detail === undefined ? '' : typeof h.detail === 'string' ? h.detail : JSON.stringify(h.detail);
+    byId('detail-health').replaceChildren(
+      el(
+        'p',
+        {},
+        badge('health', h.ok ? 'ok' : 'failing'),
+        ` version ${h.version}, checked `,
+        timeEl(h.checked_at),
+        detail === '' ? null : el('span', { class: 'health-detail' }, `: ${detail}`),
+      ),
+    );
+  }
+
+  private renderErrors(errors: HistoryEntry[]): void {
+    byId('detail-errors').replaceChildren(
+      errors.length === 0
+        ? el('p', {}, 'None since this node started.')
+        : el(
+            'ol',
+            { class: 'history' },
+            ...errors.map((e) =>
+              el(
+                'li',
+                {},
+                errorView(e),
+                el(
+                  'span',
+                  { class: 'history-meta' },
+                  e.version ? `version ${e.version}` : null,
+                  e.count > 1 ? ` · ${e.count} times, last ` : null,
+                  e.count > 1 ? timeEl(e.last_at) : null,
+                ),
+              ),
+            ),
+          ),
+    );
+  }
+}
