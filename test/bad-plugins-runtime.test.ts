@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  createTestDatabase,
-  DB_KINDS,
-  getJson,
-  pluginsDirWithPowertable,
-  sqlByHand,
-  startTestHost,
-  type TestDatabase,
-  type TestHost,
-  waitFor,
-  writePlugin,
-} from './helpers.js';
+import { onEachDatabase } from './support/databases.js';
+import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { getJson, waitFor } from './support/util.js';
 
 // Plugins that load fine and misbehave while serving: handlers that throw or
 // reject (case 10), timers that throw (case 11, in process; see
@@ -59,147 +51,136 @@ export const newPlugin = definePlugin(() => ({
 }));
 `;
 
+/** A plugin whose cleanup runs `cleanup`. */
 function cleanupPlugin(name: string, cleanup: string): string {
-  return `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: ${JSON.stringify(name)}, version: '1.0.0', description: '', author: '' }),
-  initialize() {},
-  registerRoutes(server) { server.get(${JSON.stringify(`/${name}`)}, async () => ({ plugin: ${JSON.stringify(name)} })); },
-  async cleanup() { ${cleanup} },
-}));
-`;
+  return pluginSource({ name, endpoints: null, cleanup });
 }
 
 // PGlite and PostgreSQL suites run side by side, each with its own host and directories; the tests of a suite run in order.
 describe('plugins misbehaving while serving', { concurrency: true }, () => {
-  for (const kind of DB_KINDS) {
-    describe(`plugins misbehaving while serving on ${kind}`, { concurrency: 1 }, () => {
-      let db: TestDatabase | undefined;
-      let t: TestHost | undefined;
-      let plugins: { dir: string; cleanup(): void };
+  onEachDatabase('plugins misbehaving while serving', { concurrency: 1 }, (db) => {
+    let t: TestHost | undefined;
+    let plugins: { dir: string; cleanup(): void };
 
-      const host = () => t as TestHost;
-      const state = async (name: string) => (await getJson(`${host().url}/plugins/${name}`)).body;
+    const host = () => t as TestHost;
+    const state = async (name: string) => (await getJson(`${host().url}/plugins/${name}`)).body;
 
-      before(async () => {
-        plugins = pluginsDirWithPowertable();
-        writePlugin(plugins.dir, 'x10-handler', HANDLER);
-        writePlugin(plugins.dir, 'x11-timers', TIMERS);
-        writePlugin(plugins.dir, 'x12-cleanup-throws', cleanupPlugin('x12-cleanup-throws', "throw new Error('cleanup exploded');"));
-        writePlugin(plugins.dir, 'x12-cleanup-hangs', cleanupPlugin('x12-cleanup-hangs', 'await new Promise(() => {});'));
-        if (kind === 'postgres') db = await createTestDatabase();
-        t = await startTestHost({ kind, pluginsDir: plugins.dir, ...(db ? { databaseUrl: db.url } : {}), env: { HOOK_TIMEOUT_MS: '400' } });
-        for (const n of ['powertable', 'x10-handler', 'x11-timers', 'x12-cleanup-throws', 'x12-cleanup-hangs']) {
-          assert.equal((await state(n)).state, 'serving', n);
-        }
-      });
-      after(async () => {
-        await t?.close();
-        await db?.drop();
-        plugins?.cleanup();
-      });
-
-      test('case 10: a handler that throws or rejects answers a 500 problem naming no internals; the plugin stays up', async () => {
-        for (const route of ['/x10/throw', '/x10/reject', '/x10/throw-string', '/x10/throw-null', '/x10/status-503']) {
-          const before = host().logs.lines.length;
-          const res = await getJson(`${host().url}${route}`);
-          assert.equal(res.status, route === '/x10/status-503' ? 503 : 500, route);
-          assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
-          assert.equal(res.body.code, 'PH_ERR_PLUGIN_HANDLER', route);
-          assert.equal(typeof res.body.title, 'string');
-          assert.equal(typeof res.body.detail, 'string');
-          const text = JSON.stringify(res.body);
-          for (const internal of ['hunter2', 'Error:', '.cjs', '/tmp/', 'stack', plugins.dir]) {
-            assert.ok(!text.includes(internal), `${route}: body names no internals (${internal}): ${text}`);
-          }
-          const logged = await waitFor(
-            () =>
-              host()
-                .logs.lines.slice(before)
-                .find((l) => l.level === 50 && l.plugin === 'x10-handler'),
-            `an error logged for ${route}`,
-          );
-          assert.ok(String(logged.msg).includes('x10-handler'), String(logged.msg));
-        }
-        assert.deepEqual((await getJson(`${host().url}/x10/ok`)).body, { ok: true });
-        const p = await state('x10-handler');
-        assert.equal(p.state, 'serving');
-        assert.equal(p.last_error, null);
-        assert.equal((await getJson(`${host().url}/hello`)).status, 200);
-      });
-
-      test('case 10: 4xx answers of plugin routes carry stable PH_ERR_* codes', async () => {
-        const post = (body: string, type = 'application/json') =>
-          getJson(`${host().url}/x10/json`, { method: 'POST', headers: { 'content-type': type }, body });
-        const cases: [Promise<{ status: number; body: any }>, number, string][] = [
-          [post('{"n": 1'), 400, 'PH_ERR_INVALID_JSON'],
-          [post('{"n": "x"}'), 400, 'PH_ERR_VALIDATION'],
-          [post('n=1', 'text/csv'), 415, 'PH_ERR_UNSUPPORTED_MEDIA_TYPE'],
-          [post(JSON.stringify({ n: 1, pad: 'x'.repeat(2 * 1024 * 1024) })), 413, 'PH_ERR_PAYLOAD_TOO_LARGE'],
-          [getJson(`${host().url}/x10/conflict`), 409, 'PH_ERR_BAD_REQUEST'],
-        ];
-        for (const [res, status, code] of cases) {
-          const r = await res;
-          assert.equal(r.status, status, JSON.stringify(r.body));
-          assert.equal(r.body.code, code, JSON.stringify(r.body));
-          assert.equal(r.body.status, status);
-        }
-        assert.equal((await getJson(`${host().url}/x10/conflict`)).body.plugin_code, 'E_TAKEN');
-        assert.deepEqual((await post('{"n": 2}')).body, { n: 2 });
-        const p = await state('x10-handler');
-        assert.equal(p.state, 'serving');
-        assert.equal(p.last_error, null);
-        assert.equal((await getJson(`${host().url}/hello`)).status, 200);
-      });
-
-      test('case 11: a throw or rejection inside a plugin timer is logged against the plugin; the host keeps serving', async () => {
-        const cases: [string, string][] = [
-          ['/x11/timeout', 'timeout boom'],
-          ['/x11/interval', 'interval boom'],
-          ['/x11/immediate', 'immediate boom'],
-          ['/x11/async-timeout', 'async timeout boom'],
-        ];
-        for (const [route, text] of cases) {
-          assert.equal((await getJson(`${host().url}${route}`)).status, 200);
-          await waitFor(
-            () => host().logs.find((l) => l.level === 50 && l.plugin === 'x11-timers' && String(l.msg).includes(text)),
-            `"${text}" to be logged against x11-timers`,
-          );
-        }
-        assert.deepEqual((await getJson(`${host().url}/x11/ok`)).body, { ok: true });
-        assert.equal((await state('x11-timers')).state, 'serving');
-        assert.equal((await getJson(`${host().url}/hello`)).status, 200);
-      });
-
-      test('case 12: disabling a plugin whose cleanup throws or hangs still unloads it', async () => {
-        for (const name of ['x12-cleanup-throws', 'x12-cleanup-hangs']) {
-          await sqlByHand(host(), db?.url, "UPDATE plugins SET status = 'inactive' WHERE name = $1", [name]);
-        }
-        for (const [name, code] of [
-          ['x12-cleanup-throws', 'PH_ERR_HOOK_FAILED'],
-          ['x12-cleanup-hangs', 'PH_ERR_HOOK_TIMEOUT'],
-        ] as const) {
-          await waitFor(async () => (await state(name)).state === 'unloaded', `${name} to unload`);
-          assert.equal((await getJson(`${host().url}/${name}`)).status, 404);
-          const line = host().logs.find((l) => l.level === 50 && l.plugin === name && l.code === code);
-          assert.ok(line, `${name}: cleanup failure logged with the plugin name`);
-          assert.match(String(line.msg), /cleanup/);
-        }
-        assert.equal((await getJson(`${host().url}/hello`)).status, 200);
-      });
-
-      test('case 12: a reload whose old version hangs in cleanup swaps in the new version; shutdown stays bounded', async () => {
-        await sqlByHand(host(), db?.url, "UPDATE plugins SET status = 'active' WHERE name = 'x12-cleanup-hangs'");
-        await waitFor(async () => (await state('x12-cleanup-hangs')).state === 'serving', 're-enabled');
-        const first = (await state('x12-cleanup-hangs')).serving.loaded_at;
-        await host().host.repo.bumpGeneration('x12-cleanup-hangs');
-        await waitFor(async () => (await state('x12-cleanup-hangs')).serving?.loaded_at !== first, 'the reload to swap');
-        assert.equal((await getJson(`${host().url}/x12-cleanup-hangs`)).status, 200);
-        // the retired version's cleanup hangs; closing the host waits for it only up to the hook time limit
-        const closing = host().close();
-        t = undefined;
-        await closing;
-      });
+    before(async () => {
+      plugins = pluginsDirWithPowertable();
+      writePlugin(plugins.dir, 'x10-handler', HANDLER);
+      writePlugin(plugins.dir, 'x11-timers', TIMERS);
+      writePlugin(plugins.dir, 'x12-cleanup-throws', cleanupPlugin('x12-cleanup-throws', "throw new Error('cleanup exploded');"));
+      writePlugin(plugins.dir, 'x12-cleanup-hangs', cleanupPlugin('x12-cleanup-hangs', 'await new Promise(() => {});'));
+      t = await startTestHost({ ...db.hostOptions, pluginsDir: plugins.dir, env: { HOOK_TIMEOUT_MS: '400' } });
+      for (const n of ['powertable', 'x10-handler', 'x11-timers', 'x12-cleanup-throws', 'x12-cleanup-hangs']) {
+        assert.equal((await state(n)).state, 'serving', n);
+      }
     });
-  }
+    after(async () => {
+      await t?.close();
+      plugins?.cleanup();
+    });
+
+    test('case 10: a handler that throws or rejects answers a 500 problem naming no internals; the plugin stays up', async () => {
+      for (const route of ['/x10/throw', '/x10/reject', '/x10/throw-string', '/x10/throw-null', '/x10/status-503']) {
+        const before = host().logs.lines.length;
+        const res = await getJson(`${host().url}${route}`);
+        assert.equal(res.status, route === '/x10/status-503' ? 503 : 500, route);
+        assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+        assert.equal(res.body.code, 'PH_ERR_PLUGIN_HANDLER', route);
+        assert.equal(typeof res.body.title, 'string');
+        assert.equal(typeof res.body.detail, 'string');
+        const text = JSON.stringify(res.body);
+        for (const internal of ['hunter2', 'Error:', '.cjs', '/tmp/', 'stack', plugins.dir]) {
+          assert.ok(!text.includes(internal), `${route}: body names no internals (${internal}): ${text}`);
+        }
+        const logged = await waitFor(
+          () =>
+            host()
+              .logs.lines.slice(before)
+              .find((l) => l.level === 50 && l.plugin === 'x10-handler'),
+          `an error logged for ${route}`,
+        );
+        assert.ok(String(logged.msg).includes('x10-handler'), String(logged.msg));
+      }
+      assert.deepEqual((await getJson(`${host().url}/x10/ok`)).body, { ok: true });
+      const p = await state('x10-handler');
+      assert.equal(p.state, 'serving');
+      assert.equal(p.last_error, null);
+      assert.equal((await getJson(`${host().url}/hello`)).status, 200);
+    });
+
+    test('case 10: 4xx answers of plugin routes carry stable PH_ERR_* codes', async () => {
+      const post = (body: string, type = 'application/json') =>
+        getJson(`${host().url}/x10/json`, { method: 'POST', headers: { 'content-type': type }, body });
+      const cases: [Promise<{ status: number; body: any }>, number, string][] = [
+        [post('{"n": 1'), 400, 'PH_ERR_INVALID_JSON'],
+        [post('{"n": "x"}'), 400, 'PH_ERR_VALIDATION'],
+        [post('n=1', 'text/csv'), 415, 'PH_ERR_UNSUPPORTED_MEDIA_TYPE'],
+        [post(JSON.stringify({ n: 1, pad: 'x'.repeat(2 * 1024 * 1024) })), 413, 'PH_ERR_PAYLOAD_TOO_LARGE'],
+        [getJson(`${host().url}/x10/conflict`), 409, 'PH_ERR_BAD_REQUEST'],
+      ];
+      for (const [res, status, code] of cases) {
+        const r = await res;
+        assert.equal(r.status, status, JSON.stringify(r.body));
+        assert.equal(r.body.code, code, JSON.stringify(r.body));
+        assert.equal(r.body.status, status);
+      }
+      assert.equal((await getJson(`${host().url}/x10/conflict`)).body.plugin_code, 'E_TAKEN');
+      assert.deepEqual((await post('{"n": 2}')).body, { n: 2 });
+      const p = await state('x10-handler');
+      assert.equal(p.state, 'serving');
+      assert.equal(p.last_error, null);
+      assert.equal((await getJson(`${host().url}/hello`)).status, 200);
+    });
+
+    test('case 11: a throw or rejection inside a plugin timer is logged against the plugin; the host keeps serving', async () => {
+      const cases: [string, string][] = [
+        ['/x11/timeout', 'timeout boom'],
+        ['/x11/interval', 'interval boom'],
+        ['/x11/immediate', 'immediate boom'],
+        ['/x11/async-timeout', 'async timeout boom'],
+      ];
+      for (const [route, text] of cases) {
+        assert.equal((await getJson(`${host().url}${route}`)).status, 200);
+        await waitFor(
+          () => host().logs.find((l) => l.level === 50 && l.plugin === 'x11-timers' && String(l.msg).includes(text)),
+          `"${text}" to be logged against x11-timers`,
+        );
+      }
+      assert.deepEqual((await getJson(`${host().url}/x11/ok`)).body, { ok: true });
+      assert.equal((await state('x11-timers')).state, 'serving');
+      assert.equal((await getJson(`${host().url}/hello`)).status, 200);
+    });
+
+    test('case 12: disabling a plugin whose cleanup throws or hangs still unloads it', async () => {
+      for (const name of ['x12-cleanup-throws', 'x12-cleanup-hangs']) {
+        await sqlByHand(host(), db.url, "UPDATE plugins SET status = 'inactive' WHERE name = $1", [name]);
+      }
+      for (const [name, code] of [
+        ['x12-cleanup-throws', 'PH_ERR_HOOK_FAILED'],
+        ['x12-cleanup-hangs', 'PH_ERR_HOOK_TIMEOUT'],
+      ] as const) {
+        await waitFor(async () => (await state(name)).state === 'unloaded', `${name} to unload`);
+        assert.equal((await getJson(`${host().url}/${name}`)).status, 404);
+        const line = host().logs.find((l) => l.level === 50 && l.plugin === name && l.code === code);
+        assert.ok(line, `${name}: cleanup failure logged with the plugin name`);
+        assert.match(String(line.msg), /cleanup/);
+      }
+      assert.equal((await getJson(`${host().url}/hello`)).status, 200);
+    });
+
+    test('case 12: a reload whose old version hangs in cleanup swaps in the new version; shutdown stays bounded', async () => {
+      await sqlByHand(host(), db.url, "UPDATE plugins SET status = 'active' WHERE name = 'x12-cleanup-hangs'");
+      await waitFor(async () => (await state('x12-cleanup-hangs')).state === 'serving', 're-enabled');
+      const first = (await state('x12-cleanup-hangs')).serving.loaded_at;
+      await host().host.repo.bumpGeneration('x12-cleanup-hangs');
+      await waitFor(async () => (await state('x12-cleanup-hangs')).serving?.loaded_at !== first, 'the reload to swap');
+      assert.equal((await getJson(`${host().url}/x12-cleanup-hangs`)).status, 200);
+      // the retired version's cleanup hangs; closing the host waits for it only up to the hook time limit
+      const closing = host().close();
+      t = undefined;
+      await closing;
+    });
+  });
 });

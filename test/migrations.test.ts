@@ -6,7 +6,7 @@ import { openPglite } from '../src/db/pglite.js';
 import { openPostgres } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
 import { isHostError } from '../src/errors/index.js';
-import { createTestDatabase, type TestDatabase } from './helpers.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
 
 describe('migrations on PostgreSQL', () => {
   let tdb: TestDatabase;

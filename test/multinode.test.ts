@@ -9,8 +9,10 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
 import { MIGRATIONS } from '../src/db/index.js';
-import { createTestDatabase, getJson, pluginsDirWithPowertable, type TestDatabase, tempDir, waitFor, writePlugin } from './helpers.js';
-import { killAllServers, markedPlugin, quantile, type ServerProcess, startServer } from './processes.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
+import { getJson, quantile, tempDir, waitFor } from './support/util.js';
 
 describe('three nodes on one database', () => {
   let db: TestDatabase;
@@ -41,7 +43,7 @@ describe('three nodes on one database', () => {
     sql = postgres(db.url, { max: 1, onnotice: () => {} });
     // A and B share a plugins directory (as on a shared volume); C gets an empty one and never discovers.
     shared = pluginsDirWithPowertable();
-    writePlugin(shared.dir, 'alpha', markedPlugin('alpha', '1.0.0'));
+    writePlugin(shared.dir, 'alpha', pluginSource({ name: 'alpha', version: '1.0.0', marked: true }));
     empty = tempDir('ph-empty-plugins-');
   });
 
@@ -93,8 +95,8 @@ describe('three nodes on one database', () => {
 
   test('a node started later without the plugins directory catches up from database artifacts', async () => {
     // changes made before C exists: a new version of alpha, a new plugin, powertable disabled
-    writePlugin(shared.dir, 'alpha', markedPlugin('alpha', '2.0.0'));
-    writePlugin(shared.dir, 'beta', markedPlugin('beta', '1.0.0'));
+    writePlugin(shared.dir, 'alpha', pluginSource({ name: 'alpha', version: '2.0.0', marked: true }));
+    writePlugin(shared.dir, 'beta', pluginSource({ name: 'beta', version: '1.0.0', marked: true }));
     await sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'alpha'`;
     await sql`INSERT INTO plugins (id, name, type, path, source_path, status)
       VALUES (${randomUUID()}, 'beta', 'dynamic', ${path.join(shared.dir, 'beta')}, ${path.join(shared.dir, 'beta')}, 'active')`;
@@ -137,7 +139,7 @@ describe('three nodes on one database', () => {
     await sql`UPDATE plugins SET status = 'active' WHERE name = 'beta'`;
     await everywhere('beta back', async (n) => (await body(n, '/beta')).version === '1.0.0');
 
-    writePlugin(shared.dir, 'beta', markedPlugin('beta', '1.1.0'));
+    writePlugin(shared.dir, 'beta', pluginSource({ name: 'beta', version: '1.1.0', marked: true }));
     await sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'beta'`;
     await everywhere('beta 1.1.0', async (n) => (await body(n, '/beta')).version === '1.1.0');
 
@@ -157,14 +159,11 @@ describe('three nodes on one database', () => {
 
   test('GET /plugins/:name shows every live node: one failed where the others serve', async () => {
     // initialize needs its source directory: it works on A and B, fails on C (artifact only)
-    const src = `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: 'needsrc', version: '1.0.0', description: 'd', author: 'a', endpoints: [{ method: 'GET', path: '/needsrc' }] }),
-  initialize(ctx) { if (ctx.sourceDir === undefined) throw new Error('needs its source directory'); },
-  registerRoutes(server) { server.get('/needsrc', async () => ({ ok: true })); },
-  cleanup() {},
-}));
-`;
+    const src = pluginSource({
+      name: 'needsrc',
+      initialize: "      if (ctx.sourceDir === undefined) throw new Error('needs its source directory');",
+      routes: "      server.get('/needsrc', async () => ({ ok: true }));",
+    });
     const dir = writePlugin(shared.dir, 'needsrc', src);
     await sql`INSERT INTO plugins (id, name, type, path, source_path, status) VALUES (${randomUUID()}, 'needsrc', 'dynamic', ${dir}, ${dir}, 'active')`;
     const view = await waitFor(async () => {
@@ -241,7 +240,7 @@ export const newPlugin = definePlugin(() => ({
     }
     for (let i = 0; i < 3; i++) {
       const version = `3.0.${i}`;
-      writePlugin(shared.dir, 'alpha', markedPlugin('alpha', version));
+      writePlugin(shared.dir, 'alpha', pluginSource({ name: 'alpha', version, marked: true }));
       const ms = await measure(
         () => sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'alpha'`,
         (b) => b.version === version,

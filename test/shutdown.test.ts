@@ -7,19 +7,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import postgres from 'postgres';
-import { createTestDatabase, getJson, pluginsDirWithPowertable, type TestDatabase, tempDir, waitFor, writePlugin } from './helpers.js';
-import { killAllServers, markedPlugin, startServer } from './processes.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, startServer } from './support/server-process.js';
+import { getJson, tempDir, waitFor } from './support/util.js';
 
 /** A plugin whose `cleanup` never settles. */
 function stuckCleanupPlugin(name: string): string {
-  return `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: ${JSON.stringify(name)}, version: '1.0.0', description: 'd', author: 'a', endpoints: [{ method: 'GET', path: '/${name}' }] }),
-  initialize() {},
-  registerRoutes(server) { server.get('/${name}', async () => ({ ok: true })); },
-  cleanup(ctx) { ctx.log.info('cleanup started'); return new Promise(() => {}); },
-}));
-`;
+  return pluginSource({ name, cleanup: "ctx.log.info('cleanup started');\n      await new Promise(() => {});" });
 }
 
 /** GET over a keep-alive agent: the answer and whether the server asked to close the connection. */
@@ -65,7 +60,7 @@ describe('shutdown and crash', () => {
 
   test('SIGTERM: stops accepting, lets in-flight requests finish, cleans up every plugin, closes the database, exits 0', async () => {
     const d = await fresh();
-    writePlugin(d.plugins, 'slow', markedPlugin('slow', '1.0.0', '/slow', { slowMs: 1500 }));
+    writePlugin(d.plugins, 'slow', pluginSource({ name: 'slow', version: '1.0.0', route: '/slow', marked: true, slowMs: 1500 }));
     const node = await startServer({
       name: 'term',
       env: {
@@ -127,7 +122,11 @@ describe('shutdown and crash', () => {
 
   test('SIGINT with a request that never ends and a cleanup that hangs: both bounded, exits 0', async () => {
     const d = await fresh();
-    writePlugin(d.plugins, 'forever', markedPlugin('forever', '1.0.0', '/forever', { slowMs: 600_000 }));
+    writePlugin(
+      d.plugins,
+      'forever',
+      pluginSource({ name: 'forever', version: '1.0.0', route: '/forever', marked: true, slowMs: 600_000 }),
+    );
     writePlugin(d.plugins, 'stuck', stuckCleanupPlugin('stuck'));
     const node = await startServer({
       name: 'int',
@@ -185,7 +184,7 @@ describe('shutdown and crash', () => {
 
   test('kill -9 in the middle of a reload, then restart: converges, nothing half-registered, artifacts consistent', async () => {
     const d = await fresh();
-    writePlugin(d.plugins, 'target', markedPlugin('target', '1.0.0'));
+    writePlugin(d.plugins, 'target', pluginSource({ name: 'target', version: '1.0.0', marked: true }));
     const env = {
       DATABASE_URL: d.url,
       PLUGINS_DIR: d.plugins,
@@ -198,7 +197,7 @@ describe('shutdown and crash', () => {
     assert.equal((await getJson(`${first.url}/target`)).body.version, '1.0.0');
 
     // version 2 initializes slowly: the process dies while 2 is loaded beside 1, before the swap
-    writePlugin(d.plugins, 'target', markedPlugin('target', '2.0.0', '/target', { initMs: 2500 }));
+    writePlugin(d.plugins, 'target', pluginSource({ name: 'target', version: '2.0.0', route: '/target', marked: true, initMs: 2500 }));
     await sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'target'`;
     await first.waitForLog((l) => l.msg === 'initializing target 2.0.0', 'reload of target in flight');
     first.signal('SIGKILL');
