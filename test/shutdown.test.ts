@@ -2,7 +2,8 @@
 // every plugin, close the database, exit 0, each step bounded), a second signal exiting at once, and kill -9
 // in the middle of a reload followed by a restart that converges.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -247,6 +248,63 @@ describe('shutdown and crash', () => {
       const [stored] = await sql`SELECT bundle FROM plugin_artifacts WHERE hash = ${hash}`;
       if (stored) assert.equal(stored.bundle, text, `${f} equals the published artifact`);
     }
+    await second.stop('SIGTERM');
+  });
+
+  test('kill -9 in the middle of writing an artifact, then restart: nothing truncated under the final name, converges', async () => {
+    const d = await fresh();
+    writePlugin(d.plugins, 'target', pluginSource({ name: 'target', version: '1.0.0', marked: true }));
+    const env = { DATABASE_URL: d.url, PLUGINS_DIR: d.plugins, DATA_DIR: d.data, NODE_ID: 'torn-node', TYPECHECK: '0' };
+    // the test seam of the artifact writer: an artifact containing this text is written in two halves with a pause between
+    const marker = `torn-write-${randomUUID()}`;
+    const first = await startServer({ name: 'torn-1', env: { ...env, PLUGIN_HOST_TEST_PAUSE_ARTIFACT_WRITE: marker } });
+    assert.equal((await getJson(`${first.url}/target`)).body.version, '1.0.0');
+
+    writePlugin(
+      d.plugins,
+      'target',
+      pluginSource({ name: 'target', version: '2.0.0', marked: true, initialize: `      ctx.log.info(${JSON.stringify(marker)});` }),
+    );
+    await sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'target'`;
+    const paused = await waitFor(
+      () => first.output.find((l) => l.startsWith('plugin-host: test pause in the middle of writing ')),
+      'the reload to stop in the middle of writing the new artifact',
+    );
+    first.signal('SIGKILL');
+    assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
+
+    const artifacts = path.join(d.data, 'artifacts');
+    const written = paused.slice('plugin-host: test pause in the middle of writing '.length);
+    assert.equal(path.dirname(written), artifacts);
+    const finalName = /^([0-9a-f]+\.cjs)\./.exec(path.basename(written))?.[1];
+    assert.ok(finalName, `the artifact is written under another name than its final one: ${path.basename(written)}`);
+    assert.ok(!existsSync(path.join(artifacts, finalName)), 'nothing is under the final name when the process dies');
+    const torn = readFileSync(written, 'utf8');
+
+    const second = await startServer({ name: 'torn-2', env });
+    await waitFor(async () => {
+      const r = (await getJson(`${second.url}/plugins/target`)).body;
+      return r.state === 'serving' && r.serving?.version === '2.0.0' && r.last_error === null;
+    }, 'target 2.0.0 after the restart');
+    assert.equal((await getJson(`${second.url}/target`)).body.version, '2.0.0');
+    assert.ok(
+      second.findLog((l) => l.msg === marker && l.plugin === 'target'),
+      'the version written in full was the one loaded',
+    );
+
+    // the artifact under its final name is complete (the torn write was a strict prefix of it), named by its
+    // hash and equal to the published copy; the torn write's temporary file is all that is left of it
+    const complete = readFileSync(path.join(artifacts, finalName), 'utf8');
+    assert.ok(torn.length < complete.length && complete.startsWith(torn), 'the torn write was cut short');
+    const hash = finalName.slice(0, -'.cjs'.length);
+    assert.match(complete.split('\n')[0] as string, new RegExp(`hash=${hash} \\*/$`));
+    const [stored] = await sql`SELECT bundle FROM plugin_artifacts WHERE hash = ${hash}`;
+    assert.equal(stored?.bundle, complete, 'equal to the published artifact');
+    assert.deepEqual(
+      readdirSync(artifacts).filter((f) => !f.endsWith('.cjs')),
+      [path.basename(written)],
+      'no other temporary file',
+    );
     await second.stop('SIGTERM');
   });
 });
