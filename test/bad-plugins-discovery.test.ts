@@ -67,7 +67,7 @@ describe('bad plugin directories at start', { concurrency: true }, () => {
         assert.equal(body.state, 'error');
         assert.equal(body.serving ?? null, null);
         assert.equal(body.last_error?.code, c.code, JSON.stringify(body.last_error));
-        assert.match(body.last_error.message, c.message(name, sources.get(name) as string));
+        assert.match(body.last_error.message, c.message(name, sources.get(name) as string, t.config.hookTimeoutMs));
         const rows = (await sqlByHand(t, db.url, 'SELECT name FROM plugins WHERE name = $1', [name])) as unknown[];
         if (c.atDiscovery === 'refused') {
           assert.equal(body.registered, false);

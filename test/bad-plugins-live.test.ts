@@ -10,7 +10,7 @@ import { BAD_CASES, caseName, caseRoute, lineOf } from './fixtures/bad-plugins.j
 import { onEachDatabase } from './support/databases.js';
 import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
 import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
-import { getJson, tempDir, waitFor } from './support/util.js';
+import { afterTimersDue, getJson, tempDir, waitFor } from './support/util.js';
 
 // Bad plugins arriving while the server runs: a row inserted by SQL pointing at a
 // bad source (state `error`), and a good plugin whose source is replaced by a bad
@@ -85,6 +85,15 @@ describe('bad plugins arriving live', { concurrency: true }, () => {
         sources.set(name, src);
         await insertRow(name, writePlugin(plugins.dir, name, src));
       }
+      // The sources compile one after another (one type-check worker), so one bound covers them all
+      await waitFor(
+        async () => {
+          for (const c of BAD_CASES) if ((await plugin(t, caseName('l', c))).state !== 'error') return false;
+          return true;
+        },
+        'every bad row to be in error',
+        90_000,
+      );
       for (const c of BAD_CASES) {
         const name = caseName('l', c);
         const p = await waitFor(async () => {
@@ -92,7 +101,7 @@ describe('bad plugins arriving live', { concurrency: true }, () => {
           return b.state === 'error' && b.last_error ? b : undefined;
         }, `${name} to be in error`);
         assert.equal(p.last_error.code, c.code, `${name}: ${p.last_error.message}`);
-        assert.match(p.last_error.message, c.message(name, sources.get(name) as string));
+        assert.match(p.last_error.message, c.message(name, sources.get(name) as string, t.config.hookTimeoutMs));
         assert.equal(p.serving, null);
         assert.equal(p.status, 'active', 'desired state is not rewritten by the node');
         const node = await waitFor(async () => {
@@ -103,8 +112,11 @@ describe('bad plugins arriving live', { concurrency: true }, () => {
         assert.ok(t.logs.find((l) => l.level === 50 && l.plugin === name));
         assert.equal(t.host.dispatcher.current.plugins.has(name), false);
       }
-      const partial = caseRoute(caseName('l', BAD_CASES.find((c) => c.id === '08')!));
-      assert.equal((await getJson(`${t.url}${partial}-first`)).status, 404, 'no partial route');
+      // case 08: the route registered before registerRoutes threw (08) or hung (08b) is not reachable
+      for (const id of ['08', '08b']) {
+        const partial = caseRoute(caseName('l', BAD_CASES.find((c) => c.id === id)!));
+        assert.equal((await getJson(`${t.url}${partial}-first`)).status, 404, `no partial route (${id})`);
+      }
       await assertHealthyUntouched();
     });
 
@@ -126,9 +138,15 @@ describe('bad plugins arriving live', { concurrency: true }, () => {
       const names = BAD_CASES.map((c) => caseName('r', c));
       for (const name of names)
         await insertRow(name, writePlugin(plugins.dir, name, pluginSource({ name, version: '1.0.0', route: caseRoute(name) })));
-      for (const name of names) {
-        await waitFor(async () => (await plugin(t, name)).state === 'serving', `${name} to serve v1`);
-      }
+      // one bound for all: they compile one after another
+      await waitFor(
+        async () => {
+          for (const name of names) if ((await plugin(t, name)).state !== 'serving') return false;
+          return true;
+        },
+        'every plugin to serve v1',
+        90_000,
+      );
       const v1 = new Map<string, Baseline>();
       for (const name of names) {
         const p = await plugin(t, name);
@@ -144,6 +162,14 @@ describe('bad plugins arriving live', { concurrency: true }, () => {
         if (i % 2 === 0) assert.ok(await repo().bumpGeneration(name));
         else await sqlByHand(t, db.url, "UPDATE plugins SET version = '2.0.0' WHERE name = $1", [name]);
       }
+      await waitFor(
+        async () => {
+          for (const c of BAD_CASES) if ((await plugin(t, caseName('r', c))).last_error === null) return false;
+          return true;
+        },
+        'every failed reload to be recorded',
+        90_000,
+      );
       for (const c of BAD_CASES) {
         const name = caseName('r', c);
         const p = await waitFor(async () => {
@@ -151,7 +177,7 @@ describe('bad plugins arriving live', { concurrency: true }, () => {
           return b.last_error ? b : undefined;
         }, `${name} to record the failed reload`);
         assert.equal(p.last_error.code, c.code, `${name}: ${p.last_error.message}`);
-        assert.match(p.last_error.message, c.message(name, sources.get(name) as string));
+        assert.match(p.last_error.message, c.message(name, sources.get(name) as string, t.config.hookTimeoutMs));
         assert.equal(p.state, 'serving', 'the old version keeps serving');
         assert.equal(p.serving.version, '1.0.0');
         assert.deepEqual({ hash: p.serving.hash, loaded_at: p.serving.loaded_at }, v1.get(name), 'old version not replaced');
@@ -160,9 +186,81 @@ describe('bad plugins arriving live', { concurrency: true }, () => {
         assert.deepEqual(res.body, { plugin: name, version: '1.0.0' }, 'old version keeps answering');
         assert.ok(t.logs.find((l) => l.level === 50 && l.plugin === name && String(l.msg).includes('keeps serving')));
       }
-      const partial = caseRoute(caseName('r', BAD_CASES.find((c) => c.id === '08')!));
-      assert.equal((await getJson(`${t.url}${partial}-first`)).status, 404, 'no partial route from the failed version');
+      for (const id of ['08', '08b']) {
+        const partial = caseRoute(caseName('r', BAD_CASES.find((c) => c.id === id)!));
+        assert.equal((await getJson(`${t.url}${partial}-first`)).status, 404, `no partial route from the failed version (${id})`);
+      }
       assert.equal((await getJson(`${t.url}/hello`)).body.plugin, 'powertable', 'the conflicting reload did not take /hello');
+      await assertHealthyUntouched();
+    });
+
+    /** What one loaded instance's `initialize` started; recorded in a global (plugin code runs in the host's realm). */
+    interface Started {
+      aborted: string[];
+      ticks: number;
+      fired: number;
+    }
+    const startedBy = (key: string) => (globalThis as unknown as Record<string, Started[] | undefined>)[key] ?? [];
+
+    /**
+     * A plugin whose `initialize` listens on `ctx.signal`, starts an interval (every 10 ms) and a timeout (100 ms),
+     * lets the interval run for a moment, then runs `end`.
+     */
+    function undoProbe(name: string, key: string, end: string): string {
+      return pluginSource({
+        name,
+        head: `const started = ((globalThis as unknown as Record<string, Array<{ aborted: string[]; ticks: number; fired: number }>>)[${JSON.stringify(key)}] ??= []);`,
+        initialize: `      const mine = { aborted: [] as string[], ticks: 0, fired: 0 };
+      started.push(mine);
+      ctx.signal.addEventListener('abort', () => mine.aborted.push(String((ctx.signal.reason as Error).message)));
+      setInterval(() => { mine.ticks++; }, 10);
+      setTimeout(() => { mine.fired++; }, 100);
+      await new Promise((r) => setTimeout(r, 30));
+${end}`,
+      });
+    }
+
+    async function failedLoad(name: string, end: string, code: string): Promise<{ view: any; started: Started[] }> {
+      const key = `__ph_undo_${db.kind}_${process.pid}_${name}`;
+      await insertRow(name, writePlugin(plugins.dir, name, undoProbe(name, key, end)));
+      const view = await waitFor(async () => {
+        const b = await plugin(t, name);
+        return b.state === 'error' ? b : undefined;
+      }, `${name} to be in error`);
+      assert.equal(view.last_error.code, code, view.last_error.message);
+      const started = startedBy(key);
+      assert.ok(started.length > 0, 'initialize ran');
+      for (const s of started) assert.ok(s.ticks > 0, 'the interval ran while initialize did (the probe sees a live timer)');
+      return { view, started };
+    }
+
+    /** Every timer of `started` still armed would have fired by the time a 150 ms timer armed now fires. */
+    async function assertTimersCleared(started: Started[]): Promise<void> {
+      const before = started.map((s) => ({ ticks: s.ticks, fired: s.fired }));
+      await afterTimersDue(150);
+      assert.deepEqual(
+        started.map((s) => ({ ticks: s.ticks, fired: s.fired })),
+        before,
+        'no timer started in initialize fired after the failed load',
+      );
+    }
+
+    test('case 06: after initialize throws, its ctx.signal is aborted and the timers it started are cleared', async () => {
+      const { view, started } = await failedLoad('u06-undo', "      throw new Error('init exploded');", 'PH_ERR_HOOK_FAILED');
+      assert.match(view.last_error.message, /^u06-undo: initialize\(\) threw: init exploded/);
+      for (const s of started) {
+        assert.deepEqual(s.aborted, ['load failed'], 'ctx.signal aborted by the failed load');
+        assert.equal(s.fired, 0);
+      }
+      await assertTimersCleared(started);
+      await assertHealthyUntouched();
+    });
+
+    test('case 07: initialize that never settles is cut at HOOK_TIMEOUT_MS; its ctx.signal is aborted, its timers cleared', async () => {
+      const { view, started } = await failedLoad('u07-undo', '      await new Promise(() => {});', 'PH_ERR_HOOK_TIMEOUT');
+      assert.equal(view.last_error.message, `u07-undo: initialize() did not finish within ${t.config.hookTimeoutMs} ms`);
+      for (const s of started) assert.deepEqual(s.aborted, ['initialize timed out'], 'ctx.signal aborted while initialize still ran');
+      await assertTimersCleared(started);
       await assertHealthyUntouched();
     });
 

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { onEachDatabase } from './support/databases.js';
 import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
 import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
-import { getJson, waitFor } from './support/util.js';
+import { afterTimersDue, getJson, waitFor } from './support/util.js';
 
 // Plugins that load fine and misbehave while serving: handlers that throw or
 // reject (case 10), timers that throw (case 11, in process; see
@@ -56,11 +56,51 @@ function cleanupPlugin(name: string, cleanup: string): string {
   return pluginSource({ name, endpoints: null, cleanup });
 }
 
+/**
+ * Every loaded instance of `x11-ticker` starts an interval in `initialize`; `GET /x11-ticker/chain` starts a
+ * chain of timeouts and immediates (always one of them pending). Each instance counts its callbacks in a global
+ * (plugin code runs in the host's realm).
+ */
+function tickerPlugin(key: string): string {
+  return pluginSource({
+    name: 'x11-ticker',
+    marked: true,
+    head: `const counts = ((globalThis as unknown as Record<string, Record<string, { interval: number; chain: number }>>)[${JSON.stringify(key)}] ??= {});`,
+    factory: '  const mine = { interval: 0, chain: 0 };',
+    initialize: `      counts[instance] = mine;
+      setInterval(() => { mine.interval++; }, 10);`,
+    routes: `      server.get('/x11-ticker', async () => ({ instance }));
+      server.get('/x11-ticker/chain', async () => {
+        const step = () => {
+          mine.chain++;
+          setImmediate(() => setTimeout(step, 10));
+        };
+        setTimeout(step, 10);
+        return { instance };
+      });`,
+  });
+}
+
 // PGlite and PostgreSQL suites run side by side, each with its own host and directories; the tests of a suite run in order.
 describe('plugins misbehaving while serving', { concurrency: true }, () => {
   onEachDatabase('plugins misbehaving while serving', { concurrency: 1 }, (db) => {
     let t: TestHost | undefined;
     let plugins: { dir: string; cleanup(): void };
+    const tickerKey = `__ph_ticker_${db.kind}_${process.pid}`;
+    const ticks = (instance: string) => {
+      const c = (globalThis as unknown as Record<string, Record<string, { interval: number; chain: number }> | undefined>)[tickerKey]?.[
+        instance
+      ];
+      assert.ok(c, `instance ${instance} was initialized`);
+      return { ...c };
+    };
+    /** Whether the timers of `instance` fired while a 60 ms timer armed after them ran out (see afterTimersDue). */
+    const ticking = async (instance: string) => {
+      const before = ticks(instance);
+      await afterTimersDue(60);
+      const after = ticks(instance);
+      return { interval: after.interval > before.interval, chain: after.chain > before.chain };
+    };
 
     const host = () => t as TestHost;
     const state = async (name: string) => (await getJson(`${host().url}/plugins/${name}`)).body;
@@ -71,8 +111,9 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
       writePlugin(plugins.dir, 'x11-timers', TIMERS);
       writePlugin(plugins.dir, 'x12-cleanup-throws', cleanupPlugin('x12-cleanup-throws', "throw new Error('cleanup exploded');"));
       writePlugin(plugins.dir, 'x12-cleanup-hangs', cleanupPlugin('x12-cleanup-hangs', 'await new Promise(() => {});'));
+      writePlugin(plugins.dir, 'x11-ticker', tickerPlugin(tickerKey));
       t = await startTestHost({ ...db.hostOptions, pluginsDir: plugins.dir, env: { HOOK_TIMEOUT_MS: '400' } });
-      for (const n of ['powertable', 'x10-handler', 'x11-timers', 'x12-cleanup-throws', 'x12-cleanup-hangs']) {
+      for (const n of ['powertable', 'x10-handler', 'x11-timers', 'x11-ticker', 'x12-cleanup-throws', 'x12-cleanup-hangs']) {
         assert.equal((await state(n)).state, 'serving', n);
       }
     });
@@ -153,6 +194,27 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
       assert.equal((await getJson(`${host().url}/hello`)).status, 200);
     });
 
+    test('timers a version started are cleared when it is replaced and when it unloads', async () => {
+      const v1 = (await getJson(`${host().url}/x11-ticker/chain`)).body.instance;
+      assert.deepEqual(await ticking(v1), { interval: true, chain: true }, 'the interval and the chain run while the version serves');
+
+      const loadedAt = (await state('x11-ticker')).serving.loaded_at;
+      await host().host.repo.bumpGeneration('x11-ticker');
+      await waitFor(async () => (await state('x11-ticker')).serving?.loaded_at !== loadedAt, 'the reload to swap');
+      const v2 = (await getJson(`${host().url}/x11-ticker/chain`)).body.instance;
+      assert.notEqual(v2, v1);
+      // the replaced version is retired in the background (drain, cleanup, then its timers are cleared)
+      await waitFor(async () => {
+        const r = await ticking(v1);
+        return !r.interval && !r.chain;
+      }, 'the timers of the replaced version to stop');
+      assert.deepEqual(await ticking(v2), { interval: true, chain: true }, 'the new version keeps its own timers');
+
+      await sqlByHand(host(), db.url, "UPDATE plugins SET status = 'inactive' WHERE name = 'x11-ticker'");
+      await waitFor(async () => (await state('x11-ticker')).state === 'unloaded', 'x11-ticker to unload');
+      assert.deepEqual(await ticking(v2), { interval: false, chain: false }, 'an unloaded version has no timer left');
+    });
+
     test('case 12: disabling a plugin whose cleanup throws or hangs still unloads it', async () => {
       for (const name of ['x12-cleanup-throws', 'x12-cleanup-hangs']) {
         await sqlByHand(host(), db.url, "UPDATE plugins SET status = 'inactive' WHERE name = $1", [name]);
@@ -166,6 +228,10 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
         const line = host().logs.find((l) => l.level === 50 && l.plugin === name && l.code === code);
         assert.ok(line, `${name}: cleanup failure logged with the plugin name`);
         assert.match(String(line.msg), /cleanup/);
+        if (code === 'PH_ERR_HOOK_TIMEOUT') {
+          // the unload waited for the hanging cleanup only up to the configured limit
+          assert.equal(line.msg, `cleanup failed: ${name}: cleanup() did not finish within ${host().config.hookTimeoutMs} ms`);
+        }
       }
       assert.equal((await getJson(`${host().url}/hello`)).status, 200);
     });
@@ -177,10 +243,21 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
       await host().host.repo.bumpGeneration('x12-cleanup-hangs');
       await waitFor(async () => (await state('x12-cleanup-hangs')).serving?.loaded_at !== first, 'the reload to swap');
       assert.equal((await getJson(`${host().url}/x12-cleanup-hangs`)).status, 200);
-      // the retired version's cleanup hangs; closing the host waits for it only up to the hook time limit
-      const closing = host().close();
+      // The retired version's cleanup hangs, and so does the serving version's at shutdown: closing the host
+      // waits for each only up to the hook limit (a close that waited for them would hang this test until the
+      // runner's limit). Three cleanups were cut at the configured limit: at the disable of the test before,
+      // of the retired version, and of the serving version at shutdown.
+      const h = host();
+      const cut = () =>
+        h.logs.lines.filter(
+          (l) =>
+            l.plugin === 'x12-cleanup-hangs' &&
+            l.code === 'PH_ERR_HOOK_TIMEOUT' &&
+            l.msg === `cleanup failed: x12-cleanup-hangs: cleanup() did not finish within ${h.config.hookTimeoutMs} ms`,
+        ).length;
       t = undefined;
-      await closing;
+      await h.close();
+      assert.equal(cut(), 3);
     });
   });
 });

@@ -62,3 +62,12 @@ export function quantile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? Number.NaN;
 }
+
+/**
+ * Resolves once a timer of `ms`, armed now, has fired. Node runs due timers in order of expiry, so by then every
+ * timer armed earlier with a shorter delay that is still armed has fired too: the test's way to prove that a
+ * timer was cleared by waiting for an event, not for a guess of how long something takes.
+ */
+export function afterTimersDue(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
