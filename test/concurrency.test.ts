@@ -46,6 +46,11 @@ function ops(round: number): Op[] {
   return out;
 }
 
+/** Round 3: enables and reloads only, so the plugin stays active and every reload must replace the serving version. */
+function opsWithoutDisable(): Op[] {
+  return Array.from({ length: WRITES }, (_, i) => (i % 2 === 0 ? 'reload' : 'enable'));
+}
+
 // PGlite and PostgreSQL suites run side by side, each with its own host and directories; the tests of a suite run in order.
 describe('50 concurrent writes for one plugin', { concurrency: true }, () => {
   onEachDatabase('50 concurrent writes for one plugin', { concurrency: 1 }, (db) => {
@@ -55,7 +60,9 @@ describe('50 concurrent writes for one plugin', { concurrency: true }, () => {
     let writer: { db: Database; repo: PluginRepository } | undefined;
     const key = `__ph_busy_${db.kind}_${process.pid}`;
     const g = globalThis as unknown as Record<string, { inflight: number; max: number; inits: number; cleanups: number }>;
-    const loaded: string[] = [];
+    /** Every load of busy on this node: the generation of the row it was loaded for. */
+    const loaded: number[] = [];
+    let unloaded = 0;
 
     before(async () => {
       plugins = pluginsDirWithPowertable();
@@ -66,7 +73,10 @@ describe('50 concurrent writes for one plugin', { concurrency: true }, () => {
         writer = { db: wdb, repo: new PluginRepository(wdb.orm) };
       }
       t.host.manager.on('loaded', (name) => {
-        if (name === 'busy') loaded.push(name);
+        if (name === 'busy') loaded.push(t.host.manager.servingGeneration('busy'));
+      });
+      t.host.manager.on('unloaded', (name) => {
+        if (name === 'busy') unloaded++;
       });
     });
     after(async () => {
@@ -82,47 +92,64 @@ describe('50 concurrent writes for one plugin', { concurrency: true }, () => {
       else await repo.bumpGeneration('busy');
     }
 
-    for (const round of [0, 1, 2]) {
+    async function busyRow(): Promise<{ status: string; generation: number }> {
+      const [row] = (await sqlByHand(t, db.url, "SELECT status, generation FROM plugins WHERE name = 'busy'")) as {
+        status: string;
+        generation: number;
+      }[];
+      assert.ok(row);
+      return row;
+    }
+
+    /** Waits until the node serves (or has unloaded) what `row` says, and its lanes are idle. */
+    async function converged(row: { status: string; generation: number }): Promise<void> {
+      const want = row.status === 'active' ? 'serving' : 'unloaded';
+      await waitFor(
+        async () => {
+          const v = (await getJson(`${t.url}/plugins/busy`)).body;
+          if (v.state !== want) return false;
+          return want === 'unloaded' || t.host.manager.servingGeneration('busy') === row.generation;
+        },
+        `busy to be ${want}${want === 'serving' ? ` for generation ${row.generation}` : ''}`,
+      );
+      await t.host.manager.idle();
+    }
+
+    for (const round of [0, 1, 2, 3]) {
       test(`round ${round}: the node converges to the last committed write`, async () => {
         const repo = writer?.repo ?? t.host.repo;
-        const before = loaded.length;
-        const results = await Promise.allSettled(ops(round).map((op) => write(repo, op)));
+        const start = await busyRow();
+        const wasServing = t.host.manager.serving('busy') !== undefined;
+        const loadsBefore = loaded.length;
+        const unloadsBefore = unloaded;
+        const results = await Promise.allSettled((round === 3 ? opsWithoutDisable() : ops(round)).map((op) => write(repo, op)));
         assert.deepEqual(
           results.filter((r) => r.status === 'rejected'),
           [],
         );
         // the last committed write is what the row holds now
-        const [row] = (await sqlByHand(t, db.url, "SELECT status, generation FROM plugins WHERE name = 'busy'")) as {
-          status: string;
-          generation: number;
-        }[];
-        assert.ok(row);
-        const want = row.status === 'active' ? 'serving' : 'unloaded';
-        await waitFor(
-          async () => {
-            const v = (await getJson(`${t.url}/plugins/busy`)).body;
-            if (v.state !== want) return false;
-            return want === 'unloaded' || t.host.manager.servingGeneration('busy') === row.generation;
-          },
-          `busy to be ${want}${want === 'serving' ? ` for generation ${row.generation}` : ''}`,
-        );
-        await t.host.manager.idle();
+        const row = await busyRow();
+        assert.ok(row.generation > start.generation, 'the round bumped the generation');
+        await converged(row);
         const served = (await getJson(`${t.url}/busy`)).status;
         assert.equal(served, row.status === 'active' ? 200 : 404);
+        // the writes caused the node's work: a load for the last generation written, or the unload of what served
+        if (row.status === 'active') {
+          assert.ok(
+            loaded.slice(loadsBefore).includes(row.generation),
+            `a load of generation ${row.generation} happened in this round (loads: ${loaded.slice(loadsBefore).join(', ')})`,
+          );
+        } else if (wasServing) {
+          assert.ok(unloaded > unloadsBefore, 'the version serving before the round was unloaded');
+        }
 
         // nothing is left to do: another full reconcile neither loads nor unloads
-        const settled = loaded.length;
-        let unloads = 0;
-        const onUnload = (n: string) => {
-          if (n === 'busy') unloads++;
-        };
-        t.host.manager.on('unloaded', onUnload);
+        const settledLoads = loaded.length;
+        const settledUnloads = unloaded;
         await t.host.manager.reconcileAll();
         await t.host.manager.idle();
-        t.host.manager.off('unloaded', onUnload);
-        assert.equal(loaded.length, settled, 'the serving version already matched the last write (status and generation)');
-        assert.equal(unloads, 0);
-        assert.ok(loaded.length > before || row.status === 'inactive' || round > 0, 'writes caused loads');
+        assert.equal(loaded.length, settledLoads, 'the serving version already matched the last write (status and generation)');
+        assert.equal(unloaded, settledUnloads);
 
         // one version at most, no duplicate routes
         const table = t.host.dispatcher.current;
@@ -153,22 +180,41 @@ describe('50 concurrent writes for one plugin', { concurrency: true }, () => {
       });
     }
 
-    test('at most one load of the plugin was ever in flight', () => {
+    test('at most one load of the plugin was ever in flight', async () => {
+      // Three waves of 50 concurrent writes, each ending active, so that every wave loads at least once; loads
+      // requested while one is in flight must wait for it. Counted by the plugin's initialize and by the
+      // manager's state transitions, from this test's writes only.
+      const repo = writer?.repo ?? t.host.repo;
       const c = g[key];
       assert.ok(c, 'the plugin ran');
-      assert.ok(c.inits > 1, `several loads happened (${c.inits})`);
+      await t.host.manager.idle();
+      assert.equal(c.inflight, 0);
+      c.inits = 0;
+      c.max = 0;
+      const fromLine = t.logs.lines.length;
+      for (const wave of [6, 7, 8]) {
+        await Promise.all(ops(wave).map((op) => write(repo, op)));
+        await repo.setStatus('busy', 'active');
+        await repo.bumpGeneration('busy');
+        await converged(await busyRow());
+      }
+      assert.ok(c.inits >= 3, `a load in every wave (${c.inits})`);
       assert.equal(c.max, 1, 'initialize never ran twice at once');
       assert.equal(c.inflight, 0);
       // the manager's own view, from its state-transition log lines in order: a move into loading or
       // reloading starts a load, the move out of it ends it
       let inFlight = 0;
       let max = 0;
-      for (const l of t.logs.lines) {
+      let starts = 0;
+      for (const l of t.logs.lines.slice(fromLine)) {
         if (l.plugin !== 'busy' || typeof l.to !== 'string') continue;
-        if (l.to === 'loading' || l.to === 'reloading') inFlight++;
-        else if (l.from === 'loading' || l.from === 'reloading') inFlight--;
+        if (l.to === 'loading' || l.to === 'reloading') {
+          inFlight++;
+          starts++;
+        } else if (l.from === 'loading' || l.from === 'reloading') inFlight--;
         max = Math.max(max, inFlight);
       }
+      assert.ok(starts >= 3, `the manager started a load in every wave (${starts})`);
       assert.equal(max, 1, 'the manager never had two loads of busy in flight');
       assert.equal(inFlight, 0);
     });
