@@ -132,11 +132,15 @@ describe('listener and pool connections killed (pg_terminate_backend)', () => {
   });
 
   test('killed five times in a row, then a change: the change is applied', async () => {
-    for (let i = 0; i < 5; i++) {
-      await sql.unsafe(
-        `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = current_database() AND application_name = '${LISTENER}'`,
+    // each kill lands on a listener: the one that came back after the kill before
+    for (let i = 1; i <= 5; i++) {
+      const before = reconnects();
+      const [k] = await sql.unsafe(
+        `SELECT count(*)::int AS killed FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = '${LISTENER}') k`,
       );
-      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(k?.killed, 1, `kill ${i} found the listener`);
+      await waitFor(() => reconnects() > before, `the listener to come back after kill ${i}`);
     }
     writePlugin(plugins.dir, 'beta', pluginSource({ name: 'beta', version: '4.0.0' }));
     await changeWhileListenerDown(`UPDATE plugins SET generation = generation + 1 WHERE name = 'beta'`);

@@ -195,18 +195,58 @@ describe('three nodes on one database', () => {
   });
 
   test('quiet when nothing changes: no node rewrites the desired rows (no notification ping-pong)', async () => {
-    await sql`UPDATE plugins SET generation = generation + 1`; // every node reloads and may publish once
-    await everywhere('settled', async (n) =>
-      (await getJson(`${n.url}/plugins`)).body.every((p: { state: string }) => p.state === 'serving'),
-    );
-    const snap = async () => (await sql`SELECT name, xmin::text AS x FROM plugins ORDER BY name`).map((r) => `${r.name}@${r.x}`);
-    const first = await waitFor(async () => {
-      const s1 = await snap();
-      await new Promise((r) => setTimeout(r, 300));
-      return JSON.stringify(s1) === JSON.stringify(await snap()) ? s1 : undefined;
-    }, 'the rows to settle');
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.deepEqual(await snap(), first, 'no row version changed while nothing was changed');
+    // Every write to the desired-state tables is recorded with the application name of the connection that made
+    // it: the nodes' pools are `plugin-host`, this test's connection is not.
+    await sql.unsafe(`
+      CREATE TABLE test_desired_writes (id bigserial PRIMARY KEY, app text NOT NULL, tbl text NOT NULL, op text NOT NULL);
+      CREATE FUNCTION test_record_write() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO test_desired_writes (app, tbl, op) VALUES (current_setting('application_name'), TG_TABLE_NAME, TG_OP);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER test_record_write AFTER INSERT OR UPDATE OR DELETE ON plugins FOR EACH ROW EXECUTE FUNCTION test_record_write();
+      CREATE TRIGGER test_record_write AFTER INSERT OR UPDATE OR DELETE ON plugin_endpoints FOR EACH ROW EXECUTE FUNCTION test_record_write();
+      CREATE TRIGGER test_record_write AFTER INSERT OR UPDATE OR DELETE ON plugin_artifacts FOR EACH ROW EXECUTE FUNCTION test_record_write();
+    `);
+    const nodeWritesSince = async (id: number) =>
+      (await sql`SELECT app, tbl, op FROM test_desired_writes WHERE id > ${id} AND app LIKE 'plugin-host%' ORDER BY id`).map(
+        (r) => `${r.app}: ${r.op} ${r.tbl}`,
+      );
+    const loadedAt = async (n: ServerProcess): Promise<Record<string, string>> =>
+      Object.fromEntries(
+        (await getJson(`${n.url}/plugins`)).body.map((p: { name: string; serving: { loaded_at: string } | null }) => [
+          p.name,
+          p.serving?.loaded_at,
+        ]),
+      );
+    /**
+     * Bumps every plugin's generation and waits until every node serves a new instance of each. A plugin's runs
+     * are serial on a node, so once this returns, every run a node started for it before the bump has finished.
+     */
+    const barrier = async (label: string) => {
+      const before = new Map(await Promise.all(nodes().map(async (n) => [n.name, await loadedAt(n)] as const)));
+      await sql`UPDATE plugins SET generation = generation + 1`;
+      await everywhere(`every plugin reloaded (${label})`, async (n) => {
+        const was = before.get(n.name) ?? {};
+        const now = await loadedAt(n);
+        return Object.keys(was).length > 0 && Object.entries(was).every(([name, at]) => now[name] !== undefined && now[name] !== at);
+      });
+    };
+
+    // a change every node applies (and may publish once); after the second barrier every run of the first is done
+    await barrier('a change');
+    await barrier('settled');
+    const [{ id: mark } = { id: 0 }] = await sql`SELECT coalesce(max(id), 0)::int AS id FROM test_desired_writes`;
+
+    // nothing changes now, and every node reconciles every plugin: a full reconcile after a re-LISTEN ...
+    const resyncs = (n: ServerProcess) => n.logs.filter((l) => l.msg === 'listener reconnected; resyncing every plugin').length;
+    const resyncsBefore = new Map(nodes().map((n) => [n.name, resyncs(n)]));
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'plugin-host-listener'`;
+    await everywhere('a full reconcile after the listener came back', async (n) => resyncs(n) > (resyncsBefore.get(n.name) ?? 0));
+    // ... and the runs that notifications of rows written by others start (whose reloads end in a publish step)
+    await barrier('after the full reconcile');
+    await barrier('runs before this one done');
+    assert.deepEqual(await nodeWritesSince(mark), [], 'no node wrote the desired state while nothing was changed');
   });
 
   test('reload latency, SQL commit -> new version answering, on each node', async (t) => {

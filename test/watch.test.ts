@@ -97,17 +97,25 @@ onEachDatabase('watch mode', (db) => {
 
 describe('watch mode off', () => {
   test('without WATCH, edits are not rolled out', async () => {
+    // The same edit is made to the plugin of a host without WATCH and of one with it: once the watching host
+    // serves the edit, a watcher of the other would have had every chance to act (both see the change at once)
     const plugins = pluginsDirWithPowertable();
+    const watched = pluginsDirWithPowertable();
     const t = await startTestHost({ kind: 'pglite', pluginsDir: plugins.dir });
+    const control = await startTestHost({ kind: 'pglite', pluginsDir: watched.dir, env: { WATCH: '1', WATCH_DEBOUNCE_MS: '50' } });
     try {
       assert.equal(t.host.watcher, undefined);
-      const main = path.join(plugins.dir, 'powertable', 'main.ts');
-      writeFileSync(main, readFileSync(main, 'utf8').replace("'PowerTable plugin - GET /hello'", "'not watched'"));
-      // give a watcher every chance to act (it would have within a fraction of this), then check nothing did
-      await new Promise((r) => setTimeout(r, 600));
+      assert.ok(control.host.watcher);
+      for (const dir of [plugins.dir, watched.dir]) {
+        const main = path.join(dir, 'powertable', 'main.ts');
+        writeFileSync(main, readFileSync(main, 'utf8').replace("'PowerTable plugin - GET /hello'", "'not watched'"));
+      }
+      await waitFor(async () => (await message(control.url)) === 'not watched', 'the watching host to serve the edit');
       assert.equal(await message(t.url), 'PowerTable plugin - GET /hello');
     } finally {
+      await control.close();
       await t.close();
+      watched.cleanup();
       plugins.cleanup();
     }
   });
