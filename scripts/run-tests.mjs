@@ -2,9 +2,9 @@
 // Node 20's runner does not discover .ts files by itself, so the list is built here.
 //
 // Time limits, so that a hang fails with a name instead of stalling the run:
-// - TEST_TIMEOUT_MS (default 120 s): every test and hook that sets no `timeout` of its own
+// - TEST_TIMEOUT_MS (default 180 s): every test and hook that sets no `timeout` of its own
 //   (scripts/test-time-limit.mjs); the failure names the test, and the file goes on.
-// - TEST_FILE_TIMEOUT_MS (default 420 s): each test file as a whole (Node's `--test-timeout`, which Node 20
+// - TEST_FILE_TIMEOUT_MS (default 480 s): each test file as a whole (Node's `--test-timeout`, which Node 20
 //   applies per file); the failure names the file, whose process is ended.
 // Arguments are substrings of file names to run (all files when none). TEST_CONCURRENCY: files run at once (2).
 import { spawnSync } from 'node:child_process';
@@ -33,8 +33,8 @@ function ms(name, fallback) {
   }
   return v;
 }
-const testTimeout = ms('TEST_TIMEOUT_MS', 120_000);
-const fileTimeout = ms('TEST_FILE_TIMEOUT_MS', 420_000);
+const testTimeout = ms('TEST_TIMEOUT_MS', 180_000);
+const fileTimeout = ms('TEST_FILE_TIMEOUT_MS', 480_000);
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 console.log(`# time limits: ${testTimeout / 1000} s per test and hook, ${fileTimeout / 1000} s per file; ${concurrency} files at once`);
 
