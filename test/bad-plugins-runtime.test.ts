@@ -12,44 +12,34 @@ import { afterTimersDue, getJson, waitFor } from './support/util.js';
 
 const SECRET = 'db password is hunter2';
 
-const HANDLER = `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: 'x10-handler', version: '1.0.0', description: '', author: '' }),
-  initialize() {},
-  registerRoutes(server) {
-    server.get('/x10/throw', () => { throw new Error(${JSON.stringify(SECRET)}); });
-    server.get('/x10/reject', async () => { await Promise.resolve(); throw new Error(${JSON.stringify(SECRET)}); });
-    server.get('/x10/throw-string', async () => { throw ${JSON.stringify(SECRET)}; });
-    server.get('/x10/status-503', async () => { throw Object.assign(new Error(${JSON.stringify(SECRET)}), { statusCode: 503 }); });
-    server.get('/x10/throw-null', async () => { throw null; });
-    server.get('/x10/conflict', async () => { throw Object.assign(new Error('name already taken'), { statusCode: 409, code: 'E_TAKEN' }); });
-    server.post('/x10/json', { schema: { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } } } }, async (req) => req.body);
-    server.get('/x10/ok', async () => ({ ok: true }));
-  },
-  cleanup() {},
-}));
-`;
+const HANDLER = pluginSource({
+  name: 'x10-handler',
+  endpoints: null,
+  routes: `        server.get('/x10/throw', () => { throw new Error(${JSON.stringify(SECRET)}); });
+        server.get('/x10/reject', async () => { await Promise.resolve(); throw new Error(${JSON.stringify(SECRET)}); });
+        server.get('/x10/throw-string', async () => { throw ${JSON.stringify(SECRET)}; });
+        server.get('/x10/status-503', async () => { throw Object.assign(new Error(${JSON.stringify(SECRET)}), { statusCode: 503 }); });
+        server.get('/x10/throw-null', async () => { throw null; });
+        server.get('/x10/conflict', async () => { throw Object.assign(new Error('name already taken'), { statusCode: 409, code: 'E_TAKEN' }); });
+        server.post('/x10/json', { schema: { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } } } }, async (req) => req.body);
+        server.get('/x10/ok', async () => ({ ok: true }));`,
+});
 
-const TIMERS = `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: 'x11-timers', version: '1.0.0', description: '', author: '' }),
-  initialize() {},
-  registerRoutes(server) {
-    server.get('/x11/timeout', async () => { setTimeout(() => { throw new Error('timeout boom'); }, 1); return { armed: true }; });
-    server.get('/x11/interval', async () => {
-      const t = setInterval(() => { clearInterval(t); throw new Error('interval boom'); }, 1);
-      return { armed: true };
-    });
-    server.get('/x11/immediate', async () => { setImmediate(() => { throw new Error('immediate boom'); }); return { armed: true }; });
-    server.get('/x11/async-timeout', async () => {
-      setTimeout(async () => { await Promise.resolve(); throw new Error('async timeout boom'); }, 1);
-      return { armed: true };
-    });
-    server.get('/x11/ok', async () => ({ ok: true }));
-  },
-  cleanup() {},
-}));
-`;
+const TIMERS = pluginSource({
+  name: 'x11-timers',
+  endpoints: null,
+  routes: `        server.get('/x11/timeout', async () => { setTimeout(() => { throw new Error('timeout boom'); }, 1); return { armed: true }; });
+        server.get('/x11/interval', async () => {
+          const t = setInterval(() => { clearInterval(t); throw new Error('interval boom'); }, 1);
+          return { armed: true };
+        });
+        server.get('/x11/immediate', async () => { setImmediate(() => { throw new Error('immediate boom'); }); return { armed: true }; });
+        server.get('/x11/async-timeout', async () => {
+          setTimeout(async () => { await Promise.resolve(); throw new Error('async timeout boom'); }, 1);
+          return { armed: true };
+        });
+        server.get('/x11/ok', async () => ({ ok: true }));`,
+});
 
 /** A plugin whose cleanup runs `cleanup`. */
 function cleanupPlugin(name: string, cleanup: string): string {

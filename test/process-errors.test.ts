@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
-import { pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
 import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
 import { getJson, tempDir, waitFor } from './support/util.js';
 
@@ -10,34 +10,29 @@ import { getJson, tempDir, waitFor } from './support/util.js';
 // attribute them to the plugin whose artifact file is in the stack, log them and
 // keep the process serving.
 
-const FAULTS = `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: 'x11-faults', version: '1.0.0', description: '', author: '' }),
-  initialize() {},
-  registerRoutes(server) {
-    server.get('/x11/next-tick', async () => { process.nextTick(() => { throw new Error('nextTick boom'); }); return { armed: true }; });
-    server.get('/x11/microtask', async () => { queueMicrotask(() => { throw new Error('microtask boom'); }); return { armed: true }; });
-    server.get('/x11/raw-timer', async () => {
-      globalThis.setTimeout(() => { throw new Error('raw timer boom'); }, 1);
-      return { armed: true };
-    });
-    server.get('/x11/floating-rejection', async () => { void Promise.reject(new Error('floating boom')); return { armed: true }; });
-    server.get('/x11/async-timer', async () => {
-      setTimeout(async () => { throw new Error('async timer boom'); }, 1);
-      return { armed: true };
-    });
-    server.get('/x11/emitter', async () => {
-      const { EventEmitter } = await import('node:events');
-      const e = new EventEmitter();
-      setImmediate(() => process.nextTick(() => e.emit('error', new Error('emitter boom'))));
-      return { armed: true };
-    });
-    server.get('/x11/string', async () => { process.nextTick(() => { throw 'a bare string'; }); return { armed: true }; });
-    server.get('/x11/ok', async () => ({ ok: true }));
-  },
-  cleanup() {},
-}));
-`;
+const FAULTS = pluginSource({
+  name: 'x11-faults',
+  endpoints: null,
+  routes: `        server.get('/x11/next-tick', async () => { process.nextTick(() => { throw new Error('nextTick boom'); }); return { armed: true }; });
+        server.get('/x11/microtask', async () => { queueMicrotask(() => { throw new Error('microtask boom'); }); return { armed: true }; });
+        server.get('/x11/raw-timer', async () => {
+          globalThis.setTimeout(() => { throw new Error('raw timer boom'); }, 1);
+          return { armed: true };
+        });
+        server.get('/x11/floating-rejection', async () => { void Promise.reject(new Error('floating boom')); return { armed: true }; });
+        server.get('/x11/async-timer', async () => {
+          setTimeout(async () => { throw new Error('async timer boom'); }, 1);
+          return { armed: true };
+        });
+        server.get('/x11/emitter', async () => {
+          const { EventEmitter } = await import('node:events');
+          const e = new EventEmitter();
+          setImmediate(() => process.nextTick(() => e.emit('error', new Error('emitter boom'))));
+          return { armed: true };
+        });
+        server.get('/x11/string', async () => { process.nextTick(() => { throw 'a bare string'; }); return { armed: true }; });
+        server.get('/x11/ok', async () => ({ ok: true }));`,
+});
 
 describe('process-level faults from plugin code in a real server process', () => {
   let db: TestDatabase;
