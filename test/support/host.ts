@@ -34,7 +34,14 @@ export interface TestHost {
   close(): Promise<void>;
 }
 
-/** Starts an in-process host on an ephemeral port. */
+/**
+ * Hosts of one test process start one at a time. They share the process's event loop, and a start type-checks the
+ * plugins it finds in one synchronous program (the worker thread takes over once the host serves): on a loaded
+ * machine, one start could stall another's Fastify boot past Fastify's 10 s plugin timeout (FST_ERR_PLUGIN_TIMEOUT).
+ */
+let starting: Promise<unknown> = Promise.resolve();
+
+/** Starts an in-process host on an ephemeral port (after any other start of this process has finished). */
 export async function startTestHost(
   opts: { kind: DbKind; pluginsDir: string; databaseUrl?: string; dataDir?: string; env?: Record<string, string> } & HostOptions,
 ): Promise<TestHost> {
@@ -54,8 +61,10 @@ export async function startTestHost(
   });
   const logs = new LogSink();
   const host = new Host(config, { ...opts, logger: createLogger('debug', logs) });
+  const start = starting.then(() => host.start());
+  starting = start.catch(() => {});
   try {
-    await host.start();
+    await start;
   } catch (err) {
     await host.close().catch(() => {});
     data?.cleanup();
