@@ -5,18 +5,22 @@
  */
 import path from 'node:path';
 import { launchChromium, waitForText } from '../test/browser.js';
-import { pluginsDirWithPowertable, ROOT, simplePlugin, sqlByHand, startTestHost, writePlugin } from '../test/helpers.js';
+import { sqlByHand, startTestHost } from '../test/support/host.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from '../test/support/plugin-sources.js';
+import { ROOT } from '../test/support/util.js';
 
 const plugins = pluginsDirWithPowertable();
-writePlugin(plugins.dir, 'greeter', simplePlugin('greeter', '1.2.0'));
-writePlugin(plugins.dir, 'catalog', simplePlugin('catalog', '2.0.1', '/items'));
+writePlugin(plugins.dir, 'greeter', pluginSource({ name: 'greeter', version: '1.2.0' }));
+writePlugin(plugins.dir, 'catalog', pluginSource({ name: 'catalog', version: '2.0.1', route: '/items' }));
 writePlugin(
   plugins.dir,
   'weather',
-  simplePlugin('weather', '0.3.0', '/weather').replace(
-    'initialize() {}',
-    "initialize() { throw new Error('WEATHER_API_URL is not set'); }",
-  ),
+  pluginSource({
+    name: 'weather',
+    version: '0.3.0',
+    route: '/weather',
+    initialize: "      throw new Error('WEATHER_API_URL is not set');",
+  }),
 );
 writePlugin(
   plugins.dir,
@@ -28,7 +32,7 @@ const t = await startTestHost({ kind: 'pglite', pluginsDir: plugins.dir, env: { 
 const browser = await launchChromium();
 try {
   // greeter's source breaks: the node keeps 1.2.0 serving and records where the error is
-  writePlugin(plugins.dir, 'greeter', simplePlugin('greeter', '1.3.0').replace('initialize() {}', 'initialize() { const x = ; }'));
+  writePlugin(plugins.dir, 'greeter', pluginSource({ name: 'greeter', version: '1.3.0', initialize: '      const x = ;' }));
   await sqlByHand(t, undefined, `UPDATE plugins SET generation = generation + 1 WHERE name = 'greeter'`);
   const page = await browser.newPage({ viewport: { width: 1280, height: 640 }, deviceScaleFactor: 1 });
   await page.goto(`${t.url}/console`);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/util.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 

@@ -3,8 +3,8 @@ import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cleanEnv, cli } from './cli-helpers.js';
-import { ROOT } from './helpers.js';
+import { cleanEnv, cli } from './support/cli.js';
+import { ROOT } from './support/util.js';
 
 describe('CLI new and build', () => {
   // Inside the project, so the generated test resolves fastify and the SDK like a plugin under ./plugins does.

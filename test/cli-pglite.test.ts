@@ -4,8 +4,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readServerInfo, SERVER_INFO_FILE } from '../src/admin/index.js';
-import { BIN, cleanEnv, cli } from './cli-helpers.js';
-import { pluginsDirWithPowertable, ROOT, tempDir, waitFor } from './helpers.js';
+import { BIN, cleanEnv, cli } from './support/cli.js';
+import { pluginsDirWithPowertable } from './support/plugin-sources.js';
+import { ROOT, tempDir, waitFor } from './support/util.js';
 
 const TOKEN = 'cli-pglite-token';
 

@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cli } from './cli-helpers.js';
-import {
-  createTestDatabase,
-  pluginsDirWithPowertable,
-  startTestHost,
-  type TestDatabase,
-  type TestHost,
-  tempDir,
-  waitFor,
-} from './helpers.js';
+import { cli } from './support/cli.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { startTestHost, type TestHost } from './support/host.js';
+import { pluginsDirWithPowertable } from './support/plugin-sources.js';
+import { tempDir, waitFor } from './support/util.js';
 
 describe('CLI usage', () => {
   test('--help on the command and on each subcommand', async () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig, PROJECT_ROOT } from '../src/config/index.js';
 import { isHostError } from '../src/errors/index.js';
-import { ROOT, tempDir } from './helpers.js';
+import { ROOT, tempDir } from './support/util.js';
 
 describe('configuration', () => {
   test('defaults resolve against the project root, not the working directory', () => {

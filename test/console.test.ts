@@ -11,20 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import postgres from 'postgres';
 import { launchChromium, PageWatch, textOf, waitForText } from './browser.js';
-import {
-  createTestDatabase,
-  getJson,
-  pluginsDirWithPowertable,
-  simplePlugin,
-  sqlByHand,
-  startTestHost,
-  type TestDatabase,
-  type TestHost,
-  tempDir,
-  waitFor,
-  writePlugin,
-} from './helpers.js';
-import { freePort, killAllServers, type ServerProcess, startServer } from './processes.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
+import { freePort, getJson, tempDir, waitFor } from './support/util.js';
 
 const TOKEN = 'console-token-123';
 
@@ -80,12 +71,12 @@ describe('console on PGlite', () => {
 
   before(async () => {
     plugins = pluginsDirWithPowertable();
-    writePlugin(plugins.dir, 'greeter', simplePlugin('greeter', '1.2.0'));
+    writePlugin(plugins.dir, 'greeter', pluginSource({ name: 'greeter', version: '1.2.0' }));
     writePlugin(plugins.dir, 'broken', BROKEN);
     // registered, but its route would shadow the console's event stream: refused when loading
-    writePlugin(plugins.dir, 'shadow', simplePlugin('shadow', '0.0.1', '/events'));
+    writePlugin(plugins.dir, 'shadow', pluginSource({ name: 'shadow', version: '0.0.1', route: '/events' }));
     mkdirSync(path.join(plugins.dir, 'Not A Name'));
-    writeFileSync(path.join(plugins.dir, 'Not A Name', 'main.ts'), simplePlugin('x'));
+    writeFileSync(path.join(plugins.dir, 'Not A Name', 'main.ts'), pluginSource({ name: 'x' }));
     t = await startTestHost({ kind: 'pglite', pluginsDir: plugins.dir, env: { ADMIN_TOKEN: TOKEN } });
     page = await browser.newPage();
     watch = new PageWatch(page, t.url);
@@ -257,7 +248,7 @@ describe('console on PostgreSQL, two server processes', () => {
   before(async () => {
     db = await createTestDatabase();
     plugins = pluginsDirWithPowertable();
-    writePlugin(plugins.dir, 'greeter', simplePlugin('greeter', '1.2.0'));
+    writePlugin(plugins.dir, 'greeter', pluginSource({ name: 'greeter', version: '1.2.0' }));
     dataA = tempDir('ph-console-a-');
     dataB = tempDir('ph-console-b-');
     port = await freePort();

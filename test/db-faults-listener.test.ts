@@ -4,18 +4,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
-import {
-  createTestDatabase,
-  getJson,
-  PG_ADMIN_URL,
-  pluginsDirWithPowertable,
-  simplePlugin,
-  type TestDatabase,
-  tempDir,
-  waitFor,
-  writePlugin,
-} from './helpers.js';
-import { killAllServers, type ServerProcess, startServer } from './processes.js';
+import { createTestDatabase, PG_ADMIN_URL, type TestDatabase } from './support/databases.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
+import { getJson, tempDir, waitFor } from './support/util.js';
 
 const LISTENER = 'plugin-host-listener';
 const POOL = 'plugin-host';
@@ -40,7 +32,7 @@ describe('listener and pool connections killed (pg_terminate_backend)', () => {
     db = await createTestDatabase();
     plugins = pluginsDirWithPowertable();
     data = tempDir('ph-data-');
-    for (const n of ['alpha', 'beta']) writePlugin(plugins.dir, n, simplePlugin(n, '1.0.0'));
+    for (const n of ['alpha', 'beta']) writePlugin(plugins.dir, n, pluginSource({ name: n, version: '1.0.0' }));
     node = await startServer({
       name: 'node',
       env: {
@@ -101,8 +93,8 @@ describe('listener and pool connections killed (pg_terminate_backend)', () => {
   }
 
   test('changes committed while the listener is down are all applied after it reconnects', async () => {
-    writePlugin(plugins.dir, 'gamma', simplePlugin('gamma', '1.0.0'));
-    writePlugin(plugins.dir, 'beta', simplePlugin('beta', '2.0.0'));
+    writePlugin(plugins.dir, 'gamma', pluginSource({ name: 'gamma', version: '1.0.0' }));
+    writePlugin(plugins.dir, 'beta', pluginSource({ name: 'beta', version: '2.0.0' }));
     const before1 = reconnects();
     const r1 = await changeWhileListenerDown(`
       UPDATE plugins SET status = 'inactive' WHERE name = 'alpha';
@@ -119,7 +111,7 @@ describe('listener and pool connections killed (pg_terminate_backend)', () => {
     assert.equal(await status('/hello'), 200, 'powertable kept serving');
 
     // second round, undoing and changing again
-    writePlugin(plugins.dir, 'beta', simplePlugin('beta', '3.0.0'));
+    writePlugin(plugins.dir, 'beta', pluginSource({ name: 'beta', version: '3.0.0' }));
     const before2 = reconnects();
     const r2 = await changeWhileListenerDown(`
       UPDATE plugins SET status = 'active' WHERE name = 'alpha';
@@ -140,20 +132,24 @@ describe('listener and pool connections killed (pg_terminate_backend)', () => {
   });
 
   test('killed five times in a row, then a change: the change is applied', async () => {
-    for (let i = 0; i < 5; i++) {
-      await sql.unsafe(
-        `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = current_database() AND application_name = '${LISTENER}'`,
+    // each kill lands on a listener: the one that came back after the kill before
+    for (let i = 1; i <= 5; i++) {
+      const before = reconnects();
+      const [k] = await sql.unsafe(
+        `SELECT count(*)::int AS killed FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = '${LISTENER}') k`,
       );
-      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(k?.killed, 1, `kill ${i} found the listener`);
+      await waitFor(() => reconnects() > before, `the listener to come back after kill ${i}`);
     }
-    writePlugin(plugins.dir, 'beta', simplePlugin('beta', '4.0.0'));
+    writePlugin(plugins.dir, 'beta', pluginSource({ name: 'beta', version: '4.0.0' }));
     await changeWhileListenerDown(`UPDATE plugins SET generation = generation + 1 WHERE name = 'beta'`);
     await waitFor(async () => (await versionAt('/beta')) === '4.0.0', 'beta reloaded to 4.0.0', 20_000);
     await waitFor(async () => (await getJson(`${node.url}/readyz`)).status === 200, 'ready again (listener connected)');
   });
 
   test('a reconcile whose pool connection is killed mid-query is retried, not dropped', async () => {
-    writePlugin(plugins.dir, 'beta', simplePlugin('beta', '5.0.0'));
+    writePlugin(plugins.dir, 'beta', pluginSource({ name: 'beta', version: '5.0.0' }));
     await sql.unsafe(`UPDATE plugins SET generation = generation + 1 WHERE name = 'beta'`);
     await waitFor(async () => (await versionAt('/beta')) === '5.0.0', 'beta reloaded to 5.0.0');
     const postponedBefore = node.logs.filter((l) => String(l.msg).startsWith('reconcile of beta postponed')).length;

@@ -3,8 +3,11 @@
 // stopped for a while, and a listening backend that stops answering.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { getJson, pluginsDirWithPowertable, simplePlugin, tempDir, waitFor, writePlugin } from './helpers.js';
-import { killAllServers, PrivatePostgres, type ServerProcess, startLoad, startServer } from './processes.js';
+import { startLoad } from './support/load.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { PrivatePostgres } from './support/private-postgres.js';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
+import { getJson, tempDir, waitFor } from './support/util.js';
 
 const LISTENER = 'plugin-host-listener';
 
@@ -24,7 +27,7 @@ describe('database outages (private PostgreSQL cluster)', () => {
     pg = await PrivatePostgres.create();
     plugins = pluginsDirWithPowertable();
     data = tempDir('ph-data-');
-    writePlugin(plugins.dir, 'alpha', simplePlugin('alpha', '1.0.0'));
+    writePlugin(plugins.dir, 'alpha', pluginSource({ name: 'alpha', version: '1.0.0' }));
     // started before its database exists on the network
     node = await startServer({
       name: 'node',
@@ -76,12 +79,12 @@ describe('database outages (private PostgreSQL cluster)', () => {
     await waitFor(() => hello.count > 50 && alpha.count > 50, 'load running');
 
     await pg.restart('fast');
-    writePlugin(plugins.dir, 'alpha', simplePlugin('alpha', '2.0.0'));
+    writePlugin(plugins.dir, 'alpha', pluginSource({ name: 'alpha', version: '2.0.0' }));
     await bump('alpha'); // committed while the node's listener is most likely still reconnecting
     await waitFor(async () => (await versionAt('/alpha')) === '2.0.0', 'alpha 2.0.0 after a fast restart', 30_000);
 
     await pg.restart('immediate'); // a crash: no goodbye to the clients, WAL recovery at start
-    writePlugin(plugins.dir, 'alpha', simplePlugin('alpha', '3.0.0'));
+    writePlugin(plugins.dir, 'alpha', pluginSource({ name: 'alpha', version: '3.0.0' }));
     await bump('alpha');
     await waitFor(async () => (await versionAt('/alpha')) === '3.0.0', 'alpha 3.0.0 after a crash restart', 30_000);
     await waitFor(async () => (await getJson(`${node.url}/readyz`)).status === 200, 'ready again');
@@ -115,11 +118,12 @@ describe('database outages (private PostgreSQL cluster)', () => {
     assert.equal(ready.status, 503);
     assert.match(ready.body.detail, /database unreachable/);
     assert.equal(await versionAt('/alpha'), '3.0.0', 'alpha answers during the outage');
-    // let the listener's reconnect attempts back off for a while
     await waitFor(
       () => node.findLog((l) => l.msg === 'listener disconnected; reconnecting' && (l.time as number) > Date.now() - 10_000),
       'listener noticed',
     );
+    // The outage lasts a while: long enough for several reconnect attempts to fail and the listener's backoff
+    // to grow (a scenario's duration, not a window for a negative check: nothing logs each attempt to wait for)
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal((await getJson(`${node.url}/hello`)).status, 200);
 

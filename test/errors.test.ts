@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ERROR_CODES } from '../src/errors/index.js';
-import { ROOT } from './helpers.js';
+import { ROOT } from './support/util.js';
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {

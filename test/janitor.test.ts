@@ -5,15 +5,9 @@ import { existsSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ARTIFACT_FORMAT, artifactHeader, bundleDigest } from '../src/artifacts/index.js';
-import {
-  createTestDatabase,
-  DB_KINDS,
-  pluginsDirWithPowertable,
-  sqlByHand,
-  startTestHost,
-  type TestDatabase,
-  type TestHost,
-} from './helpers.js';
+import { createTestDatabase, DB_KINDS, type TestDatabase } from './support/databases.js';
+import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
+import { pluginsDirWithPowertable } from './support/plugin-sources.js';
 
 const DAY = 86_400_000;
 

@@ -33,6 +33,15 @@ describe('lanes', () => {
     let maxPerKey = 0;
     let maxOverall = 0;
     const runs: string[] = [];
+    // each run waits for the test to let it finish, so what overlaps is decided by the test, not by timing
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const started = new Map<string, () => void>();
+    const startedOnce = (key: string) => new Promise<void>((r) => started.set(key, r));
+    const aStarted = startedOnce('a');
+    const bStarted = startedOnce('b');
     const lanes = new Lanes(
       async (key) => {
         running.set(key, (running.get(key) ?? 0) + 1);
@@ -42,15 +51,18 @@ describe('lanes', () => {
           [...running.values()].reduce((a, b) => a + b, 0),
         );
         runs.push(key);
-        await new Promise((r) => setTimeout(r, 20));
+        started.get(key)?.();
+        await released;
         running.set(key, (running.get(key) ?? 1) - 1);
       },
       () => {},
     );
     const first = lanes.request('a');
     const other = lanes.request('b');
-    await new Promise((r) => setTimeout(r, 5)); // 'a' is running now
+    await Promise.all([aStarted, bStarted]); // 'a' and 'b' are running now
     const burst = Array.from({ length: 20 }, () => lanes.request('a'));
+    assert.deepEqual(runs, ['a', 'b'], 'the burst waits for the run in flight');
+    release();
     await Promise.all([first, ...burst, other]);
     assert.equal(maxPerKey, 1);
     assert.equal(maxOverall, 2, 'a and b ran side by side');

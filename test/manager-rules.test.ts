@@ -17,7 +17,7 @@ import { HOST_PATH_PREFIXES } from '../src/model/index.js';
 import { Dispatcher, HostPaths } from '../src/routing/index.js';
 import { InflightVersion, type LoadedVersion, type LoadRequest, type PluginRuntime } from '../src/runtime/index.js';
 import type { PluginMetadata } from '../src/sdk/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/util.js';
 
 const log = createLogger('silent');
 

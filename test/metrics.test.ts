@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import {
-  createTestDatabase,
-  DB_KINDS,
-  pluginsDirWithPowertable,
-  sqlByHand,
-  startTestHost,
-  type TestDatabase,
-  type TestHost,
-  waitFor,
-  writePlugin,
-} from './helpers.js';
+import { after, before, test } from 'node:test';
+import { onEachDatabase } from './support/databases.js';
+import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { waitFor } from './support/util.js';
 
 const TOKEN = 'metrics-token-123';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -35,86 +28,74 @@ async function scrape(url: string): Promise<Map<string, number>> {
   return parseMetrics(await res.text());
 }
 
-for (const kind of DB_KINDS) {
-  describe(`metrics on ${kind}`, () => {
-    let db: TestDatabase | undefined;
-    let t: TestHost;
-    let plugins: { dir: string; cleanup(): void };
+onEachDatabase('metrics', (db) => {
+  let t: TestHost;
+  let plugins: { dir: string; cleanup(): void };
 
-    before(async () => {
-      plugins = pluginsDirWithPowertable();
-      if (kind === 'postgres') db = await createTestDatabase();
-      t = await startTestHost({ kind, pluginsDir: plugins.dir, ...(db ? { databaseUrl: db.url } : {}), env: { ADMIN_TOKEN: TOKEN } });
-    });
-    after(async () => {
-      await t?.close();
-      await db?.drop();
-      plugins.cleanup();
-    });
-
-    test('plugins by state and status, loads and their duration after start', async () => {
-      const m = await scrape(t.url);
-      assert.equal(m.get('plugin_host_plugins{state="serving"}'), 1);
-      assert.equal(m.get('plugin_host_plugins{state="error"}'), 0);
-      assert.equal(m.get('plugin_host_plugins_desired{status="active"}'), 1);
-      assert.equal(m.get('plugin_host_plugins_desired{status="inactive"}'), 0);
-      assert.equal(m.get('plugin_host_plugin_loads_total{plugin="powertable",kind="load"}'), 1);
-      assert.equal(m.get('plugin_host_plugin_load_duration_seconds_count{kind="load"}'), 1);
-      assert.ok((m.get('plugin_host_plugin_load_duration_seconds_sum{kind="load"}') ?? 0) > 0);
-      assert.ok(m.has('process_resident_memory_bytes'), 'process metrics');
-    });
-
-    test('requests per plugin route are counted, across a reload', async () => {
-      const key = 'plugin_host_plugin_requests_total{plugin="powertable",method="GET",route="/hello"}';
-      const before = (await scrape(t.url)).get(key) ?? 0;
-      for (let i = 0; i < 7; i++) assert.equal((await fetch(`${t.url}/hello`)).status, 200);
-      assert.equal((await fetch(`${t.url}/plugins`)).status, 200); // core routes are not plugin requests
-      assert.equal((await scrape(t.url)).get(key), before + 7);
-
-      const r = await fetch(`${t.url}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
-      assert.equal(r.status, 200);
-      for (let i = 0; i < 3; i++) await fetch(`${t.url}/hello`);
-      const m = await scrape(t.url);
-      assert.equal(m.get(key), before + 10, 'the counter keeps counting over versions');
-      assert.equal(m.get('plugin_host_plugin_loads_total{plugin="powertable",kind="reload"}'), 1);
-      assert.equal(m.get('plugin_host_plugin_load_duration_seconds_count{kind="reload"}'), 1);
-      assert.equal(m.get('plugin_host_plugin_inflight_requests{plugin="powertable"}'), 0);
-    });
-
-    test('unloads and failures by code', async () => {
-      assert.equal((await fetch(`${t.url}/plugins/powertable/disable`, { method: 'POST', headers: AUTH })).status, 200);
-      let m = await scrape(t.url);
-      assert.equal(m.get('plugin_host_plugins{state="unloaded"}'), 1);
-      assert.equal(m.get('plugin_host_plugins{state="serving"}'), 0);
-      assert.equal(m.get('plugin_host_plugins_desired{status="inactive"}'), 1);
-      assert.equal(m.get('plugin_host_plugin_unloads_total{plugin="powertable"}'), 1);
-      assert.equal((await fetch(`${t.url}/plugins/powertable/enable`, { method: 'POST', headers: AUTH })).status, 200);
-
-      const dir = writePlugin(
-        plugins.dir,
-        'faulty',
-        `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: 'faulty', version: '1.0.0', description: '', author: '' }),
-  initialize() { throw new Error('cannot start'); },
-  registerRoutes() {},
-  cleanup() {},
-}));
-`,
-      );
-      await sqlByHand(t, db?.url, 'INSERT INTO plugins (id, name, type, path, source_path, status) VALUES ($1, $2, $3, $4, $4, $5)', [
-        randomUUID(),
-        'faulty',
-        'dynamic',
-        dir,
-        'active',
-      ]);
-      m = await waitFor(async () => {
-        const x = await scrape(t.url);
-        return (x.get('plugin_host_plugin_failures_total{plugin="faulty",code="PH_ERR_HOOK_FAILED"}') ?? 0) >= 1 ? x : undefined;
-      }, 'the failure to be counted');
-      assert.equal(m.get('plugin_host_plugins{state="error"}'), 1);
-      assert.equal(m.get('plugin_host_plugins{state="serving"}'), 1);
-    });
+  before(async () => {
+    plugins = pluginsDirWithPowertable();
+    t = await startTestHost({ ...db.hostOptions, pluginsDir: plugins.dir, env: { ADMIN_TOKEN: TOKEN } });
   });
-}
+  after(async () => {
+    await t?.close();
+    plugins.cleanup();
+  });
+
+  test('plugins by state and status, loads and their duration after start', async () => {
+    const m = await scrape(t.url);
+    assert.equal(m.get('plugin_host_plugins{state="serving"}'), 1);
+    assert.equal(m.get('plugin_host_plugins{state="error"}'), 0);
+    assert.equal(m.get('plugin_host_plugins_desired{status="active"}'), 1);
+    assert.equal(m.get('plugin_host_plugins_desired{status="inactive"}'), 0);
+    assert.equal(m.get('plugin_host_plugin_loads_total{plugin="powertable",kind="load"}'), 1);
+    assert.equal(m.get('plugin_host_plugin_load_duration_seconds_count{kind="load"}'), 1);
+    assert.ok((m.get('plugin_host_plugin_load_duration_seconds_sum{kind="load"}') ?? 0) > 0);
+    assert.ok(m.has('process_resident_memory_bytes'), 'process metrics');
+  });
+
+  test('requests per plugin route are counted, across a reload', async () => {
+    const key = 'plugin_host_plugin_requests_total{plugin="powertable",method="GET",route="/hello"}';
+    const before = (await scrape(t.url)).get(key) ?? 0;
+    for (let i = 0; i < 7; i++) assert.equal((await fetch(`${t.url}/hello`)).status, 200);
+    assert.equal((await fetch(`${t.url}/plugins`)).status, 200); // core routes are not plugin requests
+    assert.equal((await scrape(t.url)).get(key), before + 7);
+
+    const r = await fetch(`${t.url}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
+    assert.equal(r.status, 200);
+    for (let i = 0; i < 3; i++) await fetch(`${t.url}/hello`);
+    const m = await scrape(t.url);
+    assert.equal(m.get(key), before + 10, 'the counter keeps counting over versions');
+    assert.equal(m.get('plugin_host_plugin_loads_total{plugin="powertable",kind="reload"}'), 1);
+    assert.equal(m.get('plugin_host_plugin_load_duration_seconds_count{kind="reload"}'), 1);
+    assert.equal(m.get('plugin_host_plugin_inflight_requests{plugin="powertable"}'), 0);
+  });
+
+  test('unloads and failures by code', async () => {
+    assert.equal((await fetch(`${t.url}/plugins/powertable/disable`, { method: 'POST', headers: AUTH })).status, 200);
+    let m = await scrape(t.url);
+    assert.equal(m.get('plugin_host_plugins{state="unloaded"}'), 1);
+    assert.equal(m.get('plugin_host_plugins{state="serving"}'), 0);
+    assert.equal(m.get('plugin_host_plugins_desired{status="inactive"}'), 1);
+    assert.equal(m.get('plugin_host_plugin_unloads_total{plugin="powertable"}'), 1);
+    assert.equal((await fetch(`${t.url}/plugins/powertable/enable`, { method: 'POST', headers: AUTH })).status, 200);
+
+    const dir = writePlugin(
+      plugins.dir,
+      'faulty',
+      pluginSource({ name: 'faulty', endpoints: null, initThrows: 'cannot start', routes: '' }),
+    );
+    await sqlByHand(t, db.url, 'INSERT INTO plugins (id, name, type, path, source_path, status) VALUES ($1, $2, $3, $4, $4, $5)', [
+      randomUUID(),
+      'faulty',
+      'dynamic',
+      dir,
+      'active',
+    ]);
+    m = await waitFor(async () => {
+      const x = await scrape(t.url);
+      return (x.get('plugin_host_plugin_failures_total{plugin="faulty",code="PH_ERR_HOOK_FAILED"}') ?? 0) >= 1 ? x : undefined;
+    }, 'the failure to be counted');
+    assert.equal(m.get('plugin_host_plugins{state="error"}'), 1);
+    assert.equal(m.get('plugin_host_plugins{state="serving"}'), 1);
+  });
+});

@@ -6,7 +6,8 @@ import { openPglite } from '../src/db/pglite.js';
 import { openPostgres } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
 import { isHostError } from '../src/errors/index.js';
-import { createTestDatabase, type TestDatabase } from './helpers.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { waitFor } from './support/util.js';
 
 describe('migrations on PostgreSQL', () => {
   let tdb: TestDatabase;
@@ -58,7 +59,7 @@ describe('migrations on PostgreSQL', () => {
       await writer`INSERT INTO plugins (id, name, description) VALUES ('id-1', 'trig', ${big})`;
       await writer`UPDATE plugins SET status = 'inactive' WHERE name = 'trig'`;
       await writer`DELETE FROM plugins WHERE name = 'trig'`;
-      for (let i = 0; i < 100 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => got.length >= 3, 'three notifications');
       const events = got.map((g) => JSON.parse(g));
       assert.deepEqual(
         events.map((e) => e.operation),
@@ -90,7 +91,7 @@ describe('migrations on PGlite', () => {
       const got: string[] = [];
       const l = await d.listen('plugin_changes', { onNotify: (p) => got.push(p), onListen: () => {}, onDisconnect: () => {} });
       await d.query("INSERT INTO plugins (id, name) VALUES ('a', 'lite')");
-      for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => got.length > 0, 'the notification');
       assert.equal(JSON.parse(got[0] as string).name, 'lite');
       await l.close();
     } finally {

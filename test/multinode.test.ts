@@ -9,8 +9,10 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
 import { MIGRATIONS } from '../src/db/index.js';
-import { createTestDatabase, getJson, pluginsDirWithPowertable, type TestDatabase, tempDir, waitFor, writePlugin } from './helpers.js';
-import { killAllServers, markedPlugin, quantile, type ServerProcess, startServer } from './processes.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
+import { getJson, quantile, tempDir, waitFor } from './support/util.js';
 
 describe('three nodes on one database', () => {
   let db: TestDatabase;
@@ -41,7 +43,7 @@ describe('three nodes on one database', () => {
     sql = postgres(db.url, { max: 1, onnotice: () => {} });
     // A and B share a plugins directory (as on a shared volume); C gets an empty one and never discovers.
     shared = pluginsDirWithPowertable();
-    writePlugin(shared.dir, 'alpha', markedPlugin('alpha', '1.0.0'));
+    writePlugin(shared.dir, 'alpha', pluginSource({ name: 'alpha', version: '1.0.0', marked: true }));
     empty = tempDir('ph-empty-plugins-');
   });
 
@@ -93,8 +95,8 @@ describe('three nodes on one database', () => {
 
   test('a node started later without the plugins directory catches up from database artifacts', async () => {
     // changes made before C exists: a new version of alpha, a new plugin, powertable disabled
-    writePlugin(shared.dir, 'alpha', markedPlugin('alpha', '2.0.0'));
-    writePlugin(shared.dir, 'beta', markedPlugin('beta', '1.0.0'));
+    writePlugin(shared.dir, 'alpha', pluginSource({ name: 'alpha', version: '2.0.0', marked: true }));
+    writePlugin(shared.dir, 'beta', pluginSource({ name: 'beta', version: '1.0.0', marked: true }));
     await sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'alpha'`;
     await sql`INSERT INTO plugins (id, name, type, path, source_path, status)
       VALUES (${randomUUID()}, 'beta', 'dynamic', ${path.join(shared.dir, 'beta')}, ${path.join(shared.dir, 'beta')}, 'active')`;
@@ -137,7 +139,7 @@ describe('three nodes on one database', () => {
     await sql`UPDATE plugins SET status = 'active' WHERE name = 'beta'`;
     await everywhere('beta back', async (n) => (await body(n, '/beta')).version === '1.0.0');
 
-    writePlugin(shared.dir, 'beta', markedPlugin('beta', '1.1.0'));
+    writePlugin(shared.dir, 'beta', pluginSource({ name: 'beta', version: '1.1.0', marked: true }));
     await sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'beta'`;
     await everywhere('beta 1.1.0', async (n) => (await body(n, '/beta')).version === '1.1.0');
 
@@ -157,14 +159,11 @@ describe('three nodes on one database', () => {
 
   test('GET /plugins/:name shows every live node: one failed where the others serve', async () => {
     // initialize needs its source directory: it works on A and B, fails on C (artifact only)
-    const src = `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: 'needsrc', version: '1.0.0', description: 'd', author: 'a', endpoints: [{ method: 'GET', path: '/needsrc' }] }),
-  initialize(ctx) { if (ctx.sourceDir === undefined) throw new Error('needs its source directory'); },
-  registerRoutes(server) { server.get('/needsrc', async () => ({ ok: true })); },
-  cleanup() {},
-}));
-`;
+    const src = pluginSource({
+      name: 'needsrc',
+      initialize: "      if (ctx.sourceDir === undefined) throw new Error('needs its source directory');",
+      routes: "      server.get('/needsrc', async () => ({ ok: true }));",
+    });
     const dir = writePlugin(shared.dir, 'needsrc', src);
     await sql`INSERT INTO plugins (id, name, type, path, source_path, status) VALUES (${randomUUID()}, 'needsrc', 'dynamic', ${dir}, ${dir}, 'active')`;
     const view = await waitFor(async () => {
@@ -196,18 +195,58 @@ export const newPlugin = definePlugin(() => ({
   });
 
   test('quiet when nothing changes: no node rewrites the desired rows (no notification ping-pong)', async () => {
-    await sql`UPDATE plugins SET generation = generation + 1`; // every node reloads and may publish once
-    await everywhere('settled', async (n) =>
-      (await getJson(`${n.url}/plugins`)).body.every((p: { state: string }) => p.state === 'serving'),
-    );
-    const snap = async () => (await sql`SELECT name, xmin::text AS x FROM plugins ORDER BY name`).map((r) => `${r.name}@${r.x}`);
-    const first = await waitFor(async () => {
-      const s1 = await snap();
-      await new Promise((r) => setTimeout(r, 300));
-      return JSON.stringify(s1) === JSON.stringify(await snap()) ? s1 : undefined;
-    }, 'the rows to settle');
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.deepEqual(await snap(), first, 'no row version changed while nothing was changed');
+    // Every write to the desired-state tables is recorded with the application name of the connection that made
+    // it: the nodes' pools are `plugin-host`, this test's connection is not.
+    await sql.unsafe(`
+      CREATE TABLE test_desired_writes (id bigserial PRIMARY KEY, app text NOT NULL, tbl text NOT NULL, op text NOT NULL);
+      CREATE FUNCTION test_record_write() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO test_desired_writes (app, tbl, op) VALUES (current_setting('application_name'), TG_TABLE_NAME, TG_OP);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER test_record_write AFTER INSERT OR UPDATE OR DELETE ON plugins FOR EACH ROW EXECUTE FUNCTION test_record_write();
+      CREATE TRIGGER test_record_write AFTER INSERT OR UPDATE OR DELETE ON plugin_endpoints FOR EACH ROW EXECUTE FUNCTION test_record_write();
+      CREATE TRIGGER test_record_write AFTER INSERT OR UPDATE OR DELETE ON plugin_artifacts FOR EACH ROW EXECUTE FUNCTION test_record_write();
+    `);
+    const nodeWritesSince = async (id: number) =>
+      (await sql`SELECT app, tbl, op FROM test_desired_writes WHERE id > ${id} AND app LIKE 'plugin-host%' ORDER BY id`).map(
+        (r) => `${r.app}: ${r.op} ${r.tbl}`,
+      );
+    const loadedAt = async (n: ServerProcess): Promise<Record<string, string>> =>
+      Object.fromEntries(
+        (await getJson(`${n.url}/plugins`)).body.map((p: { name: string; serving: { loaded_at: string } | null }) => [
+          p.name,
+          p.serving?.loaded_at,
+        ]),
+      );
+    /**
+     * Bumps every plugin's generation and waits until every node serves a new instance of each. A plugin's runs
+     * are serial on a node, so once this returns, every run a node started for it before the bump has finished.
+     */
+    const barrier = async (label: string) => {
+      const before = new Map(await Promise.all(nodes().map(async (n) => [n.name, await loadedAt(n)] as const)));
+      await sql`UPDATE plugins SET generation = generation + 1`;
+      await everywhere(`every plugin reloaded (${label})`, async (n) => {
+        const was = before.get(n.name) ?? {};
+        const now = await loadedAt(n);
+        return Object.keys(was).length > 0 && Object.entries(was).every(([name, at]) => now[name] !== undefined && now[name] !== at);
+      });
+    };
+
+    // a change every node applies (and may publish once); after the second barrier every run of the first is done
+    await barrier('a change');
+    await barrier('settled');
+    const [{ id: mark } = { id: 0 }] = await sql`SELECT coalesce(max(id), 0)::int AS id FROM test_desired_writes`;
+
+    // nothing changes now, and every node reconciles every plugin: a full reconcile after a re-LISTEN ...
+    const resyncs = (n: ServerProcess) => n.logs.filter((l) => l.msg === 'listener reconnected; resyncing every plugin').length;
+    const resyncsBefore = new Map(nodes().map((n) => [n.name, resyncs(n)]));
+    await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'plugin-host-listener'`;
+    await everywhere('a full reconcile after the listener came back', async (n) => resyncs(n) > (resyncsBefore.get(n.name) ?? 0));
+    // ... and the runs that notifications of rows written by others start (whose reloads end in a publish step)
+    await barrier('after the full reconcile');
+    await barrier('runs before this one done');
+    assert.deepEqual(await nodeWritesSince(mark), [], 'no node wrote the desired state while nothing was changed');
   });
 
   test('reload latency, SQL commit -> new version answering, on each node', async (t) => {
@@ -241,7 +280,7 @@ export const newPlugin = definePlugin(() => ({
     }
     for (let i = 0; i < 3; i++) {
       const version = `3.0.${i}`;
-      writePlugin(shared.dir, 'alpha', markedPlugin('alpha', version));
+      writePlugin(shared.dir, 'alpha', pluginSource({ name: 'alpha', version, marked: true }));
       const ms = await measure(
         () => sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'alpha'`,
         (b) => b.version === version,

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { compileErrors, validate } from '@readme/openapi-parser';
-import {
-  createTestDatabase,
-  DB_KINDS,
-  getJson,
-  pluginsDirWithPowertable,
-  startTestHost,
-  type TestDatabase,
-  type TestHost,
-  writePlugin,
-} from './helpers.js';
+import { onEachDatabase } from './support/databases.js';
+import { startTestHost, type TestHost } from './support/host.js';
+import { pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { getJson } from './support/util.js';
 
 const TOKEN = 'openapi-token-123';
 const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
@@ -48,102 +42,94 @@ async function assertValid(doc: unknown): Promise<void> {
   assert.ok(result.valid, `the document is valid OpenAPI: ${result.valid ? '' : compileErrors(result)}`);
 }
 
-for (const kind of DB_KINDS) {
-  describe(`live OpenAPI on ${kind}`, () => {
-    let db: TestDatabase | undefined;
-    let t: TestHost;
-    let plugins: { dir: string; cleanup(): void };
+onEachDatabase('live OpenAPI', (db) => {
+  let t: TestHost;
+  let plugins: { dir: string; cleanup(): void };
 
-    before(async () => {
-      plugins = pluginsDirWithPowertable();
-      if (kind === 'postgres') db = await createTestDatabase();
-      t = await startTestHost({ kind, pluginsDir: plugins.dir, ...(db ? { databaseUrl: db.url } : {}), env: { ADMIN_TOKEN: TOKEN } });
-    });
-    after(async () => {
-      await t?.close();
-      await db?.drop();
-      plugins.cleanup();
-    });
-
-    test('describes core, admin and loaded plugin routes, and validates', async () => {
-      const { status, body: doc } = await getJson(`${t.url}/openapi.json`);
-      assert.equal(status, 200);
-      assert.equal(doc.openapi, '3.1.0');
-      await assertValid(doc);
-      for (const p of ['/plugins', '/plugins/{name}', '/plugins/{name}/health', '/healthz', '/readyz', '/metrics', '/openapi.json']) {
-        assert.ok(doc.paths[p], `core path ${p}`);
-      }
-      for (const a of ['enable', 'disable', 'toggle', 'reload']) {
-        const op = doc.paths[`/plugins/{name}/${a}`]?.post;
-        assert.ok(op, `admin route ${a}`);
-        assert.deepEqual(op.tags, ['admin']);
-        assert.deepEqual(op.security, [{ bearerAuth: [] }]);
-      }
-      assert.ok(doc.paths['/plugins'].post, 'POST /plugins');
-      assert.ok(doc.paths['/plugins/{name}'].delete, 'DELETE /plugins/{name}');
-      assert.equal(doc.components.securitySchemes.bearerAuth.scheme, 'bearer');
-      assert.deepEqual(doc.paths['/hello'].get.tags, ['powertable']);
-      assert.ok(doc.paths['/hello'].get.responses['200'].content['application/json'].schema.properties.tables, 'plugin response schema');
-      assert.ok(
-        doc.tags.some((x: { name: string }) => x.name === 'powertable'),
-        'the plugin has its tag',
-      );
-      assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/docs')), 'Swagger UI routes are hidden');
-    });
-
-    test('a plugin loaded later appears with its schemas, and disappears once unloaded', async () => {
-      writePlugin(plugins.dir, 'catalog', CATALOG);
-      const reg = await getJson(`${t.url}/plugins`, { method: 'POST', headers: AUTH, body: JSON.stringify({ path: 'catalog' }) });
-      assert.equal(reg.status, 201, JSON.stringify(reg.body));
-      assert.equal(reg.body.state, 'serving');
-
-      const { body: doc } = await getJson(`${t.url}/openapi.json`);
-      await assertValid(doc);
-      const get = doc.paths['/items/{id}']?.get;
-      assert.ok(get, 'GET /items/{id}');
-      assert.deepEqual(get.tags, ['catalog']);
-      assert.equal(get.operationId, 'catalog.getItem');
-      assert.ok(
-        get.parameters.some((p: { in: string; name: string; required: boolean }) => p.in === 'path' && p.name === 'id' && p.required),
-        'path parameter',
-      );
-      assert.ok(
-        get.parameters.some((p: { in: string; name: string }) => p.in === 'query' && p.name === 'expand'),
-        'query parameter',
-      );
-      const item = JSON.stringify(get.responses['200']);
-      const resolved = item.includes('"label"') || /#\/components\/schemas\/catalog\./.test(item);
-      assert.ok(resolved, `the shared schema is described: ${item}`);
-      const post = doc.paths['/items']?.post;
-      assert.ok(post.requestBody.content['application/json'].schema.required.includes('label'), 'request body schema');
-      assert.ok(post.responses['201'], 'documented status');
-      assert.ok(
-        doc.paths['/files/{*}'] ?? doc.paths['/files/*'] ?? Object.keys(doc.paths).find((p) => p.startsWith('/files/')),
-        'wildcard',
-      );
-      assert.ok(doc.tags.some((x: { name: string; description: string }) => x.name === 'catalog' && x.description.includes('2.1.0')));
-      assert.deepEqual((await getJson(`${t.url}/items/7`)).body, { id: 7, label: null });
-
-      const off = await getJson(`${t.url}/plugins/catalog/disable`, { method: 'POST', headers: { authorization: AUTH.authorization } });
-      assert.equal(off.status, 200);
-      const { body: after } = await getJson(`${t.url}/openapi.json`);
-      await assertValid(after);
-      assert.equal(after.paths['/items/{id}'], undefined);
-      assert.equal(after.paths['/items'], undefined);
-      assert.ok(!after.tags.some((x: { name: string }) => x.name === 'catalog'));
-      assert.ok(!Object.keys(after.components?.schemas ?? {}).some((k) => k.startsWith('catalog.')));
-      assert.ok(after.paths['/hello'], 'other plugins stay');
-    });
-
-    test('Swagger UI at /docs shows the same live document', async () => {
-      const page = await fetch(`${t.url}/docs/`);
-      assert.equal(page.status, 200);
-      assert.match(page.headers.get('content-type') ?? '', /text\/html/);
-      assert.match(await page.text(), /swagger/i);
-      const ui = await getJson(`${t.url}/docs/json`);
-      const live = await getJson(`${t.url}/openapi.json`);
-      assert.equal(ui.status, 200);
-      assert.deepEqual(Object.keys(ui.body.paths).sort(), Object.keys(live.body.paths).sort());
-    });
+  before(async () => {
+    plugins = pluginsDirWithPowertable();
+    t = await startTestHost({ ...db.hostOptions, pluginsDir: plugins.dir, env: { ADMIN_TOKEN: TOKEN } });
   });
-}
+  after(async () => {
+    await t?.close();
+    plugins.cleanup();
+  });
+
+  test('describes core, admin and loaded plugin routes, and validates', async () => {
+    const { status, body: doc } = await getJson(`${t.url}/openapi.json`);
+    assert.equal(status, 200);
+    assert.equal(doc.openapi, '3.1.0');
+    await assertValid(doc);
+    for (const p of ['/plugins', '/plugins/{name}', '/plugins/{name}/health', '/healthz', '/readyz', '/metrics', '/openapi.json']) {
+      assert.ok(doc.paths[p], `core path ${p}`);
+    }
+    for (const a of ['enable', 'disable', 'toggle', 'reload']) {
+      const op = doc.paths[`/plugins/{name}/${a}`]?.post;
+      assert.ok(op, `admin route ${a}`);
+      assert.deepEqual(op.tags, ['admin']);
+      assert.deepEqual(op.security, [{ bearerAuth: [] }]);
+    }
+    assert.ok(doc.paths['/plugins'].post, 'POST /plugins');
+    assert.ok(doc.paths['/plugins/{name}'].delete, 'DELETE /plugins/{name}');
+    assert.equal(doc.components.securitySchemes.bearerAuth.scheme, 'bearer');
+    assert.deepEqual(doc.paths['/hello'].get.tags, ['powertable']);
+    assert.ok(doc.paths['/hello'].get.responses['200'].content['application/json'].schema.properties.tables, 'plugin response schema');
+    assert.ok(
+      doc.tags.some((x: { name: string }) => x.name === 'powertable'),
+      'the plugin has its tag',
+    );
+    assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/docs')), 'Swagger UI routes are hidden');
+  });
+
+  test('a plugin loaded later appears with its schemas, and disappears once unloaded', async () => {
+    writePlugin(plugins.dir, 'catalog', CATALOG);
+    const reg = await getJson(`${t.url}/plugins`, { method: 'POST', headers: AUTH, body: JSON.stringify({ path: 'catalog' }) });
+    assert.equal(reg.status, 201, JSON.stringify(reg.body));
+    assert.equal(reg.body.state, 'serving');
+
+    const { body: doc } = await getJson(`${t.url}/openapi.json`);
+    await assertValid(doc);
+    const get = doc.paths['/items/{id}']?.get;
+    assert.ok(get, 'GET /items/{id}');
+    assert.deepEqual(get.tags, ['catalog']);
+    assert.equal(get.operationId, 'catalog.getItem');
+    assert.ok(
+      get.parameters.some((p: { in: string; name: string; required: boolean }) => p.in === 'path' && p.name === 'id' && p.required),
+      'path parameter',
+    );
+    assert.ok(
+      get.parameters.some((p: { in: string; name: string }) => p.in === 'query' && p.name === 'expand'),
+      'query parameter',
+    );
+    const item = JSON.stringify(get.responses['200']);
+    const resolved = item.includes('"label"') || /#\/components\/schemas\/catalog\./.test(item);
+    assert.ok(resolved, `the shared schema is described: ${item}`);
+    const post = doc.paths['/items']?.post;
+    assert.ok(post.requestBody.content['application/json'].schema.required.includes('label'), 'request body schema');
+    assert.ok(post.responses['201'], 'documented status');
+    assert.ok(doc.paths['/files/{*}'] ?? doc.paths['/files/*'] ?? Object.keys(doc.paths).find((p) => p.startsWith('/files/')), 'wildcard');
+    assert.ok(doc.tags.some((x: { name: string; description: string }) => x.name === 'catalog' && x.description.includes('2.1.0')));
+    assert.deepEqual((await getJson(`${t.url}/items/7`)).body, { id: 7, label: null });
+
+    const off = await getJson(`${t.url}/plugins/catalog/disable`, { method: 'POST', headers: { authorization: AUTH.authorization } });
+    assert.equal(off.status, 200);
+    const { body: after } = await getJson(`${t.url}/openapi.json`);
+    await assertValid(after);
+    assert.equal(after.paths['/items/{id}'], undefined);
+    assert.equal(after.paths['/items'], undefined);
+    assert.ok(!after.tags.some((x: { name: string }) => x.name === 'catalog'));
+    assert.ok(!Object.keys(after.components?.schemas ?? {}).some((k) => k.startsWith('catalog.')));
+    assert.ok(after.paths['/hello'], 'other plugins stay');
+  });
+
+  test('Swagger UI at /docs shows the same live document', async () => {
+    const page = await fetch(`${t.url}/docs/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(await page.text(), /swagger/i);
+    const ui = await getJson(`${t.url}/docs/json`);
+    const live = await getJson(`${t.url}/openapi.json`);
+    assert.equal(ui.status, 200);
+    assert.deepEqual(Object.keys(ui.body.paths).sort(), Object.keys(live.body.paths).sort());
+  });
+});

@@ -5,8 +5,11 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
-import { createTestDatabase, getJson, pluginsDirWithPowertable, type TestDatabase, tempDir, waitFor, writePlugin } from './helpers.js';
-import { killAllServers, markedPlugin, type ServerProcess, startLoad, startServer } from './processes.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { startLoad } from './support/load.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
+import { getJson, tempDir, waitFor } from './support/util.js';
 
 describe('reloads under load', () => {
   let db: TestDatabase;
@@ -24,8 +27,8 @@ describe('reloads under load', () => {
     sql = postgres(db.url, { max: 1, onnotice: () => {} });
     plugins = pluginsDirWithPowertable();
     data = tempDir('ph-data-');
-    writePlugin(plugins.dir, 'target', markedPlugin('target', '1.0.0', '/target', { slowMs: 600 }));
-    writePlugin(plugins.dir, 'other', markedPlugin('other', '1.0.0', '/other'));
+    writePlugin(plugins.dir, 'target', pluginSource({ name: 'target', version: '1.0.0', route: '/target', marked: true, slowMs: 600 }));
+    writePlugin(plugins.dir, 'other', pluginSource({ name: 'other', version: '1.0.0', route: '/other', marked: true }));
     node = await startServer({
       name: 'node',
       env: { DATABASE_URL: db.url, PLUGINS_DIR: plugins.dir, DATA_DIR: data.dir, NODE_ID: 'load-node', TYPECHECK: '0', LOG_LEVEL: 'info' },
@@ -75,7 +78,8 @@ describe('reloads under load', () => {
     for (let i = 1; i <= 100; i++) {
       // every tenth reload is a new version (a changed source, compiled); the others reload the same artifact
       const version = i % 10 === 0 ? `1.${i / 10}.0` : current.version;
-      if (i % 10 === 0) writePlugin(plugins.dir, 'target', markedPlugin('target', version, '/target', { slowMs: 600 }));
+      if (i % 10 === 0)
+        writePlugin(plugins.dir, 'target', pluginSource({ name: 'target', version, route: '/target', marked: true, slowMs: 600 }));
       await bump();
       const prev = current.instance;
       current = await waitFor(async () => {
@@ -133,7 +137,11 @@ describe('reloads under load', () => {
     assert.equal((await target()).instance, good.instance);
 
     // 2. throws in initialize
-    writePlugin(plugins.dir, 'target', markedPlugin('target', '9.0.0', '/target', { initThrows: 'database of the plugin is gone' }));
+    writePlugin(
+      plugins.dir,
+      'target',
+      pluginSource({ name: 'target', version: '9.0.0', route: '/target', marked: true, initThrows: 'database of the plugin is gone' }),
+    );
     await bump();
     v = await failedWith('PH_ERR_HOOK_FAILED');
     assert.match(v.last_error.message, /initialize\(\) threw: database of the plugin is gone/);
@@ -149,17 +157,12 @@ describe('reloads under load', () => {
     writePlugin(
       plugins.dir,
       'target',
-      `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: 'target', version: '9.1.0', description: 'd', author: 'a', endpoints: [{ method: 'GET', path: '/target' }] }),
-  initialize() {},
-  registerRoutes(server) {
-    server.get('/target', async () => ({ version: '9.1.0', instance: 'conflicting' }));
-    server.get('/other', async () => ({ version: 'stolen' }));
-  },
-  cleanup() {},
-}));
-`,
+      pluginSource({
+        name: 'target',
+        version: '9.1.0',
+        routes: `      server.get('/target', async () => ({ version: '9.1.0', instance: 'conflicting' }));
+      server.get('/other', async () => ({ version: 'stolen' }));`,
+      }),
     );
     await bump();
     v = await failedWith('PH_ERR_ROUTE_CONFLICT');
@@ -170,7 +173,7 @@ export const newPlugin = definePlugin(() => ({
     assert.equal((await getJson(`${node.url}/other`)).body.plugin, 'other', 'the first plugin keeps its route');
 
     // 4. a good version again
-    writePlugin(plugins.dir, 'target', markedPlugin('target', '10.0.0', '/target'));
+    writePlugin(plugins.dir, 'target', pluginSource({ name: 'target', version: '10.0.0', route: '/target', marked: true }));
     await bump();
     await waitFor(async () => (await target()).version === '10.0.0', 'target 10.0.0');
     v = await view();

@@ -2,24 +2,20 @@
 // every plugin, close the database, exit 0, each step bounded), a second signal exiting at once, and kill -9
 // in the middle of a reload followed by a restart that converges.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import postgres from 'postgres';
-import { createTestDatabase, getJson, pluginsDirWithPowertable, type TestDatabase, tempDir, waitFor, writePlugin } from './helpers.js';
-import { killAllServers, markedPlugin, startServer } from './processes.js';
+import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, startServer } from './support/server-process.js';
+import { getJson, tempDir, waitFor } from './support/util.js';
 
 /** A plugin whose `cleanup` never settles. */
 function stuckCleanupPlugin(name: string): string {
-  return `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: ${JSON.stringify(name)}, version: '1.0.0', description: 'd', author: 'a', endpoints: [{ method: 'GET', path: '/${name}' }] }),
-  initialize() {},
-  registerRoutes(server) { server.get('/${name}', async () => ({ ok: true })); },
-  cleanup(ctx) { ctx.log.info('cleanup started'); return new Promise(() => {}); },
-}));
-`;
+  return pluginSource({ name, cleanup: "ctx.log.info('cleanup started');\n      await new Promise(() => {});" });
 }
 
 /** GET over a keep-alive agent: the answer and whether the server asked to close the connection. */
@@ -65,7 +61,7 @@ describe('shutdown and crash', () => {
 
   test('SIGTERM: stops accepting, lets in-flight requests finish, cleans up every plugin, closes the database, exits 0', async () => {
     const d = await fresh();
-    writePlugin(d.plugins, 'slow', markedPlugin('slow', '1.0.0', '/slow', { slowMs: 1500 }));
+    writePlugin(d.plugins, 'slow', pluginSource({ name: 'slow', version: '1.0.0', route: '/slow', marked: true, slowMs: 1500 }));
     const node = await startServer({
       name: 'term',
       env: {
@@ -127,7 +123,11 @@ describe('shutdown and crash', () => {
 
   test('SIGINT with a request that never ends and a cleanup that hangs: both bounded, exits 0', async () => {
     const d = await fresh();
-    writePlugin(d.plugins, 'forever', markedPlugin('forever', '1.0.0', '/forever', { slowMs: 600_000 }));
+    writePlugin(
+      d.plugins,
+      'forever',
+      pluginSource({ name: 'forever', version: '1.0.0', route: '/forever', marked: true, slowMs: 600_000 }),
+    );
     writePlugin(d.plugins, 'stuck', stuckCleanupPlugin('stuck'));
     const node = await startServer({
       name: 'int',
@@ -185,7 +185,7 @@ describe('shutdown and crash', () => {
 
   test('kill -9 in the middle of a reload, then restart: converges, nothing half-registered, artifacts consistent', async () => {
     const d = await fresh();
-    writePlugin(d.plugins, 'target', markedPlugin('target', '1.0.0'));
+    writePlugin(d.plugins, 'target', pluginSource({ name: 'target', version: '1.0.0', marked: true }));
     const env = {
       DATABASE_URL: d.url,
       PLUGINS_DIR: d.plugins,
@@ -198,7 +198,7 @@ describe('shutdown and crash', () => {
     assert.equal((await getJson(`${first.url}/target`)).body.version, '1.0.0');
 
     // version 2 initializes slowly: the process dies while 2 is loaded beside 1, before the swap
-    writePlugin(d.plugins, 'target', markedPlugin('target', '2.0.0', '/target', { initMs: 2500 }));
+    writePlugin(d.plugins, 'target', pluginSource({ name: 'target', version: '2.0.0', route: '/target', marked: true, initMs: 2500 }));
     await sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'target'`;
     await first.waitForLog((l) => l.msg === 'initializing target 2.0.0', 'reload of target in flight');
     first.signal('SIGKILL');
@@ -248,6 +248,63 @@ describe('shutdown and crash', () => {
       const [stored] = await sql`SELECT bundle FROM plugin_artifacts WHERE hash = ${hash}`;
       if (stored) assert.equal(stored.bundle, text, `${f} equals the published artifact`);
     }
+    await second.stop('SIGTERM');
+  });
+
+  test('kill -9 in the middle of writing an artifact, then restart: nothing truncated under the final name, converges', async () => {
+    const d = await fresh();
+    writePlugin(d.plugins, 'target', pluginSource({ name: 'target', version: '1.0.0', marked: true }));
+    const env = { DATABASE_URL: d.url, PLUGINS_DIR: d.plugins, DATA_DIR: d.data, NODE_ID: 'torn-node', TYPECHECK: '0' };
+    // the test seam of the artifact writer: an artifact containing this text is written in two halves with a pause between
+    const marker = `torn-write-${randomUUID()}`;
+    const first = await startServer({ name: 'torn-1', env: { ...env, PLUGIN_HOST_TEST_PAUSE_ARTIFACT_WRITE: marker } });
+    assert.equal((await getJson(`${first.url}/target`)).body.version, '1.0.0');
+
+    writePlugin(
+      d.plugins,
+      'target',
+      pluginSource({ name: 'target', version: '2.0.0', marked: true, initialize: `      ctx.log.info(${JSON.stringify(marker)});` }),
+    );
+    await sql`UPDATE plugins SET generation = generation + 1 WHERE name = 'target'`;
+    const paused = await waitFor(
+      () => first.output.find((l) => l.startsWith('plugin-host: test pause in the middle of writing ')),
+      'the reload to stop in the middle of writing the new artifact',
+    );
+    first.signal('SIGKILL');
+    assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
+
+    const artifacts = path.join(d.data, 'artifacts');
+    const written = paused.slice('plugin-host: test pause in the middle of writing '.length);
+    assert.equal(path.dirname(written), artifacts);
+    const finalName = /^([0-9a-f]+\.cjs)\./.exec(path.basename(written))?.[1];
+    assert.ok(finalName, `the artifact is written under another name than its final one: ${path.basename(written)}`);
+    assert.ok(!existsSync(path.join(artifacts, finalName)), 'nothing is under the final name when the process dies');
+    const torn = readFileSync(written, 'utf8');
+
+    const second = await startServer({ name: 'torn-2', env });
+    await waitFor(async () => {
+      const r = (await getJson(`${second.url}/plugins/target`)).body;
+      return r.state === 'serving' && r.serving?.version === '2.0.0' && r.last_error === null;
+    }, 'target 2.0.0 after the restart');
+    assert.equal((await getJson(`${second.url}/target`)).body.version, '2.0.0');
+    assert.ok(
+      second.findLog((l) => l.msg === marker && l.plugin === 'target'),
+      'the version written in full was the one loaded',
+    );
+
+    // the artifact under its final name is complete (the torn write was a strict prefix of it), named by its
+    // hash and equal to the published copy; the torn write's temporary file is all that is left of it
+    const complete = readFileSync(path.join(artifacts, finalName), 'utf8');
+    assert.ok(torn.length < complete.length && complete.startsWith(torn), 'the torn write was cut short');
+    const hash = finalName.slice(0, -'.cjs'.length);
+    assert.match(complete.split('\n')[0] as string, new RegExp(`hash=${hash} \\*/$`));
+    const [stored] = await sql`SELECT bundle FROM plugin_artifacts WHERE hash = ${hash}`;
+    assert.equal(stored?.bundle, complete, 'equal to the published artifact');
+    assert.deepEqual(
+      readdirSync(artifacts).filter((f) => !f.endsWith('.cjs')),
+      [path.basename(written)],
+      'no other temporary file',
+    );
     await second.stop('SIGTERM');
   });
 });

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { definePlugin } from '../src/sdk/index.js';
-import { getJson, pluginsDirWithPowertable, sqlByHand, startTestHost, type TestHost, waitFor } from './helpers.js';
+import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
+import { pluginsDirWithPowertable } from './support/plugin-sources.js';
+import { getJson, waitFor } from './support/util.js';
 
 const events: string[] = [];
 const staticPlugin = definePlugin(() => ({

@@ -9,19 +9,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import postgres from 'postgres';
 import { HOST_PATH_PREFIXES } from '../src/model/index.js';
-import {
-  createTestDatabase,
-  type DbKind,
-  getJson,
-  pluginsDirWithPowertable,
-  sqlByHand,
-  startTestHost,
-  type TestDatabase,
-  tempDir,
-  waitFor,
-  writePlugin,
-} from './helpers.js';
-import { killAllServers, type ServerProcess, startServer } from './processes.js';
+import { createTestDatabase, type DbKind, type TestDatabase } from './support/databases.js';
+import { sqlByHand, startTestHost } from './support/host.js';
+import { pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
+import { getJson, tempDir, waitFor } from './support/util.js';
 
 const TOKEN = 'trust-boundary-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };

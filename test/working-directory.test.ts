@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { getJson, pluginsDirWithPowertable, tempDir, writePlugin } from './helpers.js';
-import { killAllServers, type ServerProcess, startServer } from './processes.js';
+import { pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
+import { getJson, tempDir } from './support/util.js';
 
 // Paths come from configuration, never from where the process was started: a server started from `/`
 // with its plugins and data outside the project compiles, type-checks and serves them the same.

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { assertArtifactHash } from '../model/index.js';
 import { ARTIFACT_FORMAT, artifactFormatOf } from './format.js';
@@ -74,7 +74,31 @@ export class ArtifactFiles {
 }
 
 function writeAtomic(p: string, content: string): void {
+  // write-then-rename: a crash mid-write never leaves a truncated artifact under its final name
   const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
-  writeFileSync(tmp, content);
+  const half = testPauseMidWrite(content);
+  if (half === undefined) writeFileSync(tmp, content);
+  else {
+    writeFileSync(tmp, content.slice(0, half));
+    pauseForTest(tmp);
+    appendFileSync(tmp, content.slice(half));
+  }
   renameSync(tmp, p);
+}
+
+/**
+ * Test seam, off unless NODE_ENV=test and PLUGIN_HOST_TEST_PAUSE_ARTIFACT_WRITE is set: an artifact whose
+ * content contains that text is written in two halves, and the process stops between them (for at most 60 s),
+ * so a test can kill it in the middle of writing an artifact (test/shutdown.test.ts); the file being written
+ * is named on stderr. Returns where to split.
+ */
+function testPauseMidWrite(content: string): number | undefined {
+  const marker = process.env.NODE_ENV === 'test' ? process.env.PLUGIN_HOST_TEST_PAUSE_ARTIFACT_WRITE : undefined;
+  if (marker === undefined || marker === '' || !content.includes(marker)) return undefined;
+  return Math.floor(content.length / 2);
+}
+
+function pauseForTest(file: string): void {
+  process.stderr.write(`plugin-host: test pause in the middle of writing ${file}\n`);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
 }

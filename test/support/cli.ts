@@ -1,6 +1,7 @@
+/** Runs the `plugin-host` command as a child process, with an environment free of settings a developer may have exported. */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { ROOT } from './helpers.js';
+import { ROOT } from './util.js';
 
 export const BIN = path.join(ROOT, 'bin', 'plugin-host.mjs');
 
