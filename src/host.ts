@@ -31,7 +31,7 @@ import { Janitor } from './janitor/index.js';
 import { createLogger } from './logger.js';
 import { PluginManager } from './manager/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
-import { InlineRuntime, type PluginRuntime } from './runtime/index.js';
+import { type Runtimes, runtimesFor } from './runtime/index.js';
 import type { PluginFactory } from './sdk/index.js';
 import { PluginWatcher } from './watch/index.js';
 
@@ -41,8 +41,8 @@ export interface HostOptions {
   logger?: FastifyBaseLogger;
   /** Heartbeat period of this node in the nodes table. */
   heartbeatMs?: number;
-  /** How plugin code runs (default: in the serving thread). */
-  runtime?: PluginRuntime;
+  /** How plugin code runs (default: the inline and worker runtimes, as the configuration sets them). */
+  runtimes?: Runtimes;
 }
 
 /**
@@ -59,7 +59,7 @@ export class Host {
   manager!: PluginManager;
   compiler!: Compiler;
   artifacts!: ArtifactStore;
-  runtime!: PluginRuntime;
+  runtimes!: Runtimes;
   admin!: PluginAdmin;
   metrics!: HostMetrics;
   openapi!: OpenApiDocument;
@@ -133,7 +133,7 @@ export class Host {
     });
     this.repo = new PluginRepository(this.db.orm);
     this.artifacts = new ArtifactStore(c.artifactsDir, this.repo, this.log);
-    this.runtime = this.options.runtime ?? new InlineRuntime();
+    this.runtimes = this.options.runtimes ?? runtimesFor(c);
     const staticPlugins = this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {};
     this.manager = new PluginManager({
       nodeId: c.nodeId,
@@ -143,7 +143,7 @@ export class Host {
       repo: this.repo,
       compiler: this.compiler,
       artifacts: this.artifacts,
-      runtime: this.runtime,
+      runtimes: this.runtimes,
       dispatcher: this.dispatcher,
       log: this.log,
       ...staticPlugins,
@@ -152,7 +152,7 @@ export class Host {
       repo: this.repo,
       compiler: this.compiler,
       artifacts: this.artifacts,
-      runtime: this.runtime,
+      runtimes: this.runtimes,
       pluginsDir: c.pluginsDir,
       hookTimeoutMs: c.hookTimeoutMs,
       log: this.log,
@@ -343,7 +343,7 @@ export class Host {
       await this.repo?.removeNode(this.config.nodeId).catch(() => {});
       await this.db?.close().catch(() => {});
       await this.compiler?.close().catch(() => {});
-      await this.runtime?.close().catch(() => {});
+      await this.runtimes?.close().catch(() => {});
       this.openapi?.close();
       this.metrics?.close();
     })();

@@ -15,7 +15,7 @@ import { createLogger } from '../src/logger.js';
 import { PluginManager } from '../src/manager/index.js';
 import { HOST_PATH_PREFIXES } from '../src/model/index.js';
 import { Dispatcher, HostPaths } from '../src/routing/index.js';
-import { InflightVersion, type LoadedVersion, type LoadRequest, type PluginRuntime } from '../src/runtime/index.js';
+import { InflightVersion, type LoadedVersion, type LoadRequest, type PluginRuntime, Runtimes } from '../src/runtime/index.js';
 import type { PluginMetadata } from '../src/sdk/index.js';
 import { tempDir } from './support/util.js';
 
@@ -67,7 +67,7 @@ function hashOf(name: string, b: FakeBuild): string {
 
 class FakeVersion extends InflightVersion implements LoadedVersion {
   readonly loadedAt = new Date();
-  readonly runtime = 'fake';
+  readonly runtime = 'inline';
   readonly log = log;
   readonly handle = () => {};
   unloaded = false;
@@ -175,7 +175,8 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
       repo,
       compiler,
       artifacts,
-      runtime,
+      // the fake stands in for both modes; rows name none, so every plugin runs "inline"
+      runtimes: new Runtimes({ inline: runtime, worker: runtime }, 'inline'),
       dispatcher,
       log,
     });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { PluginRow } from '../db/index.js';
 import { sourceDirOf } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
-import { assertPluginName, type PluginStatus } from '../model/index.js';
+import { assertPluginName, type IsolationMode, type PluginStatus } from '../model/index.js';
 import { resolvePluginDirectory } from './paths.js';
 import { compileAndPublish, type Proven, publishedFields } from './publish.js';
 import { type DiscoveryError, Registration, type RegistrationOptions } from './registration.js';
@@ -86,6 +86,20 @@ export class PluginAdmin {
     return { row: updated, changed: true };
   }
 
+  /**
+   * Sets where the plugin runs (`inline`, `worker`, or null for the host's default); every node reloads it
+   * blue/green into that runtime. `changed` is false when it already had it.
+   */
+  async setIsolation(name: string, mode: IsolationMode | null): Promise<{ row: PluginRow; changed: boolean }> {
+    const row = await this.existing(name);
+    if (row.isolation === mode) return { row, changed: false };
+    this.o.runtimes.modeOf({ ...row, isolation: mode }); // refuses a static plugin in a worker
+    const updated = await this.o.repo.update(name, { isolation: mode });
+    if (updated === undefined) throw notFound(name);
+    this.o.log.info({ plugin: name, isolation: mode }, `plugin ${name} isolation set to ${mode ?? 'the default'}`);
+    return { row: updated, changed: true };
+  }
+
   /** Flips active/inactive in one statement. */
   async toggle(name: string): Promise<PluginRow> {
     assertPluginName(name);
@@ -112,7 +126,8 @@ export class PluginAdmin {
    * it as the version every node serves. On failure nothing is written.
    */
   async publishFromSource(name: string, dir: string): Promise<Proven> {
-    const proven = await compileAndPublish(this.o, name, dir);
+    const row = await this.existing(name);
+    const proven = await compileAndPublish({ ...this.o, runtime: this.o.runtimes.get(this.o.runtimes.modeOf(row)) }, name, dir);
     await this.o.repo.update(name, publishedFields(proven));
     return proven;
   }
@@ -130,7 +145,8 @@ export class PluginAdmin {
     let recompiled = false;
     const dir = row.type === 'dynamic' ? sourceDirOf(row, this.o.pluginsDir) : undefined;
     if (dir !== undefined) {
-      Object.assign(patch, publishedFields(await compileAndPublish(this.o, name, dir)));
+      const runtime = this.o.runtimes.get(this.o.runtimes.modeOf(row));
+      Object.assign(patch, publishedFields(await compileAndPublish({ ...this.o, runtime }, name, dir)));
       recompiled = true;
     }
     const updated = await this.o.repo.bumpGeneration(name, patch);

@@ -6,7 +6,7 @@ import type { PluginRepository, PluginRow } from '../db/index.js';
 import { discover } from '../discovery/index.js';
 import { isHostError, type RecordedError, recordError } from '../errors/index.js';
 import type { PluginStatus } from '../model/index.js';
-import type { PluginRuntime } from '../runtime/index.js';
+import type { Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import { compileAndPublish } from './publish.js';
 
@@ -14,7 +14,8 @@ export interface RegistrationOptions {
   repo: PluginRepository;
   compiler: PluginCompiler;
   artifacts: ArtifactStore;
-  runtime: PluginRuntime;
+  /** The runtimes by isolation mode: a version is proven in the runtime it will run in. */
+  runtimes: Runtimes;
   pluginsDir: string;
   hookTimeoutMs: number;
   log: FastifyBaseLogger;
@@ -84,7 +85,9 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     dir: string,
     opts: { status?: PluginStatus; explicit: boolean },
   ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
-    const { artifact, metadata } = await compileAndPublish(this.o, name, dir);
+    // a new directory runs in the default mode: prove it there (a worker plugin's module code never runs in the serving thread)
+    const runtime = this.o.runtimes.get(this.o.runtimes.defaultMode);
+    const { artifact, metadata } = await compileAndPublish({ ...this.o, runtime }, name, dir);
     const res = await this.o.repo.insertIfAbsent(
       {
         name,
@@ -109,7 +112,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
   /** Registers static plugins (compiled into the host) that the database does not know yet. */
   async registerStatic(): Promise<void> {
     for (const [name, factory] of this.o.staticPlugins ?? []) {
-      const metadata = await this.o.runtime.trial({
+      const metadata = await this.o.runtimes.get('inline').trial({
         name,
         hash: 'static',
         code: { kind: 'static', factory },

@@ -56,6 +56,13 @@ removal is remembered: discovery and watch mode do not register it again until i
 explicitly (plugin-host register).
 
 ${CONNECTION_HELP}`,
+  isolate: `Usage: plugin-host isolate NAME inline|worker|default [options]
+
+Sets where the plugin runs: inline (the serving thread), worker (a worker thread of its own: a hang,
+process.exit() or heap exhaustion ends only that worker), or default (PLUGIN_ISOLATION). Every node
+reloads it blue/green into that runtime.
+
+${CONNECTION_HELP}`,
   register: `Usage: plugin-host register DIR [--inactive] [options]
 
 Registers the plugin directory DIR (a name inside PLUGINS_DIR, or a path directly inside it):
@@ -258,6 +265,33 @@ async function act(action: Action, argv: string[]): Promise<number> {
   });
 }
 
+async function isolate(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  const [name, mode] = positionals;
+  if (name === undefined || mode === undefined || positionals.length !== 2 || !['inline', 'worker', 'default'].includes(mode)) {
+    throw new HostError('PH_ERR_USAGE', 'isolate takes a plugin NAME and inline, worker or default (see plugin-host isolate --help)');
+  }
+  const wanted = mode === 'default' ? null : (mode as 'inline' | 'worker');
+  const json = values.json === true;
+  return withTarget(values, async (t) => {
+    if (t.kind === 'server') {
+      const v = (await callServer(t, 'POST', `/plugins/${encodeURIComponent(name)}/isolation`, { mode: wanted })) as Record<
+        string,
+        unknown
+      >;
+      out(json, v, `${name}: isolation ${String(v.isolation ?? 'default')}, ${String(v.state)} on the server`);
+      return 0;
+    }
+    const { row, changed } = await t.admin.setIsolation(name, wanted);
+    out(
+      json,
+      { name, isolation: row.isolation, changed },
+      `${name}: isolation ${row.isolation ?? 'default'}${changed ? '' : ' (unchanged)'}`,
+    );
+    return 0;
+  });
+}
+
 async function register(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { inactive: { type: 'boolean' } });
   if (positionals.length !== 1) throw new HostError('PH_ERR_USAGE', 'register takes one plugin DIR (see plugin-host register --help)');
@@ -393,6 +427,8 @@ export async function runCommand(command: string, argv: string[]): Promise<numbe
         return await act(command, argv);
       case 'register':
         return await register(argv);
+      case 'isolate':
+        return await isolate(argv);
       case 'new':
         return await create(argv);
       case 'build':

@@ -19,6 +19,7 @@ Commands:
   reload NAME      recompile from source and reload on every node
   remove NAME      delete a plugin's registration (every node unloads it; discovery leaves it removed)
   register DIR     register a plugin directory (brings a removed plugin back)
+  isolate NAME M   run a plugin inline, in a worker, or as the default says (M: inline|worker|default)
   new NAME         scaffold a plugin directory with its test
   build DIR        compile and validate a plugin directory, printing file:line:column errors
 Run plugin-host COMMAND --help for the options of each command.

@@ -5,7 +5,7 @@ import type { HostConfig } from '../config/index.js';
 import { type Database, lockOwner, openDatabase, PluginRepository } from '../db/index.js';
 import { describeError, ERROR_CODES, type ErrorCode, HostError, isHostError } from '../errors/index.js';
 import { createLogger } from '../logger.js';
-import { InlineRuntime } from '../runtime/index.js';
+import { runtimesFor } from '../runtime/index.js';
 
 /** Where a data command acts: the database directly, or a running server's admin API. */
 export type Target =
@@ -62,7 +62,7 @@ export async function openTarget(config: HostConfig, token: string | undefined):
     repo,
     compiler,
     artifacts: new ArtifactStore(config.artifactsDir, repo),
-    runtime: new InlineRuntime(),
+    runtimes: runtimesFor(config),
     pluginsDir: config.pluginsDir,
     hookTimeoutMs: config.hookTimeoutMs,
     log,

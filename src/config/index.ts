@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors/index.js';
+import { ISOLATION_MODES, type IsolationMode } from '../model/index.js';
 
 /** Root of this project: relative paths resolve here, never against the working directory. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -40,6 +41,17 @@ export interface HostConfig {
   artifactRetentionMs: number;
   /** Rows of nodes whose heartbeat is older than this are collected (with their observed state). */
   nodeRetentionMs: number;
+  /** Where a plugin whose row names no isolation mode runs. */
+  pluginIsolation: IsolationMode;
+  /** Worker plugins: deadline of one forwarded request (504 past it). */
+  pluginRequestTimeoutMs: number;
+  /** Worker plugins: a worker whose heartbeat stops this long is ended. */
+  pluginStallTimeoutMs: number;
+  /** Worker plugins: heap cap of each worker. */
+  pluginMemoryMb: number;
+  /** Worker plugins: this many deaths within `pluginCrashWindowMs` stop the restarts. */
+  pluginCrashLimit: number;
+  pluginCrashWindowMs: number;
   /** Type-check plugins against the SDK before bundling. */
   typecheck: boolean;
   /** Skip discovery of plugins directory at start (a node that only follows the database). */
@@ -70,6 +82,42 @@ function parseBool(raw: string | boolean | undefined): boolean {
   if (typeof raw === 'boolean') return raw;
   if (raw === undefined) return false;
   return ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase());
+}
+
+/** The default isolation mode and the limits of worker plugins. */
+function isolation(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
+  pluginIsolation: IsolationMode;
+  pluginRequestTimeoutMs: number;
+  pluginStallTimeoutMs: number;
+  pluginMemoryMb: number;
+  pluginCrashLimit: number;
+  pluginCrashWindowMs: number;
+} {
+  const mode = pick('pluginIsolation', 'PLUGIN_ISOLATION') ?? 'inline';
+  if (!(ISOLATION_MODES as readonly string[]).includes(mode)) invalid('PLUGIN_ISOLATION', `expected inline or worker, got "${mode}"`);
+  return {
+    pluginIsolation: mode as IsolationMode,
+    pluginRequestTimeoutMs: parseInteger(
+      'PLUGIN_REQUEST_TIMEOUT_MS',
+      pick('pluginRequestTimeoutMs', 'PLUGIN_REQUEST_TIMEOUT_MS') ?? '30000',
+      1,
+      3_600_000,
+    ),
+    pluginStallTimeoutMs: parseInteger(
+      'PLUGIN_STALL_TIMEOUT_MS',
+      pick('pluginStallTimeoutMs', 'PLUGIN_STALL_TIMEOUT_MS') ?? '5000',
+      100,
+      600_000,
+    ),
+    pluginMemoryMb: parseInteger('PLUGIN_MEMORY_MB', pick('pluginMemoryMb', 'PLUGIN_MEMORY_MB') ?? '256', 16, 65_536),
+    pluginCrashLimit: parseInteger('PLUGIN_CRASH_LIMIT', pick('pluginCrashLimit', 'PLUGIN_CRASH_LIMIT') ?? '5', 1, 1000),
+    pluginCrashWindowMs: parseInteger(
+      'PLUGIN_CRASH_WINDOW_MS',
+      pick('pluginCrashWindowMs', 'PLUGIN_CRASH_WINDOW_MS') ?? '60000',
+      1000,
+      86_400_000,
+    ),
+  };
 }
 
 /** Request and header deadlines: a client that sends slowly never holds a connection for long. */
@@ -173,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     hookTimeoutMs: parseInteger('HOOK_TIMEOUT_MS', pick('hookTimeoutMs', 'HOOK_TIMEOUT_MS') ?? '5000', 1, 600_000),
     drainTimeoutMs: parseInteger('DRAIN_TIMEOUT_MS', pick('drainTimeoutMs', 'DRAIN_TIMEOUT_MS') ?? '10000', 0, 600_000),
     ...timeouts(pick),
+    ...isolation(pick),
     artifactRetentionMs: parseInteger(
       'ARTIFACT_RETENTION_MS',
       pick('artifactRetentionMs', 'ARTIFACT_RETENTION_MS') ?? String(7 * 86_400_000),

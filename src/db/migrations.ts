@@ -176,6 +176,15 @@ ALTER TABLE plugin_artifacts ALTER COLUMN sha256 SET NOT NULL;
 CREATE INDEX IF NOT EXISTS plugin_host_nodes_heartbeat_idx ON plugin_host_nodes (heartbeat_at);
 `,
   },
+  {
+    id: 5,
+    name: 'isolation',
+    // Null means the host's default (PLUGIN_ISOLATION); each node records the mode in effect.
+    sql: `
+ALTER TABLE plugins ADD COLUMN IF NOT EXISTS isolation text;
+ALTER TABLE plugin_node_state ADD COLUMN IF NOT EXISTS isolation text;
+`,
+  },
 ];
 
 /** Arbitrary but fixed key for pg_advisory_xact_lock: "plugin-host" migrations. */

@@ -33,6 +33,7 @@ export interface NodeStateInput {
   state: string;
   servingVersion: string | null;
   servingHash: string | null;
+  isolation: string | null;
   failedVersion: string | null;
   failedHash: string | null;
   lastErrorCode: string | null;

@@ -19,6 +19,8 @@ export const plugins = pgTable('plugins', {
   status: text('status').notNull().default('active'),
   /** Content hash of the artifact every node should serve; null until first compiled. */
   artifactHash: text('artifact_hash'),
+  /** `inline` or `worker`; null: the host's default (`PLUGIN_ISOLATION`). */
+  isolation: text('isolation'),
   /** Bumped to force a reload even when the artifact is unchanged (admin reload). */
   generation: integer('generation').notNull().default(0),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -80,6 +82,8 @@ export const pluginNodeState = pgTable(
     state: text('state').notNull(),
     servingVersion: text('serving_version'),
     servingHash: text('serving_hash'),
+    /** The runtime the serving version runs in on this node (`inline` or `worker`). */
+    isolation: text('isolation'),
     failedVersion: text('failed_version'),
     failedHash: text('failed_hash'),
     lastErrorCode: text('last_error_code'),

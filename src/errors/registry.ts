@@ -56,6 +56,9 @@ export const ERROR_CODES = {
   PH_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request line or headers too large' },
   PH_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
   PH_ERR_PLUGIN_HANDLER: { status: 500, title: 'Plugin route handler failed' },
+  PH_ERR_PLUGIN_TIMEOUT: { status: 504, title: 'Plugin did not answer in time' },
+  PH_ERR_PLUGIN_UNAVAILABLE: { status: 503, title: 'Plugin worker unavailable' },
+  PH_ERR_PLUGIN_CRASHED: { status: 503, title: 'Plugin worker crashed' },
   PH_ERR_USAGE: { status: 400, title: 'Invalid command-line usage' },
   PH_ERR_SERVER_UNREACHABLE: { status: 503, title: 'Running server not reachable' },
 } as const satisfies Record<string, ErrorSpec>;

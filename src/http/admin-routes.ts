@@ -167,6 +167,33 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
     },
   );
 
+  const isolation = common(
+    'Set where a plugin runs',
+    'Sets the isolation mode: `inline` (the serving thread), `worker` (a worker thread of its own with a heap cap, a request deadline and a stall detector), or null for the host default (PLUGIN_ISOLATION). Every node reloads the plugin blue/green into that runtime.',
+  );
+  app.post(
+    '/plugins/:name/isolation',
+    {
+      ...isolation,
+      schema: {
+        ...isolation.schema,
+        body: {
+          type: 'object',
+          required: ['mode'],
+          additionalProperties: false,
+          properties: { mode: { type: ['string', 'null'], enum: ['inline', 'worker', null] } },
+        },
+      },
+    },
+    async (req) => {
+      const { name } = req.params as { name: string };
+      const { mode } = req.body as { mode: 'inline' | 'worker' | null };
+      const { row, changed } = await o.admin.setIsolation(name, mode);
+      const settled = await settle(name);
+      return stateOf(row, { action: 'isolation', changed, settled });
+    },
+  );
+
   app.post('/plugins/:name/toggle', common('Toggle a plugin', 'Flips the desired status between active and inactive.'), async (req) => {
     const { name } = req.params as { name: string };
     const row = await o.admin.toggle(name);

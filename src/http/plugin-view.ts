@@ -25,6 +25,7 @@ export function pluginView(
     updated_at: row.updatedAt.toISOString(),
     artifact_hash: row.artifactHash,
     generation: row.generation,
+    isolation: row.isolation,
     registered: true,
     state: local?.state ?? 'unloaded',
     serving: local?.serving ?? null,
@@ -39,6 +40,7 @@ export function pluginView(
             state: n.state,
             serving_version: n.servingVersion,
             serving_hash: n.servingHash,
+            isolation: n.isolation,
             failed_version: n.failedVersion,
             failed_hash: n.failedHash,
             last_error:

@@ -6,7 +6,7 @@ import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/ind
 import { HostError, isHostError } from '../errors/index.js';
 import { isValidPluginName, PLUGIN_STATUSES, type PluginStatus } from '../model/index.js';
 import type { Dispatcher } from '../routing/index.js';
-import type { LoadedVersion, PluginRuntime } from '../runtime/index.js';
+import type { LoadedVersion, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import { type ManagerEvents, ObservedState, type PluginRecord, type PluginSnapshot } from './observed.js';
 import { DesiredPublisher } from './publish-desired.js';
@@ -25,7 +25,8 @@ export interface ManagerOptions {
   repo: PluginRepository;
   compiler: PluginCompiler;
   artifacts: ArtifactStore;
-  runtime: PluginRuntime;
+  /** The runtimes by isolation mode; each plugin runs in the one its row (or the default) names. */
+  runtimes: Runtimes;
   dispatcher: Dispatcher;
   log: FastifyBaseLogger;
   /** Plugins compiled into the host (type `static`), by name. */
@@ -54,6 +55,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       pluginsDir: o.pluginsDir,
       compiler: o.compiler,
       artifacts: o.artifacts,
+      runtimes: o.runtimes,
       staticPlugins: o.staticPlugins,
     });
     this.scheduler = new Scheduler({
@@ -64,7 +66,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       log: o.log,
     });
     this.rollout = new Rollout({
-      runtime: o.runtime,
+      runtimes: o.runtimes,
       resolver: this.resolver,
       dispatcher: o.dispatcher,
       observed: this.observed,
@@ -114,6 +116,17 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     const row = prefetched ?? (await this.o.repo.getByName(name));
     if (row === undefined && this.observed.get(name) === undefined) return; // never known here: nothing to undo
     const rec = this.observed.ensure(name);
+    const failed = rec.serving?.failure;
+    if (failed !== undefined) {
+      // The version failed for good (a worker in a crash loop): take it out, and do not load the same
+      // desired state again until it changes (its fingerprint is recorded as failed).
+      const dead = rec.serving as LoadedVersion;
+      const key = fingerprintOf(dead.hash, rec.servingGeneration, dead.runtime);
+      await this.rollout.unload(rec, 'crashed');
+      this.observed.failed(rec, failed, key, { version: dead.version, hash: dead.hash }, true);
+      await this.observed.publish(rec);
+      this.retryRefused(name);
+    }
 
     if (row === undefined || row.status === 'inactive') {
       const freed = await this.rollout.unload(rec, row === undefined ? 'deleted' : 'disabled');
@@ -151,9 +164,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       }
       return this.fail(rec, row, err, key);
     }
-    const fingerprint = `${resolved.hash}:${row.generation}`;
+    const fingerprint = fingerprintOf(resolved.hash, row.generation, resolved.mode);
     const serving = rec.serving;
-    if (serving !== undefined && serving.hash === resolved.hash && rec.servingGeneration === row.generation) {
+    if (serving !== undefined && fingerprintOf(serving.hash, rec.servingGeneration, serving.runtime) === fingerprint) {
       if (rec.state === 'serving') {
         await this.desired.publish(row, serving, resolved);
         // The desired state is what serves (a status or path put back, a source reverted): an error is stale.
@@ -166,7 +179,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
     if (rec.failedFingerprint === fingerprint) return; // same desired state failed already; wait for a change
     const loaded = await this.rollout.load(rec, row, resolved, fingerprint);
-    if (loaded !== undefined) await this.desired.publish(row, loaded, resolved);
+    if (loaded !== undefined) {
+      // a version that fails for good later (a worker crash loop) is taken out by the next run
+      loaded.onFailed?.(() => void this.reconcile(name));
+      await this.desired.publish(row, loaded, resolved);
+    }
     await this.observed.publish(rec);
   }
 
@@ -192,4 +209,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     // versions replaced just before shutdown run their cleanup too (each bounded by the drain and hook limits)
     await this.rollout.stop();
   }
+}
+
+/** What decides whether a version must be (re)loaded: the artifact, the row's generation and the runtime. */
+function fingerprintOf(hash: string, generation: number, mode: string): string {
+  return `${hash}:${generation}:${mode}`;
 }

@@ -31,7 +31,16 @@ type MutableRecord = { -readonly [K in keyof PluginRecord]: PluginRecord[K] };
 export interface PluginSnapshot {
   name: string;
   state: PluginState;
-  serving: { version: string; hash: string; loaded_at: string; from: string | undefined } | null;
+  serving: {
+    version: string;
+    hash: string;
+    loaded_at: string;
+    from: string | undefined;
+    /** The runtime the version runs in here (`inline` or `worker`). */
+    isolation: string;
+    /** What the runtime reports of it (a worker's state, restarts, heap, event-loop delay). */
+    runtime?: Record<string, unknown>;
+  } | null;
   last_error: FailedAttempt | null;
 }
 
@@ -190,6 +199,7 @@ export class ObservedState {
         state: rec.state,
         servingVersion: rec.serving?.version ?? null,
         servingHash: rec.serving?.hash ?? null,
+        isolation: rec.serving?.runtime ?? null,
         failedVersion: e?.version ?? null,
         failedHash: e?.hash ?? null,
         lastErrorCode: e?.code ?? null,
@@ -208,7 +218,16 @@ export class ObservedState {
     return {
       name,
       state: rec.state,
-      serving: s ? { version: s.version, hash: s.hash, loaded_at: s.loadedAt.toISOString(), from: rec.servingFrom } : null,
+      serving: s
+        ? {
+            version: s.version,
+            hash: s.hash,
+            loaded_at: s.loadedAt.toISOString(),
+            from: rec.servingFrom,
+            isolation: s.runtime,
+            ...(s.details === undefined ? {} : { runtime: s.details() }),
+          }
+        : null,
       last_error: rec.lastError ?? null,
     };
   }

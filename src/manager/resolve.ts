@@ -5,13 +5,16 @@ import type { CompileResult, PluginCompiler } from '../compiler/index.js';
 import type { PluginRow } from '../db/index.js';
 import { hashSource, sourceDirOf } from '../discovery/index.js';
 import { HostError, isHostError } from '../errors/index.js';
-import type { PluginCode } from '../runtime/index.js';
+import type { IsolationMode } from '../model/index.js';
+import type { PluginCode, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import type { ServedFrom } from './observed.js';
 
 /** A row resolved into the code of one version, ready for a runtime to load. */
 export interface Resolved {
   hash: string;
+  /** The runtime the version is to run in. */
+  mode: IsolationMode;
   from: ServedFrom;
   code: PluginCode;
   sourceDir: string | undefined;
@@ -23,6 +26,7 @@ export interface ResolverOptions {
   pluginsDir: string;
   compiler: PluginCompiler;
   artifacts: ArtifactStore;
+  runtimes: Runtimes;
   staticPlugins: ReadonlyMap<string, PluginFactory> | undefined;
 }
 
@@ -49,6 +53,11 @@ export class Resolver {
   constructor(private readonly o: ResolverOptions) {}
 
   async resolve(row: PluginRow): Promise<Resolved> {
+    const mode = this.o.runtimes.modeOf(row);
+    return { ...(await this.code(row)), mode };
+  }
+
+  private async code(row: PluginRow): Promise<Omit<Resolved, 'mode'>> {
     if (row.type === 'static') {
       const factory = this.o.staticPlugins?.get(row.name);
       if (factory === undefined)
@@ -95,13 +104,15 @@ export class Resolver {
         `${row.name}: source ${source ?? '(none)'} is not available on this node and no artifact was published`,
       );
     }
-    return this.fromArtifact(row.name, row.artifactHash);
+    const { mode: _mode, ...r } = await this.fromArtifact(row, row.artifactHash);
+    return r;
   }
 
   /** A published artifact by hash: the disk cache first, then the database. */
-  async fromArtifact(name: string, hash: string): Promise<Resolved> {
-    const artifact = await this.o.artifacts.fetch(name, hash);
+  async fromArtifact(row: PluginRow, hash: string): Promise<Resolved> {
+    const artifact = await this.o.artifacts.fetch(row.name, hash);
     return {
+      mode: this.o.runtimes.modeOf(row),
       hash: artifact.hash,
       from: 'artifact',
       code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },

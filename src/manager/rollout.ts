@@ -3,12 +3,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { PluginRow } from '../db/index.js';
 import { isHostError } from '../errors/index.js';
 import type { Dispatcher, RouteTable } from '../routing/index.js';
-import type { LoadedVersion, LoadRequest, PluginRuntime } from '../runtime/index.js';
+import type { LoadedVersion, LoadRequest, Runtimes } from '../runtime/index.js';
 import type { ObservedState, PluginRecord } from './observed.js';
 import type { Resolved, Resolver } from './resolve.js';
 
 export interface RolloutOptions {
-  runtime: PluginRuntime;
+  runtimes: Runtimes;
   resolver: Resolver;
   dispatcher: Dispatcher;
   observed: ObservedState;
@@ -54,7 +54,7 @@ export class Rollout {
     this.o.observed.begin(rec, `desired ${r.hash}`);
     let next: LoadedVersion;
     try {
-      next = await this.o.runtime.load(this.request(name, r));
+      next = await this.o.runtimes.get(r.mode).load(this.request(name, r));
     } catch (err) {
       this.o.observed.abort(rec, 'load failed');
       this.o.observed.failed(rec, err, fingerprint, { version: (await this.versionOf(name, r)) ?? row.version, hash: r.hash }, true);
@@ -93,7 +93,7 @@ export class Rollout {
     if (rec.failedFingerprint === key) return undefined;
     let r: Resolved;
     try {
-      r = await this.o.resolver.fromArtifact(row.name, row.artifactHash as string);
+      r = await this.o.resolver.fromArtifact(row, row.artifactHash as string);
     } catch (err) {
       if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
       this.o.observed.failed(rec, sourceErr, key, { version: row.version, hash: null }, false);
@@ -143,7 +143,7 @@ export class Rollout {
    */
   private async versionOf(name: string, r: Resolved): Promise<string | undefined> {
     try {
-      return (await this.o.runtime.trial(this.request(name, r))).version;
+      return (await this.o.runtimes.get(r.mode).trial(this.request(name, r))).version;
     } catch {
       return undefined;
     }

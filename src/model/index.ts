@@ -6,4 +6,4 @@
 export { ARTIFACT_HASH_PATTERN, assertArtifactHash, isArtifactHash } from './artifact-hash.js';
 export { HOST_PATH_PREFIXES } from './host-prefixes.js';
 export { assertPluginName, isValidPluginName, PLUGIN_NAME_PATTERN } from './plugin-name.js';
-export { PLUGIN_STATES, PLUGIN_STATUSES, type PluginState, type PluginStatus } from './states.js';
+export { ISOLATION_MODES, type IsolationMode, PLUGIN_STATES, PLUGIN_STATUSES, type PluginState, type PluginStatus } from './states.js';

@@ -2,6 +2,10 @@
 export type PluginStatus = 'active' | 'inactive';
 export const PLUGIN_STATUSES: readonly PluginStatus[] = ['active', 'inactive'];
 
+/** Where a plugin's code runs: the serving thread, or a worker thread of its own. */
+export type IsolationMode = 'inline' | 'worker';
+export const ISOLATION_MODES: readonly IsolationMode[] = ['inline', 'worker'];
+
 /**
  * What a node does with one plugin (observed state). `serving` may carry the
  * error of a failed newer version (the old one keeps serving); `error` means

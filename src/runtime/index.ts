@@ -7,4 +7,6 @@ export { callHook, type HookName } from './hooks.js';
 export { InflightVersion } from './inflight.js';
 export { InlineRuntime, LoadedPlugin, loadPlugin, trialLoad } from './inline/index.js';
 export { validateMetadata } from './metadata.js';
+export { Runtimes, runtimesFor } from './runtimes.js';
 export type { LoadedVersion, LoadRequest, PluginCode, PluginRuntime, RegisteredRoute, RequestHandler } from './types.js';
+export { type WorkerLimits, WorkerRuntime, WorkerVersion } from './worker/index.js';

@@ -57,6 +57,12 @@ export interface LoadedVersion {
   unload(timeoutMs: number): Promise<{ error?: HostError }>;
   /** Schemas added with `addSchema` that route schemas may refer to (for the OpenAPI document). */
   sharedSchemas(): unknown[];
+  /** Set once the version can serve no more and will not recover by itself (a worker in a crash loop). */
+  readonly failure?: HostError | undefined;
+  /** Called once if the version fails for good (see `failure`). */
+  onFailed?(listener: (err: HostError) => void): void;
+  /** What the runtime knows of the version now (a worker's state, restarts, heap), shown by the API. */
+  details?(): Record<string, unknown>;
 }
 
 /**

@@ -1,0 +1,89 @@
+import { HostError } from '../../errors/index.js';
+import type { PluginMetadata } from '../../sdk/index.js';
+import type { LoadedVersion, LoadRequest, PluginRuntime } from '../types.js';
+import type { FromWorker } from './protocol.js';
+import { fromWire, ThreadHandle } from './thread-handle.js';
+import { LATENCY_BUCKETS_MS, type WorkerLimits, WorkerVersion } from './worker-version.js';
+
+export { LATENCY_BUCKETS_MS, type WorkerLimits, WorkerVersion } from './worker-version.js';
+
+/**
+ * Plugins evaluated in worker threads, one per loaded version, each with its
+ * own Fastify instance and heap cap: a plugin that hangs, exits or runs out of
+ * memory ends only its worker. Contains faults; not a security sandbox (the
+ * worker shares the process's file system, network and privileges).
+ */
+export class WorkerRuntime implements PluginRuntime {
+  readonly kind = 'worker';
+  private readonly versions = new Set<WorkerVersion>();
+
+  constructor(readonly limits: WorkerLimits) {}
+
+  async load(req: LoadRequest): Promise<LoadedVersion> {
+    const v = await WorkerVersion.start(req, this.limits);
+    this.versions.add(v);
+    return v;
+  }
+
+  /** Evaluate, `newPlugin()`, metadata, in a short-lived worker: module code never runs in the serving thread. */
+  trial(req: LoadRequest): Promise<PluginMetadata> {
+    if (req.code.kind !== 'bundle') {
+      return Promise.reject(new HostError('PH_ERR_DESIRED_STATE_INVALID', `${req.name}: a static plugin runs in the serving thread only`));
+    }
+    const code = req.code;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const deadlineMs = req.hookTimeoutMs + 10_000;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        thread.end('stopped');
+        fn();
+      };
+      const thread = new ThreadHandle(
+        {
+          mode: 'trial',
+          name: req.name,
+          hash: req.hash,
+          bundle: code.bundle,
+          filename: code.filename,
+          sourceDir: req.sourceDir,
+          hookTimeoutMs: req.hookTimeoutMs,
+          logLevel: this.limits.logLevel,
+        },
+        { memoryMb: this.limits.memoryMb, beatMs: 1000 },
+        (msg: FromWorker) => {
+          if (msg.t === 'trial') settle(() => resolve(msg.metadata));
+          else if (msg.t === 'failed') settle(() => reject(fromWire(msg.error)));
+        },
+        (_reason, detail) =>
+          settle(() =>
+            reject(new HostError('PH_ERR_LOAD_EVALUATE', `${req.name}: its worker ended while evaluating the module (${detail})`)),
+          ),
+      );
+      const timer = setTimeout(
+        () =>
+          settle(() =>
+            reject(new HostError('PH_ERR_LOAD_EVALUATE', `${req.name}: evaluating the module did not finish within ${deadlineMs} ms`)),
+          ),
+        deadlineMs,
+      );
+    });
+  }
+
+  /** Forwarded requests, latency and restarts of every version that is still loaded (metrics). */
+  loaded(): WorkerVersion[] {
+    for (const v of this.versions) if (v.details().state === 'stopping') this.versions.delete(v);
+    return [...this.versions];
+  }
+
+  get latencyBucketsMs(): readonly number[] {
+    return LATENCY_BUCKETS_MS;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.versions].map((v) => v.unload(1000)));
+    this.versions.clear();
+  }
+}
