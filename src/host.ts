@@ -31,7 +31,7 @@ import { Janitor } from './janitor/index.js';
 import { createLogger } from './logger.js';
 import { PluginManager } from './manager/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
-import { type Runtimes, runtimesFor } from './runtime/index.js';
+import { type Runtimes, runtimesFor, WorkerRuntime } from './runtime/index.js';
 import type { PluginFactory } from './sdk/index.js';
 import { PluginWatcher } from './watch/index.js';
 
@@ -160,7 +160,14 @@ export class Host {
     });
     this.errorHistory = new ErrorHistory(this.manager, this.admin);
     this.feed = new ConsoleFeed({ manager: this.manager, admin: this.admin });
-    this.metrics = new HostMetrics({ manager: this.manager, dispatcher: this.dispatcher, repo: this.repo, defaultMetrics: true });
+    const workers = this.runtimes.get('worker');
+    this.metrics = new HostMetrics({
+      manager: this.manager,
+      dispatcher: this.dispatcher,
+      repo: this.repo,
+      defaultMetrics: true,
+      workers: workers instanceof WorkerRuntime ? workers : undefined,
+    });
     this.app = this.buildApp();
     await this.app.ready();
     // Every route of the host is registered now: from here on its paths are the host's, before any plugin loads.

@@ -5,7 +5,7 @@ import type { PluginManager } from '../manager/index.js';
 import { PLUGIN_STATES } from '../model/index.js';
 import type { Dispatcher } from '../routing/index.js';
 import { type RouteEntry, routeEntries } from '../routing/index.js';
-import type { LoadedVersion } from '../runtime/index.js';
+import { LATENCY_BUCKETS_MS, type LoadedVersion, type WorkerRuntime } from '../runtime/index.js';
 
 export interface HostMetricsOptions {
   manager: PluginManager;
@@ -13,6 +13,8 @@ export interface HostMetricsOptions {
   repo: PluginRepository;
   /** Process-wide metrics (CPU, memory, event loop); off for hosts sharing a process in tests. */
   defaultMetrics?: boolean;
+  /** The worker runtime, whose restarts, heaps, event-loop delays and forwarded requests are reported. */
+  workers?: WorkerRuntime | undefined;
 }
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -121,6 +123,7 @@ export class HostMetrics {
       },
     });
     if (o.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    if (o.workers !== undefined) registerWorkerMetrics(this.registry, o.workers);
 
     const onLoaded = (name: string, ms: number, reload: boolean) => {
       const kind = reload ? 'reload' : 'load';
@@ -170,6 +173,64 @@ export class HostMetrics {
     this.tracked.clear();
     this.registry.clear();
   }
+}
+
+type MetricValue = { value: number; labels: Record<string, string | number>; metricName?: string };
+
+/**
+ * Worker metrics, read from the worker runtime when scraped (the request path
+ * only adds to plain numbers): restarts by reason and forwarded requests with
+ * their latency per plugin, counted across versions; heap and event-loop
+ * delay of each loaded worker.
+ */
+function registerWorkerMetrics(registry: Registry, workers: WorkerRuntime): void {
+  const metric = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => MetricValue[]) => {
+    registry.registerMetric({
+      name,
+      help,
+      type,
+      get: async () => ({ name, help, type, values: values(), aggregator: 'sum' }),
+      reset() {},
+    } as never);
+  };
+  metric(
+    'plugin_host_worker_restarts_total',
+    'Worker deaths of worker plugins by reason (stall, memory, exception, exit, timeout)',
+    'counter',
+    () => [...workers.stats.restarts].flatMap(([plugin, m]) => [...m].map(([reason, n]) => ({ value: n, labels: { plugin, reason } }))),
+  );
+  metric('plugin_host_worker_heap_bytes', 'Heap used by each loaded worker plugin', 'gauge', () =>
+    workers.loaded().map((v) => ({ value: v.details().heap_bytes, labels: { plugin: v.name, version: v.version } })),
+  );
+  metric(
+    'plugin_host_worker_event_loop_lag_seconds',
+    'Event-loop delay (p99 over the last heartbeat) of each loaded worker plugin',
+    'gauge',
+    () => workers.loaded().map((v) => ({ value: v.details().event_loop_lag_ms / 1000, labels: { plugin: v.name, version: v.version } })),
+  );
+  metric(
+    'plugin_host_worker_request_duration_seconds',
+    'Requests forwarded to worker plugins, from dispatch to answer',
+    'histogram',
+    () => {
+      const out: MetricValue[] = [];
+      for (const [plugin, f] of workers.stats.forwarded) {
+        let cumulative = 0;
+        LATENCY_BUCKETS_MS.forEach((le, i) => {
+          cumulative += f.buckets[i] ?? 0;
+          out.push({
+            metricName: 'plugin_host_worker_request_duration_seconds_bucket',
+            value: cumulative,
+            labels: { plugin, le: le / 1000 },
+          });
+        });
+        out.push({ metricName: 'plugin_host_worker_request_duration_seconds_bucket', value: f.count, labels: { plugin, le: '+Inf' } });
+        out.push({ metricName: 'plugin_host_worker_request_duration_seconds_sum', value: f.sumMs / 1000, labels: { plugin } });
+        out.push({ metricName: 'plugin_host_worker_request_duration_seconds_count', value: f.count, labels: { plugin } });
+      }
+      return out;
+    },
+  );
 }
 
 /** `GET /metrics` in the Prometheus text format. */

@@ -2,10 +2,12 @@ import { HostError } from '../../errors/index.js';
 import type { PluginMetadata } from '../../sdk/index.js';
 import type { LoadedVersion, LoadRequest, PluginRuntime } from '../types.js';
 import type { FromWorker } from './protocol.js';
+import { WorkerStats } from './stats.js';
 import { fromWire, ThreadHandle } from './thread-handle.js';
-import { LATENCY_BUCKETS_MS, type WorkerLimits, WorkerVersion } from './worker-version.js';
+import { type WorkerLimits, WorkerVersion } from './worker-version.js';
 
-export { LATENCY_BUCKETS_MS, type WorkerLimits, WorkerVersion } from './worker-version.js';
+export { type Forwarded, LATENCY_BUCKETS_MS, WorkerStats } from './stats.js';
+export { type WorkerLimits, WorkerVersion } from './worker-version.js';
 
 /**
  * Plugins evaluated in worker threads, one per loaded version, each with its
@@ -16,11 +18,13 @@ export { LATENCY_BUCKETS_MS, type WorkerLimits, WorkerVersion } from './worker-v
 export class WorkerRuntime implements PluginRuntime {
   readonly kind = 'worker';
   private readonly versions = new Set<WorkerVersion>();
+  /** Deaths and forwarded requests per plugin, across versions (metrics). */
+  readonly stats = new WorkerStats();
 
   constructor(readonly limits: WorkerLimits) {}
 
   async load(req: LoadRequest): Promise<LoadedVersion> {
-    const v = await WorkerVersion.start(req, this.limits);
+    const v = await WorkerVersion.start(req, this.limits, this.stats);
     this.versions.add(v);
     return v;
   }
@@ -72,14 +76,10 @@ export class WorkerRuntime implements PluginRuntime {
     });
   }
 
-  /** Forwarded requests, latency and restarts of every version that is still loaded (metrics). */
+  /** The versions still loaded (their heap and event-loop delay are gauges). */
   loaded(): WorkerVersion[] {
     for (const v of this.versions) if (v.details().state === 'stopping') this.versions.delete(v);
     return [...this.versions];
-  }
-
-  get latencyBucketsMs(): readonly number[] {
-    return LATENCY_BUCKETS_MS;
   }
 
   async close(): Promise<void> {

@@ -50,6 +50,7 @@ export type ToWorker = WireRequest | { t: 'health'; id: number; timeoutMs: numbe
 
 /** Worker → serving thread. */
 export type FromWorker =
+  | { t: 'booted' }
   | { t: 'ready'; metadata: import('../../sdk/index.js').PluginMetadata; routes: RegisteredRoute[]; sharedSchemas: unknown[] }
   | { t: 'failed'; error: WireError }
   | { t: 'trial'; metadata: import('../../sdk/index.js').PluginMetadata }

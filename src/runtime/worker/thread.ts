@@ -112,6 +112,8 @@ function serve(loaded: LoadedPlugin): void {
 }
 
 async function main(): Promise<void> {
+  // the modules are loaded: from here on the plugin's own code runs, under the hook time limits
+  post({ t: 'booted' });
   if (boot.mode === 'trial') {
     try {
       post({ t: 'trial', metadata: trialLoad(request) });

@@ -7,6 +7,7 @@ import { InflightVersion } from '../inflight.js';
 import type { LoadedVersion, LoadRequest, RegisteredRoute, RequestHandler } from '../types.js';
 import { answerProblem, readRequest } from './forward.js';
 import type { FromWorker, WireRequest } from './protocol.js';
+import { type Forwarded, observe, type WorkerStats } from './stats.js';
 import { type DeathReason, fromWire, type Ready, ThreadHandle } from './thread-handle.js';
 
 export interface WorkerLimits {
@@ -22,9 +23,6 @@ export interface WorkerLimits {
   bodyLimit: number;
   logLevel: string;
 }
-
-/** Buckets (ms) of the forwarded-request latency histogram. */
-export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000];
 
 interface Pending {
   res: ServerResponse;
@@ -71,21 +69,35 @@ function startThread(
   return new Promise((resolve, reject) => {
     let settled = false;
     let thread: ThreadHandle | undefined;
-    const deadlineMs = 2 * req.hookTimeoutMs + STARTUP_ALLOWANCE_MS;
-    const timer = setTimeout(() => {
+    const fail = (err: HostError) => {
       if (settled) return;
       settled = true;
       thread?.end('timeout');
-      reject(
-        new HostError(
-          'PH_ERR_HOOK_TIMEOUT',
-          `${req.name}: loading in its worker did not finish within ${deadlineMs} ms (initialize() or registerRoutes() never returned)`,
-          {
-            details: { hook: 'initialize' },
-          },
-        ),
+      reject(err);
+    };
+    // First the worker starts (Node's modules, Fastify): bounded generously. Then the plugin's own code runs,
+    // bounded by its hook limits: a hook stuck even in `while (true) {}` never answers, and the worker is ended.
+    const loadMs = 2 * req.hookTimeoutMs + 1000;
+    let timer = setTimeout(
+      () => fail(new HostError('PH_ERR_PLUGIN_CRASHED', `${req.name}: its worker did not start within ${BOOT_TIMEOUT_MS} ms`)),
+      BOOT_TIMEOUT_MS,
+    );
+    const booted = () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () =>
+          fail(
+            new HostError(
+              'PH_ERR_HOOK_TIMEOUT',
+              `${req.name}: initialize() or registerRoutes() did not return within ${loadMs} ms; its worker was ended`,
+              {
+                details: { hook: 'initialize' },
+              },
+            ),
+          ),
+        loadMs,
       );
-    }, deadlineMs);
+    };
     thread = new ThreadHandle(
       {
         mode: 'serve',
@@ -101,7 +113,8 @@ function startThread(
       (msg) => {
         if (settled) return onMessage(msg);
         if (msg.t === 'log') return onMessage(msg);
-        if (msg.t === 'ready') {
+        if (msg.t === 'booted') booted();
+        else if (msg.t === 'ready') {
           settled = true;
           clearTimeout(timer);
           resolve({
@@ -130,8 +143,8 @@ function startThread(
   });
 }
 
-/** Time a new worker gets on top of the hook limits to start (load Node's modules, Fastify, the bundle). */
-const STARTUP_ALLOWANCE_MS = 10_000;
+/** Time a new worker gets to start (load Node's modules and Fastify) before the plugin's code runs. */
+const BOOT_TIMEOUT_MS = 30_000;
 /** How often a worker beats; a stall is noticed within the stall timeout plus this. */
 const BEAT_MS = 250;
 
@@ -164,19 +177,18 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
   private readonly failedListeners: Array<(err: HostError) => void> = [];
   /** Set once the restarts stopped (a crash loop): the version can serve no more. */
   failure: HostError | undefined;
-  /** Deaths by reason (metrics). */
-  readonly restarts = new Map<DeathReason, number>();
-  /** Forwarded requests, and their latency by bucket (`LATENCY_BUCKETS_MS`, then +Inf), summed in ms. */
-  forwarded = 0;
-  readonly latencyCounts = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
-  latencySumMs = 0;
+  /** Deaths of this version's workers. */
+  private deathCount = 0;
+  private readonly forwarded: Forwarded;
 
   private constructor(
     private readonly req: LoadRequest,
     private readonly limits: WorkerLimits,
+    private readonly stats: WorkerStats,
     ready: Ready,
   ) {
     super();
+    this.forwarded = stats.forwardedOf(req.name);
     this.metadata = ready.metadata;
     this.routes = ready.routes;
     this.schemas = ready.sharedSchemas;
@@ -188,7 +200,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
   }
 
   /** Starts the version's first worker; resolves once it serves, or rejects with the load's coded error. */
-  static async start(req: LoadRequest, limits: WorkerLimits): Promise<WorkerVersion> {
+  static async start(req: LoadRequest, limits: WorkerLimits, stats: WorkerStats): Promise<WorkerVersion> {
     let version: WorkerVersion | undefined;
     const early: FromWorker[] = [];
     const { thread, ready } = await startThread(
@@ -197,7 +209,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
       (msg) => (version === undefined ? early.push(msg) : version.onMessage(msg)),
       (reason, detail) => version?.onEnd(reason, detail),
     );
-    version = new WorkerVersion(req, limits, ready);
+    version = new WorkerVersion(req, limits, stats, ready);
     version.thread = thread;
     for (const m of early) version.onMessage(m);
     return version;
@@ -221,9 +233,12 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
 
   /** The worker's state and counters, for the API and metrics. */
   details(): { state: string; restarts: number; heap_bytes: number; event_loop_lag_ms: number } {
-    let restarts = 0;
-    for (const n of this.restarts.values()) restarts += n;
-    return { state: this.status, restarts, heap_bytes: this.thread?.heapBytes ?? 0, event_loop_lag_ms: this.thread?.lagMs ?? 0 };
+    return {
+      state: this.status,
+      restarts: this.deathCount,
+      heap_bytes: this.thread?.heapBytes ?? 0,
+      event_loop_lag_ms: this.thread?.lagMs ?? 0,
+    };
   }
 
   onFailed(listener: (err: HostError) => void): void {
@@ -262,12 +277,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
     const p = this.pending.get(id);
     if (p === undefined) return undefined;
     this.pending.delete(id);
-    const ms = performance.now() - p.started;
-    this.forwarded++;
-    this.latencySumMs += ms;
-    let i = 0;
-    while (i < LATENCY_BUCKETS_MS.length && ms > (LATENCY_BUCKETS_MS[i] as number)) i++;
-    this.latencyCounts[i] = (this.latencyCounts[i] ?? 0) + 1;
+    observe(this.forwarded, performance.now() - p.started);
     return p;
   }
 
@@ -352,7 +362,8 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
       this.healthWaiters.delete(id);
       w(new HostError('PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name}'s worker ended (${detail})`));
     }
-    this.restarts.set(reason as DeathReason, (this.restarts.get(reason as DeathReason) ?? 0) + 1);
+    this.deathCount++;
+    this.stats.death(this.name, reason);
     const now = Date.now();
     this.deaths.push(now);
     while (this.deaths.length > 0 && now - (this.deaths[0] as number) > this.limits.crashWindowMs) this.deaths.shift();
