@@ -105,6 +105,14 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     return this.observed.get(name)?.serving;
   }
 
+  /**
+   * How many plugins this manager holds anything for: observed records, scheduling state, publication
+   * marks. Bounded by the plugins that exist: a notification naming no plugin leaves nothing behind.
+   */
+  retained(): { records: number; scheduled: number; published: number } {
+    return { records: this.observed.names().length, scheduled: this.scheduler.remembered(), published: this.desired.remembered };
+  }
+
   /** The `generation` of the row the serving version was loaded for; -1 when nothing serves. */
   servingGeneration(name: string): number {
     return this.observed.get(name)?.servingGeneration ?? -1;

@@ -62,6 +62,10 @@ export class DesiredPublisher {
     }
   }
 
+  get remembered(): number {
+    return this.published.size;
+  }
+
   /** The plugin's row was deleted: nothing of it to remember. */
   forget(name: string): void {
     this.published.delete(name);

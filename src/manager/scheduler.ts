@@ -149,6 +149,11 @@ export class Scheduler {
     this.retryTimer.unref();
   }
 
+  /** Plugins the scheduler holds anything for (a request time, a prefetched row, a postponed run, a lane). */
+  remembered(): number {
+    return new Set([...this.requestedAt.keys(), ...this.prefetched.keys(), ...this.postponed]).size + this.lanes.active;
+  }
+
   running(name: string): boolean {
     return this.lanes.running(name);
   }
