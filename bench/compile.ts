@@ -48,7 +48,7 @@ export async function main(): Promise<Row[]> {
     const noCheck = new Compiler({ artifactsDir: path.join(one.dir, '.artifacts-nocheck'), pluginsDir: one.dir, typecheck: false });
 
     const t0 = now();
-    const first = compiler.compile(dir);
+    const first = await compiler.compile(dir);
     const firstMs = now() - t0;
     const total: number[] = [];
     const check: number[] = [];
@@ -57,7 +57,7 @@ export async function main(): Promise<Row[]> {
     for (let i = 0; i < RUNS + 5; i++) {
       writeFileSync(entry, powertableSource(`0.2.${i}`, original));
       const t = now();
-      const r = compiler.compile(dir);
+      const r = await compiler.compile(dir);
       const elapsed = now() - t;
       if (!r.built) throw new Error('expected a build');
       if (i < 5) continue;
@@ -70,7 +70,7 @@ export async function main(): Promise<Row[]> {
     for (let i = 0; i < RUNS; i++) {
       writeFileSync(entry, powertableSource(`0.3.${i}`, original));
       const t = now();
-      noCheck.compile(dir);
+      await noCheck.compile(dir);
       bundleOnly.push(now() - t);
     }
     const fresh: number[] = [];
@@ -79,17 +79,17 @@ export async function main(): Promise<Row[]> {
     // 100 plugins, each compiled once, on the warm compiler (as a start-up with an empty artifacts directory)
     const dirs = writeManyPlugins(many.dir, 100, 10);
     const manyCompiler = new Compiler({ artifactsDir: path.join(many.dir, '.artifacts'), pluginsDir: many.dir, typecheck: true });
-    manyCompiler.compile(dir); // fills the shared caches, like the first plugin of a start-up
+    await manyCompiler.compile(dir); // fills the shared caches, like the first plugin of a start-up
     const tm = now();
     const manyChecks: number[] = [];
-    for (const d of dirs) manyChecks.push(manyCompiler.compile(d).timings.typecheckMs);
+    for (const d of dirs) manyChecks.push((await manyCompiler.compile(d)).timings.typecheckMs);
     const manyMs = now() - tm;
     const manyNoCheck = new Compiler({ artifactsDir: path.join(many.dir, '.artifacts-nocheck'), pluginsDir: many.dir, typecheck: false });
     const tn = now();
-    for (const d of dirs) manyNoCheck.compile(d);
+    for (const d of dirs) await manyNoCheck.compile(d);
     const manyNoCheckMs = now() - tn;
     const tw = now();
-    for (const d of dirs) if (manyCompiler.compile(d).built) throw new Error('expected a cached artifact');
+    for (const d of dirs) if ((await manyCompiler.compile(d)).built) throw new Error('expected a cached artifact');
     const manyCachedMs = now() - tw;
 
     const rows: Row[] = [

@@ -36,7 +36,7 @@ class FakeCompiler implements PluginCompiler {
 
   constructor(private readonly artifactsDir: string) {}
 
-  async compileAsync(dir: string): Promise<CompileResult> {
+  async compile(dir: string): Promise<CompileResult> {
     this.compiles++;
     const name = path.basename(dir);
     const b = this.sources.get(name);
@@ -53,7 +53,7 @@ class FakeCompiler implements PluginCompiler {
     };
   }
 
-  prepare(): void {}
+  async prepare(): Promise<void> {}
 }
 
 /** A fake build as an artifact: the real header (so the artifact store accepts it), then the build as JSON. */

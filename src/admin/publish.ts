@@ -24,7 +24,7 @@ export interface Proven {
  * error of the first step that fails.
  */
 export async function prove(deps: ProveDeps, name: string, dir: string): Promise<Proven> {
-  const artifact = await deps.compiler.compileAsync(dir);
+  const artifact = await deps.compiler.compile(dir);
   const metadata = await deps.runtime.trial({
     name,
     hash: artifact.hash,

@@ -50,7 +50,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     const found = all.filter((d) => !removals.has(d.name));
     for (const name of removals) this.discoveryErrors.delete(name);
     // One type-check program for every new plugin found, instead of one per plugin.
-    this.o.compiler.prepare(found.filter((d) => d.problem === undefined).map((d) => d.dir));
+    await this.o.compiler.prepare(found.filter((d) => d.problem === undefined).map((d) => d.dir));
     for (const d of found) {
       if (d.problem !== undefined) {
         this.noteDiscoveryError(d.name, d.dir, d.problem);

@@ -1,4 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { access, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { assertArtifactHash } from '../model/index.js';
 import { ARTIFACT_FORMAT, artifactFormatOf } from './format.js';
@@ -29,6 +30,40 @@ export class ArtifactFiles {
 
   has(hash: string): boolean {
     return existsSync(this.pathOf(hash));
+  }
+
+  async hasAsync(hash: string): Promise<boolean> {
+    try {
+      await access(this.pathOf(hash));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** `read` without blocking the event loop. */
+  async readAsync(hash: string): Promise<Artifact | undefined> {
+    const p = this.pathOf(hash);
+    let bundle: string;
+    try {
+      bundle = await readFile(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+    if (artifactFormatOf(bundle) !== ARTIFACT_FORMAT) return undefined;
+    return { hash, path: p, bundle, format: ARTIFACT_FORMAT };
+  }
+
+  /** `write` without blocking the event loop (still written, then renamed into place). */
+  async writeAsync(hash: string, bundle: string): Promise<Artifact> {
+    const p = this.pathOf(hash);
+    if (testPauseMidWrite(bundle) !== undefined) writeAtomic(p, bundle);
+    else {
+      const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(tmp, bundle);
+      await rename(tmp, p);
+    }
+    return { hash, path: p, bundle, format: artifactFormatOf(bundle) ?? 'unknown' };
   }
 
   /** The artifact file for `hash`, if present and built by a compatible host. */

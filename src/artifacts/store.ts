@@ -55,14 +55,14 @@ export class ArtifactStore {
     assertArtifactHash(hash, name);
     const expected = await this.repo.artifactDigest(hash);
     if (expected === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
-    const cached = this.files.read(hash);
+    const cached = await this.files.readAsync(hash);
     if (cached !== undefined && this.localMatches(name, cached, expected)) return cached;
     const stored = await this.repo.getArtifact(hash);
     if (stored === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
     const actual = bundleDigest(stored.bundle);
     if (actual !== stored.sha256) throw integrityError(name, stored.version, hash, stored.sha256, actual, 'the database');
-    this.files.write(stored.hash, stored.bundle);
-    const artifact = this.files.read(stored.hash);
+    await this.files.writeAsync(stored.hash, stored.bundle);
+    const artifact = await this.files.readAsync(stored.hash);
     if (artifact === undefined) {
       throw new HostError(
         'PH_ERR_ARTIFACT_INCOMPATIBLE',

@@ -2,13 +2,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as esbuild from 'esbuild';
 import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader } from '../artifacts/index.js';
-import { ENTRY_FILES, findEntry, hashSource } from '../discovery/index.js';
+import { ENTRY_FILES, findEntry, hashSourceAsync } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
-import { type Diagnostic, TypeChecker } from './typecheck.js';
+import type { Diagnostic, TypeChecker } from './typecheck.js';
 import { WorkerTypeChecker } from './worker-checker.js';
 
 export type { Artifact } from '../artifacts/index.js';
-export { TypeChecker } from './typecheck.js';
+export type { TypeChecker } from './typecheck.js';
 
 /** Modules the host provides to every plugin at run time. */
 export const HOST_PROVIDED = ['fastify', 'plugin-host/sdk'] as const;
@@ -22,10 +22,10 @@ export interface CompileResult extends Artifact {
 
 /** What the manager and the admin need of a compiler: the seam tests replace. */
 export interface PluginCompiler {
-  /** Compiles the plugin in `dir` into an artifact (type check off the serving thread where possible). */
-  compileAsync(dir: string): Promise<CompileResult>;
-  /** Checks several plugins ahead, in one program, so the `compileAsync` calls that follow find their check done. */
-  prepare(dirs: readonly string[]): void;
+  /** Compiles the plugin in `dir` into an artifact; nothing of it runs on the serving thread once the host serves. */
+  compile(dir: string): Promise<CompileResult>;
+  /** Checks several plugins ahead, in one program, so the `compile` calls that follow find their check done. */
+  prepare(dirs: readonly string[]): Promise<void>;
 }
 
 export interface CompilerOptions {
@@ -34,10 +34,12 @@ export interface CompilerOptions {
   pluginsDir: string;
   typecheck: boolean;
   /**
-   * Run the type checks of `compileAsync` in a worker thread once serving, so the
-   * serving thread never pauses for one. Off: checks run in process.
+   * Run type checks in a worker thread once serving (`servingStarted`), so the
+   * serving thread never pauses for one. Off: checks run in process (the command line, tests).
    */
   checkInWorker?: boolean;
+  /** A type-check worker idle for this long is ended (its memory returns whole); the next check starts one. */
+  checkerIdleMs?: number;
   /**
    * Asked before an artifact already in `ARTIFACTS_DIR` is used instead of a
    * build: false makes the compiler rebuild it (the server checks the file
@@ -48,36 +50,46 @@ export interface CompilerOptions {
 
 /**
  * Validates, type-checks and bundles plugins into content-addressed artifacts.
- * An unchanged source maps to the same hash and is not rebuilt.
+ * An unchanged source maps to the same hash and is not rebuilt. Every step is
+ * asynchronous (hashing and artifact files through `fs/promises`, bundling
+ * through esbuild's service); TypeScript is loaded only when a check needs it:
+ * in this thread for the checks made at start, before the host serves, and
+ * afterwards only in the worker, which ends when idle.
  */
 export class Compiler implements PluginCompiler {
-  private checkerInProcess: TypeChecker | undefined;
+  private inProcess: Promise<TypeChecker> | undefined;
   private readonly worker: WorkerTypeChecker | undefined;
+  private serving = false;
   /** Type-check results computed ahead by `prepare`, by source hash; consumed by `compile`. */
   private readonly prechecked = new Map<string, Diagnostic[]>();
-
   private readonly files: ArtifactFiles;
 
   constructor(private readonly options: CompilerOptions) {
     this.files = new ArtifactFiles(options.artifactsDir);
-    if (options.typecheck && options.checkInWorker) this.worker = new WorkerTypeChecker();
+    if (options.typecheck && options.checkInWorker) this.worker = new WorkerTypeChecker({ idleMs: options.checkerIdleMs });
   }
 
-  /** The in-process checker, created on first use (the worker has its own). */
-  private get checker(): TypeChecker {
-    this.checkerInProcess ??= new TypeChecker();
-    return this.checkerInProcess;
+  /** The in-process checker, created on first use: TypeScript is imported then, never before. */
+  private checker(): Promise<TypeChecker> {
+    this.inProcess ??= import('./typecheck.js').then((m) => new m.TypeChecker());
+    return this.inProcess;
+  }
+
+  /** Checks `items` in one program: in the worker once serving, else in process. */
+  private async checkMany(items: ReadonlyArray<{ dir: string; entry: string }>): Promise<Map<string, Diagnostic[]>> {
+    if (this.serving && this.worker !== undefined) return this.worker.checkMany(items);
+    return (await this.checker()).checkMany(items);
   }
 
   /**
    * Start-up is over: drop the in-process checker (its caches go back to the
-   * heap; later checks run in the worker) and start the worker now, so the
-   * first reload does not wait for it to load TypeScript.
+   * heap). From now on every check runs in the worker, which starts on the
+   * first check and ends when idle: a node that compiles nothing holds no checker.
    */
   servingStarted(): void {
     if (this.worker === undefined) return;
-    this.checkerInProcess = undefined;
-    this.worker.start();
+    this.serving = true;
+    this.inProcess = undefined;
   }
 
   /** Stops the type-check worker, if any. */
@@ -92,26 +104,27 @@ export class Compiler implements PluginCompiler {
    * one TypeScript program per plugin to one in all. Never throws: a problem
    * is reported by the `compile` of that plugin.
    */
-  prepare(dirs: readonly string[]): void {
-    const todo = this.unchecked(dirs);
+  async prepare(dirs: readonly string[]): Promise<void> {
+    const todo = await this.unchecked(dirs);
     if (todo.length === 0) return;
     try {
-      this.storePrechecked(todo, this.checker.checkMany(todo));
+      const results = await this.checkMany(todo);
+      for (const t of todo) this.prechecked.set(t.hash, results.get(path.resolve(t.dir)) ?? []);
     } catch {
       // fall back to checking each plugin in compile()
     }
   }
 
   /** Plugins of `dirs` with no built artifact and no check done yet. */
-  private unchecked(dirs: readonly string[]): Array<{ dir: string; entry: string; hash: string }> {
+  private async unchecked(dirs: readonly string[]): Promise<Array<{ dir: string; entry: string; hash: string }>> {
     if (!this.options.typecheck) return [];
     const todo: Array<{ dir: string; entry: string; hash: string }> = [];
     for (const dir of dirs) {
       try {
         const entry = findEntry(dir);
         if (entry === undefined) continue;
-        const hash = hashSource(dir);
-        if (this.prechecked.has(hash) || this.files.has(hash)) continue;
+        const hash = await hashSourceAsync(dir);
+        if (this.prechecked.has(hash) || (await this.files.hasAsync(hash))) continue;
         todo.push({ dir, entry, hash });
       } catch {
         // reported by compile()
@@ -120,68 +133,26 @@ export class Compiler implements PluginCompiler {
     return todo;
   }
 
-  private storePrechecked(todo: Array<{ dir: string; hash: string }>, results: Map<string, Diagnostic[]>): void {
-    for (const t of todo) this.prechecked.set(t.hash, results.get(path.resolve(t.dir)) ?? []);
-  }
-
-  /** Compiles in process (the command line, tests). The server uses `compileAsync`. */
-  compile(dir: string): CompileResult {
-    const step = this.locate(dir);
-    if (step.cached !== undefined) return step.cached;
-    const pre = this.takePrechecked(step.hash);
-    const diags = this.options.typecheck ? (pre ?? this.checker.check(dir, step.entry)) : [];
-    return this.finish(dir, step, diags);
-  }
-
   /**
-   * Like `compile`, with the type check in the worker thread when there is one,
-   * and an artifact found in the cache used only if `trustCache` vouches for it
-   * (a file that fails the check is rebuilt).
+   * Compiles the plugin in `dir`: an artifact already in the cache is used if
+   * `trustCache` vouches for it (a file that fails the check is rebuilt);
+   * otherwise type check (done ahead by `prepare`, or now), bundle, write.
    */
-  async compileAsync(dir: string): Promise<CompileResult> {
-    const step = this.locate(dir);
+  async compile(dir: string): Promise<CompileResult> {
+    const step = await this.locate(dir);
     if (step.cached !== undefined) {
       const trust = this.options.trustCache;
       if (trust === undefined || (await trust(path.basename(dir), step.cached))) return step.cached;
     }
     let diags = this.takePrechecked(step.hash);
     if (diags === undefined && this.options.typecheck) {
-      diags =
-        this.worker === undefined
-          ? this.checker.check(dir, step.entry)
-          : ((await this.worker.checkMany([{ dir, entry: step.entry }])).get(path.resolve(dir)) ?? []);
+      diags = (await this.checkMany([{ dir, entry: step.entry }])).get(path.resolve(dir)) ?? [];
     }
-    return this.finish(dir, step, diags ?? []);
-  }
-
-  private takePrechecked(hash: string): Diagnostic[] | undefined {
-    const pre = this.prechecked.get(hash);
-    this.prechecked.delete(hash);
-    return pre;
-  }
-
-  /** Entry and content hash; the artifact itself when it is already built. */
-  private locate(dir: string): { entry: string; hash: string; t0: number; t1: number; cached: CompileResult | undefined } {
-    const t0 = performance.now();
-    const entry = findEntry(dir);
-    if (entry === undefined) {
-      throw new HostError('PH_ERR_PLUGIN_NO_ENTRY', `${this.rel(dir)}: no entry file (expected one of ${ENTRY_FILES.join(', ')})`);
-    }
-    const hash = hashSource(dir);
-    const t1 = performance.now();
-    const cached = this.files.read(hash);
-    const hit =
-      cached === undefined ? undefined : { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } };
-    return { entry, hash, t0, t1, cached: hit };
-  }
-
-  /** Refuses on type errors, else bundles and writes the artifact. */
-  private finish(dir: string, step: { entry: string; hash: string; t0: number; t1: number }, diags: Diagnostic[]): CompileResult {
-    if (diags.length > 0) throw this.typeError(step.entry, diags);
+    if (diags !== undefined && diags.length > 0) throw this.typeError(step.entry, diags);
     const t2 = performance.now();
-    const bundle = this.bundle(step.entry, dir, step.hash);
+    const bundle = await this.bundle(step.entry, dir, step.hash);
     const t3 = performance.now();
-    const written = this.files.write(step.hash, bundle);
+    const written = await this.files.writeAsync(step.hash, bundle);
     return {
       ...written,
       format: ARTIFACT_FORMAT,
@@ -191,10 +162,31 @@ export class Compiler implements PluginCompiler {
     };
   }
 
-  private bundle(entry: string, dir: string, hash: string): string {
+  private takePrechecked(hash: string): Diagnostic[] | undefined {
+    const pre = this.prechecked.get(hash);
+    this.prechecked.delete(hash);
+    return pre;
+  }
+
+  /** Entry and content hash; the artifact itself when it is already built. */
+  private async locate(dir: string): Promise<{ entry: string; hash: string; t0: number; t1: number; cached: CompileResult | undefined }> {
+    const t0 = performance.now();
+    const entry = findEntry(dir);
+    if (entry === undefined) {
+      throw new HostError('PH_ERR_PLUGIN_NO_ENTRY', `${this.rel(dir)}: no entry file (expected one of ${ENTRY_FILES.join(', ')})`);
+    }
+    const hash = await hashSourceAsync(dir);
+    const t1 = performance.now();
+    const cached = await this.files.readAsync(hash);
+    const hit =
+      cached === undefined ? undefined : { ...cached, entry, built: false, timings: { hashMs: t1 - t0, typecheckMs: 0, bundleMs: 0 } };
+    return { entry, hash, t0, t1, cached: hit };
+  }
+
+  private async bundle(entry: string, dir: string, hash: string): Promise<string> {
     let result: esbuild.BuildResult<{ write: false }>;
     try {
-      result = esbuild.buildSync({
+      result = await esbuild.build({
         entryPoints: [entry],
         absWorkingDir: dir,
         bundle: true,

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
+import { HostError } from '../errors/index.js';
 import type { Diagnostic } from './typecheck.js';
-import { TypeChecker } from './typecheck.js';
 import type { CheckRequest, CheckResponse } from './worker-protocol.js';
 
 const ENTRY = new URL('./typecheck-worker-entry.mjs', import.meta.url);
@@ -12,63 +12,67 @@ const ENTRY = new URL('./typecheck-worker-entry.mjs', import.meta.url);
  * the cold start (about a second, on the worker's thread, never the serving one).
  */
 const RECYCLE_AFTER = 200;
+/** Default time a worker may sit idle before it is ended (its TypeScript program and caches go with it). */
+const DEFAULT_IDLE_MS = 5 * 60_000;
 
-type Pending = { items: CheckRequest['items']; resolve: (r: Map<string, Diagnostic[]>) => void; reject: (e: Error) => void };
+type Pending = {
+  items: CheckRequest['items'];
+  resolve: (r: Map<string, Diagnostic[]>) => void;
+  reject: (e: Error) => void;
+  /** Times the worker checking it was lost. */
+  lost: number;
+};
 
 /**
  * Type checks in a worker thread, one at a time in order. The worker starts on
- * the first check (a node that finds every artifact built never starts one)
- * and is recycled every `RECYCLE_AFTER` checks. If a worker cannot start or
- * dies, what it owed is checked in process: slower for requests, never wrong.
+ * the first check (a node that compiles nothing never loads TypeScript), ends
+ * after `idleMs` without a check, and is recycled every `RECYCLE_AFTER` checks.
+ * A check whose worker died is sent once more to a fresh worker; a second loss
+ * fails it with a coded error. Nothing is ever checked in the serving thread.
  */
 export class WorkerTypeChecker {
   private worker: Worker | undefined;
-  private fallback: TypeChecker | undefined;
   private nextId = 1;
   private answered = 0;
   private readonly pending = new Map<number, Pending>();
+  private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly idleMs: number;
 
-  private spawn(): Worker | undefined {
-    try {
-      const w = new Worker(ENTRY, { execArgv: [], stdout: false, stderr: false });
-      w.unref();
-      w.on('message', (res: CheckResponse) => this.settle(w, res));
-      w.on('error', (err) => this.lost(w, err));
-      w.on('exit', (code) => this.lost(w, new Error(`type-check worker exited with code ${code}`)));
-      this.answered = 0;
-      return w;
-    } catch {
-      return undefined;
-    }
+  constructor(o: { idleMs?: number | undefined } = {}) {
+    this.idleMs = o.idleMs ?? DEFAULT_IDLE_MS;
   }
 
-  /** Starts a worker ahead of the first check (it loads TypeScript meanwhile). */
-  start(): void {
-    if (!this.closed) this.worker ??= this.spawn();
+  /** True while a worker (and so a loaded TypeScript) exists. */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(ENTRY, { execArgv: [], stdout: false, stderr: false });
+    w.unref();
+    w.on('message', (res: CheckResponse) => this.settle(w, res));
+    w.on('error', (err) => this.lost(w, err));
+    w.on('exit', (code) => this.lost(w, new Error(`type-check worker exited with code ${code}`)));
+    this.answered = 0;
+    return w;
   }
 
   checkMany(items: ReadonlyArray<{ dir: string; entry: string }>): Promise<Map<string, Diagnostic[]>> {
     if (this.closed) return Promise.reject(new Error('type checker closed'));
-    this.worker ??= this.spawn();
-    const w = this.worker;
-    if (w === undefined) return this.inProcess(items);
-    const id = this.nextId++;
-    const req: CheckRequest = { id, items: items.map((i) => ({ dir: i.dir, entry: i.entry })) };
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { items: req.items, resolve, reject });
-      w.ref(); // keep the process alive while a check is owed
-      w.postMessage(req);
+      this.send({ items: items.map((i) => ({ dir: i.dir, entry: i.entry })), resolve, reject, lost: 0 });
     });
   }
 
-  private inProcess(items: ReadonlyArray<{ dir: string; entry: string }>): Promise<Map<string, Diagnostic[]>> {
-    this.fallback ??= new TypeChecker();
-    try {
-      return Promise.resolve(this.fallback.checkMany(items));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  private send(p: Pending): void {
+    clearTimeout(this.idleTimer);
+    this.worker ??= this.spawn();
+    const w = this.worker;
+    const id = this.nextId++;
+    this.pending.set(id, p);
+    w.ref(); // keep the process alive while a check is owed
+    w.postMessage({ id, items: p.items } satisfies CheckRequest);
   }
 
   private settle(w: Worker, res: CheckResponse): void {
@@ -78,32 +82,48 @@ export class WorkerTypeChecker {
     this.answered++;
     if (this.pending.size === 0) {
       w.unref();
-      if (this.answered >= RECYCLE_AFTER && this.worker === w) {
-        this.worker = undefined;
-        w.removeAllListeners('exit');
-        void w.terminate();
-      }
+      if (this.answered >= RECYCLE_AFTER && this.worker === w) this.end(w);
+      else this.scheduleIdleEnd(w);
     }
     if (res.ok) p.resolve(new Map(res.results));
     else p.reject(new Error(`type check failed in the worker: ${res.error}`));
   }
 
-  /** A worker died: check what it owed in process. The next check starts a new worker. */
-  private lost(w: Worker, err: unknown): void {
+  private scheduleIdleEnd(w: Worker): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.worker === w && this.pending.size === 0) this.end(w);
+    }, this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  private end(w: Worker): void {
     if (this.worker === w) this.worker = undefined;
+    w.removeAllListeners('exit');
+    w.removeAllListeners('error');
+    void w.terminate();
+  }
+
+  /** A worker died: send what it owed to a fresh one, once; a check lost twice fails. */
+  private lost(w: Worker, err: unknown): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
     const owed = [...this.pending.values()];
     this.pending.clear();
     for (const p of owed) {
-      if (this.closed) {
-        p.reject(err instanceof Error ? err : new Error(String(err)));
+      if (this.closed || p.lost >= 1) {
+        p.reject(
+          new HostError('PH_ERR_INTERNAL', `the type-check worker ended twice while checking: ${(err as Error).message ?? String(err)}`),
+        );
         continue;
       }
-      this.inProcess(p.items).then(p.resolve, p.reject);
+      this.send({ ...p, lost: p.lost + 1 });
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.idleTimer);
     const w = this.worker;
     this.worker = undefined;
     for (const p of this.pending.values()) p.reject(new Error('type checker closed'));

@@ -4,7 +4,7 @@ import { HostError } from '../errors/index.js';
 import { isValidPluginName } from '../model/index.js';
 import { findEntry } from './source.js';
 
-export { ENTRY_FILES, findEntry, hashSource } from './source.js';
+export { ENTRY_FILES, findEntry, hashSource, hashSourceAsync } from './source.js';
 
 /** Directories that are never plugins (the original layout kept host code beside its plugins). */
 const SKIP = new Set(['core', 'types', 'node_modules']);

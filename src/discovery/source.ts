@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ARTIFACT_FORMAT } from '../artifacts/index.js';
 
@@ -41,6 +42,35 @@ export function hashSource(dir: string): string {
     h.update(path.relative(dir, f));
     h.update('\0');
     h.update(readFileSync(f));
+  }
+  return h.digest('hex').slice(0, 32);
+}
+
+/** Files that decide an artifact's content, listed without blocking the event loop. */
+async function sourceFilesAsync(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    const entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const e of entries) {
+      if (e.name.startsWith('.') || e.name === 'node_modules') continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) out.push(p);
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** `hashSource` without blocking the event loop: what a serving node uses. */
+export async function hashSourceAsync(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  h.update(ARTIFACT_FORMAT);
+  for (const f of await sourceFilesAsync(dir)) {
+    h.update('\0');
+    h.update(path.relative(dir, f));
+    h.update('\0');
+    h.update(await readFile(f));
   }
   return h.digest('hex').slice(0, 32);
 }

@@ -164,7 +164,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     } catch (err) {
       // a lost connection is not the plugin's fault: the scheduler postpones and retries the run
       if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
-      const key = this.resolver.failureKey(row);
+      const key = await this.resolver.failureKey(row);
       if (rec.serving === undefined && row.type === 'dynamic' && row.artifactHash !== null && isSourceError(err)) {
         await this.rollout.fallBack(rec, row, err, key);
         await this.observed.publish(rec);

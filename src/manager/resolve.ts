@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { CompileResult, PluginCompiler } from '../compiler/index.js';
 import type { PluginRow } from '../db/index.js';
-import { hashSource, sourceDirOf } from '../discovery/index.js';
+import { hashSourceAsync, sourceDirOf } from '../discovery/index.js';
 import { HostError, isHostError } from '../errors/index.js';
 import type { IsolationMode } from '../model/index.js';
 import type { PluginCode, Runtimes } from '../runtime/index.js';
@@ -80,7 +80,7 @@ export class Resolver {
           `${row.name}: source directory ${path.basename(dir)} does not match the plugin name`,
         );
       }
-      const artifact = await this.o.compiler.compileAsync(dir);
+      const artifact = await this.o.compiler.compile(dir);
       return {
         hash: artifact.hash,
         from: 'source',
@@ -125,27 +125,27 @@ export class Resolver {
    * Changes whenever what a failed resolution depended on changes: the row's
    * artifact, source path and generation, and the source tree's content.
    */
-  failureKey(row: PluginRow): string {
-    return `resolve:${row.artifactHash}:${row.sourcePath}:${this.sourceFingerprint(row)}:${row.generation}`;
+  async failureKey(row: PluginRow): Promise<string> {
+    return `resolve:${row.artifactHash}:${row.sourcePath}:${await this.sourceFingerprint(row)}:${row.generation}`;
   }
 
-  private sourceFingerprint(row: PluginRow): string {
+  private async sourceFingerprint(row: PluginRow): Promise<string> {
     const dir = sourceDirOf(row, this.o.pluginsDir);
     if (dir === undefined) return '';
     try {
-      return hashSource(dir);
+      return await hashSourceAsync(dir);
     } catch {
       return '';
     }
   }
 
   /** Checks, in one program, the sources of every active dynamic plugin among `rows` (the first full reconcile). */
-  prepare(rows: readonly PluginRow[]): void {
+  prepare(rows: readonly PluginRow[]): Promise<void> {
     const dirs: string[] = [];
     for (const r of rows) {
       const dir = r.type === 'dynamic' && r.status === 'active' ? sourceDirOf(r, this.o.pluginsDir) : undefined;
       if (dir !== undefined) dirs.push(dir);
     }
-    this.o.compiler.prepare(dirs);
+    return this.o.compiler.prepare(dirs);
   }
 }

@@ -11,7 +11,7 @@ export interface SchedulerOptions {
   /** Plugins this node holds state for: a full reconcile visits them too (a deleted row must unload). */
   known(): Iterable<string>;
   /** Called once, with the rows of the first full reconcile, before its runs start. */
-  beforeFirstRound(rows: readonly PluginWithEndpoints[]): void;
+  beforeFirstRound(rows: readonly PluginWithEndpoints[]): Promise<void>;
   log: FastifyBaseLogger;
 }
 
@@ -106,7 +106,7 @@ export class Scheduler {
       return;
     }
     this.firstRoundDone = true;
-    this.o.beforeFirstRound(rows);
+    await this.o.beforeFirstRound(rows);
     const order = [...rows]
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .map((r) => r.name);
