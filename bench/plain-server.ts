@@ -1,7 +1,7 @@
 /**
  * The baseline: a plain Fastify 5 app serving the very same plugin code (each
  * directory of PLAIN_PLUGINS is imported and its routes registered on a child
- * context, as the host does), with the same logger settings as the host.
+ * context, as the host does), with the host's logger settings or (PLAIN_LOGGER=off) none.
  * Started by the request-overhead benchmark as its own process.
  */
 import path from 'node:path';
@@ -12,7 +12,11 @@ import { createLogger } from '../src/logger.js';
 import type { PluginFactory } from '../src/sdk/index.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
-const app = Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
+// PLAIN_LOGGER=off: the app as most are written (`logger: false`); otherwise pino at the host's level, as the host has
+const app =
+  process.env.PLAIN_LOGGER === 'off'
+    ? Fastify({ logger: false })
+    : Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
 const dirs = (process.env.PLAIN_PLUGINS ?? '').split(path.delimiter).filter((d) => d !== '');
 for (const dir of dirs) {
   const entry = findEntry(dir);

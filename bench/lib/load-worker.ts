@@ -8,6 +8,8 @@ interface LoadSpec {
   url: string;
   connections: number;
   durationSec: number;
+  /** When set, send exactly this many requests instead of loading for `durationSec`. */
+  amount?: number;
   pipelining?: number;
 }
 
@@ -19,7 +21,12 @@ function steadyRate(samples: number[], fallback: number): number {
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
 const perSecond: number[] = [];
 const instance = autocannon(
-  { url: spec.url, connections: spec.connections, duration: spec.durationSec, pipelining: spec.pipelining ?? 1 },
+  {
+    url: spec.url,
+    connections: spec.connections,
+    pipelining: spec.pipelining ?? 1,
+    ...(spec.amount === undefined ? { duration: spec.durationSec } : { amount: spec.amount }),
+  },
   (err, r) => {
     if (err) {
       console.log(JSON.stringify({ error: String(err) }));

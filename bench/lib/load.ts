@@ -18,12 +18,17 @@ export interface LoadResult {
   perSecond: number[];
 }
 
-/** Runs autocannon against `url` from a separate process. */
-export function load(url: string, connections: number, durationSec: number): Promise<LoadResult> {
+/** Runs autocannon against `url` from a separate process: for `durationSec`, or exactly `amount` requests. */
+export function load(url: string, connections: number, durationSec: number, amount?: number): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'bench', 'lib', 'load-worker.ts'), JSON.stringify({ url, connections, durationSec })],
+      [
+        '--import',
+        'tsx',
+        path.join(ROOT, 'bench', 'lib', 'load-worker.ts'),
+        JSON.stringify({ url, connections, durationSec, ...(amount === undefined ? {} : { amount }) }),
+      ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';

@@ -98,13 +98,18 @@ export async function startHost(name: string, env: HostEnv, timeoutMs = 120_000)
 }
 
 /** Starts the plain Fastify app serving the same handlers (bench/plain-server.ts). */
-export async function startPlain(name: string, pluginDirs: string[], timeoutMs = 60_000): Promise<ServerProcess> {
+export async function startPlain(
+  name: string,
+  pluginDirs: string[],
+  timeoutMs = 60_000,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
   const port = await freePort();
   const t0 = now();
   const s = spawnServer(
     name,
     ['--import', 'tsx', path.join(ROOT, 'bench', 'plain-server.ts')],
-    { PLAIN_PLUGINS: pluginDirs.join(path.delimiter), LOG_LEVEL: 'warn' },
+    { PLAIN_PLUGINS: pluginDirs.join(path.delimiter), LOG_LEVEL: 'warn', ...env },
     port,
   );
   try {
