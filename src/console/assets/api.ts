@@ -26,7 +26,7 @@ export interface PluginItem {
   generation?: number;
   artifact_hash?: string | null;
   source_path?: string | null;
-  serving?: { version: string; hash: string; loaded_at: string; from?: string } | null;
+  serving?: { version: string; hash: string; loaded_at: string; from?: string; isolation?: string } | null;
   last_error: RecordedError | null;
   endpoints: Endpoint[];
   updated_at?: string;

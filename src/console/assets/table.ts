@@ -151,7 +151,19 @@ export const COLUMNS: Column<unknown>[] = [
         ),
       ),
   }),
-  optionalField('isolation', 'Isolation'),
+  column<string | null>({
+    id: 'isolation',
+    header: 'Isolation',
+    optional: true,
+    // the mode the row asks for, else the one in effect here (the host's default), marked as such
+    data: (p) => {
+      const wanted = fieldText(p.isolation);
+      if (wanted !== null) return wanted;
+      const here = p.serving?.isolation;
+      return typeof here === 'string' ? `${here} (default)` : null;
+    },
+    render: (d) => document.createTextNode(d ?? '—'),
+  }),
   optionalField('config_revision', 'Config'),
   optionalField('rollout', 'Rollout'),
   column<{ e: RecordedError; node: string | undefined } | null>({
