@@ -111,7 +111,6 @@ export class Host {
     const c = this.config;
     // The secrets are in `config` now: nothing of them stays where plugin code could read it.
     scrubSecrets(process.env);
-    // First: the type-check worker loads TypeScript while the database opens.
     this.compiler = new Compiler({
       artifactsDir: c.artifactsDir,
       pluginsDir: c.pluginsDir,
@@ -234,7 +233,6 @@ export class Host {
       log: this.log,
     }).start();
     this.log.info({ url: this.url, nodeId: c.nodeId, database: this.db.kind }, `plugin-host listening on ${this.url}`);
-    this.compiler.servingStarted();
     return this;
   }
 

@@ -34,8 +34,8 @@ export interface CompilerOptions {
   pluginsDir: string;
   typecheck: boolean;
   /**
-   * Run type checks in a worker thread once serving (`servingStarted`), so the
-   * serving thread never pauses for one. Off: checks run in process (the command line, tests).
+   * Run type checks in a worker thread, so the serving thread never pauses for
+   * one nor holds TypeScript. Off: checks run in process (the command line, tests).
    */
   checkInWorker?: boolean;
   /** A type-check worker idle for this long is ended (its memory returns whole); the next check starts one. */
@@ -52,14 +52,13 @@ export interface CompilerOptions {
  * Validates, type-checks and bundles plugins into content-addressed artifacts.
  * An unchanged source maps to the same hash and is not rebuilt. Every step is
  * asynchronous (hashing and artifact files through `fs/promises`, bundling
- * through esbuild's service); TypeScript is loaded only when a check needs it:
- * in this thread for the checks made at start, before the host serves, and
- * afterwards only in the worker, which ends when idle.
+ * through esbuild's service); TypeScript is loaded only when a check needs it,
+ * and in the server only in the type-check worker, which starts on the first
+ * check and ends when idle: the serving thread never loads TypeScript.
  */
 export class Compiler implements PluginCompiler {
   private inProcess: Promise<TypeChecker> | undefined;
   private readonly worker: WorkerTypeChecker | undefined;
-  private serving = false;
   /** Type-check results computed ahead by `prepare`, by source hash; consumed by `compile`. */
   private readonly prechecked = new Map<string, Diagnostic[]>();
   private readonly files: ArtifactFiles;
@@ -75,21 +74,10 @@ export class Compiler implements PluginCompiler {
     return this.inProcess;
   }
 
-  /** Checks `items` in one program: in the worker once serving, else in process. */
+  /** Checks `items` in one program: in the worker when there is one (the server), else in process (the command line). */
   private async checkMany(items: ReadonlyArray<{ dir: string; entry: string }>): Promise<Map<string, Diagnostic[]>> {
-    if (this.serving && this.worker !== undefined) return this.worker.checkMany(items);
+    if (this.worker !== undefined) return this.worker.checkMany(items);
     return (await this.checker()).checkMany(items);
-  }
-
-  /**
-   * Start-up is over: drop the in-process checker (its caches go back to the
-   * heap). From now on every check runs in the worker, which starts on the
-   * first check and ends when idle: a node that compiles nothing holds no checker.
-   */
-  servingStarted(): void {
-    if (this.worker === undefined) return;
-    this.serving = true;
-    this.inProcess = undefined;
   }
 
   /** Stops the type-check worker, if any. */
