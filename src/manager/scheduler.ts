@@ -43,7 +43,8 @@ export class Scheduler {
    * whichever loaded faster. `done` settles when that plugin's first run has finished.
    */
   private admission: { order: string[]; done: Map<string, Promise<void>> } | undefined;
-  private firstRoundDone = false;
+  /** The first full reconcile, once started; later ones wait for it. */
+  private firstRound: Promise<void> | undefined;
   private stopped = false;
 
   constructor(private readonly o: SchedulerOptions) {
@@ -101,11 +102,19 @@ export class Scheduler {
     }
     if (this.listsInFlight === 0) for (const name of [...this.requestedAt.keys()]) this.forgetIdle(name);
     const names = new Set([...rows.map((r) => r.name), ...this.o.known()]);
-    if (this.firstRoundDone) {
+    // A full reconcile that read its rows while the first round is under way (the follower's resync at
+    // start races the host's own) waits for it: running its lanes at once would load plugins before
+    // the admission order exists, and the faster of two plugins claiming a route would win it.
+    if (this.firstRound !== undefined) {
+      await this.firstRound.catch(() => undefined);
       await Promise.all([...names].map((n) => this.reconcile(n)));
       return;
     }
-    this.firstRoundDone = true;
+    this.firstRound = this.firstReconcile(rows, names);
+    await this.firstRound;
+  }
+
+  private async firstReconcile(rows: readonly PluginWithEndpoints[], names: ReadonlySet<string>): Promise<void> {
     await this.o.beforeFirstRound(rows);
     const order = [...rows]
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
