@@ -94,8 +94,9 @@ if (mode === 'host') {
     const plugin = mod.newPlugin();
     plugin.getMetadata();
     const app = Fastify();
+    const ctx = { name: 'memory', log: app.log, signal: new AbortController().signal, sourceDir: undefined, config: {} };
     app.register(async (child) => {
-      await plugin.registerRoutes(child);
+      await plugin.registerRoutes(child, ctx);
     });
     await app.ready();
     await app.close();

@@ -23,10 +23,10 @@ for (const dir of dirs) {
   if (entry === undefined) throw new Error(`${dir}: no entry file`);
   const mod = (await import(pathToFileURL(entry).href)) as { newPlugin: PluginFactory };
   const plugin = mod.newPlugin();
-  const ctx = { name: path.basename(dir), log, signal: new AbortController().signal, sourceDir: dir };
+  const ctx = { name: path.basename(dir), log, signal: new AbortController().signal, sourceDir: dir, config: {} };
   await plugin.initialize(ctx);
   app.register(async (child) => {
-    await plugin.registerRoutes(child);
+    await plugin.registerRoutes(child, ctx);
   });
 }
 app.get('/__ready', async () => ({ ok: true }));

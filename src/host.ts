@@ -7,6 +7,7 @@ import { PluginAdmin, removeServerInfo, writeServerInfo } from './admin/index.js
 import { ArtifactStore } from './artifacts/index.js';
 import { Compiler } from './compiler/index.js';
 import { type HostConfig, PROJECT_ROOT, scrubSecrets } from './config/index.js';
+import type { SecretEnvironment } from './config/plugins/index.js';
 import { ClusterWatch, ConsoleFeed, consoleRoutes, ErrorHistory } from './console/index.js';
 import { type Database, openDatabase, PluginRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
@@ -43,6 +44,12 @@ export interface HostOptions {
   heartbeatMs?: number;
   /** How plugin code runs (default: the inline and worker runtimes, as the configuration sets them). */
   runtimes?: Runtimes;
+  /**
+   * Where plugins' secret references (`{"$env": "NAME"}`) resolve. Default: a
+   * copy of `process.env` taken at start, before the host removed its own
+   * secrets from it (which no reference may name).
+   */
+  environment?: SecretEnvironment;
 }
 
 /**
@@ -109,6 +116,9 @@ export class Host {
 
   async start(): Promise<this> {
     const c = this.config;
+    // Plugin secret references resolve from the environment the process was given, not from what plugin
+    // code may later write into process.env; the host's own secrets in it are refused by name.
+    const environment: SecretEnvironment = Object.freeze(this.options.environment ?? { ...process.env });
     // The secrets are in `config` now: nothing of them stays where plugin code could read it.
     scrubSecrets(process.env);
     this.compiler = new Compiler({
@@ -145,6 +155,7 @@ export class Host {
       runtimes: this.runtimes,
       dispatcher: this.dispatcher,
       log: this.log,
+      environment,
       ...staticPlugins,
     });
     this.admin = new PluginAdmin({

@@ -8,7 +8,7 @@ import { tempDir, waitFor } from './support/util.js';
 
 describe('CLI usage', () => {
   test('--help on the command and on each subcommand', async () => {
-    const commands = ['list', 'enable', 'disable', 'reload', 'remove', 'new', 'build'];
+    const commands = ['list', 'enable', 'disable', 'reload', 'remove', 'config', 'new', 'build'];
     const [main, serve, ...subs] = await Promise.all([
       cli(['--help']),
       cli(['serve', '--help']),

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { ARTIFACT_FORMAT, ArtifactStore, artifactHeader } from '../src/artifacts/index.js';
 import type { CompileResult, PluginCompiler } from '../src/compiler/index.js';
+import type { JsonObject } from '../src/config/plugins/index.js';
 import { type Database, openDatabase, PluginRepository } from '../src/db/index.js';
 import { HostError } from '../src/errors/index.js';
 import { createLogger } from '../src/logger.js';
@@ -27,6 +28,10 @@ interface FakeBuild {
   routes: string[];
   /** Set: the source does not compile (a source error, as a syntax error would be). */
   broken?: boolean;
+  /** The configSchema its metadata declares. */
+  configSchema?: Record<string, unknown>;
+  /** Set: the version has an onConfigChange. */
+  inPlace?: boolean;
 }
 
 class FakeCompiler implements PluginCompiler {
@@ -62,7 +67,7 @@ function bundleOf(hash: string, b: FakeBuild): string {
 }
 
 function hashOf(name: string, b: FakeBuild): string {
-  return `${name}-${b.version}-${b.routes.join('_')}`.replace(/[^A-Za-z0-9_-]/g, '');
+  return `${name}-${b.version}-${b.routes.join('_')}${b.inPlace ? '-inplace' : ''}`.replace(/[^A-Za-z0-9_-]/g, '');
 }
 
 class FakeVersion extends InflightVersion implements LoadedVersion {
@@ -71,14 +76,28 @@ class FakeVersion extends InflightVersion implements LoadedVersion {
   readonly log = log;
   readonly handle = () => {};
   unloaded = false;
+  /** Configurations handed over in place, in order. */
+  readonly reconfigured: JsonObject[] = [];
+  /** Set: the next onConfigChange throws. */
+  refuseNext = false;
 
   constructor(
     readonly name: string,
     readonly hash: string,
     readonly metadata: PluginMetadata,
     readonly routes: Array<{ method: string; url: string }>,
+    public config: JsonObject,
+    private readonly inPlace: boolean,
   ) {
     super();
+  }
+
+  async reconfigure(config: JsonObject): Promise<boolean> {
+    if (!this.inPlace) return false;
+    if (this.refuseNext) throw new HostError('PH_ERR_HOOK_FAILED', `${this.name}: onConfigChange() threw: no`);
+    this.reconfigured.push(config);
+    this.config = config;
+    return true;
   }
 
   get version(): string {
@@ -112,15 +131,31 @@ class FakeRuntime implements PluginRuntime {
     const v = new FakeVersion(
       req.name,
       req.hash,
-      { name: req.name, version: b.version, description: '', author: '', endpoints: [] },
+      this.metadataOf(req.name, b),
       b.routes.map((url) => ({ method: 'GET', url })),
+      req.config,
+      b.inPlace === true,
     );
     this.loads.push(v);
     return v;
   }
 
   async trial(req: LoadRequest): Promise<PluginMetadata> {
-    return { name: req.name, version: this.build(req).version, description: '', author: '', endpoints: [] };
+    this.trials++;
+    return this.metadataOf(req.name, this.build(req));
+  }
+
+  trials = 0;
+
+  private metadataOf(name: string, b: FakeBuild): PluginMetadata {
+    return {
+      name,
+      version: b.version,
+      description: '',
+      author: '',
+      endpoints: [],
+      ...(b.configSchema === undefined ? {} : { configSchema: b.configSchema }),
+    };
   }
 
   private build(req: LoadRequest): FakeBuild {
@@ -154,7 +189,7 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
   });
 
   beforeEach(async () => {
-    await db.query('DELETE FROM plugins');
+    await db.query('DELETE FROM plugins'); // configurations cascade
     await db.query('DELETE FROM plugin_artifacts');
     dirs = tempDir('ph-rules-');
     mkdirSync(path.join(dirs.dir, 'plugins'));
@@ -168,6 +203,7 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
 
   function newManager(): PluginManager {
     return new PluginManager({
+      environment: { API_KEY: 'key-on-this-node' },
       nodeId: 'rules',
       pluginsDir: path.join(dirs.dir, 'plugins'),
       hookTimeoutMs: 1000,
@@ -262,6 +298,106 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
     assert.deepEqual(manager.snapshots(), []);
     assert.deepEqual(await db.query<{ n: number }>('SELECT count(*)::int AS n FROM plugin_node_state'), writes);
     assert.equal(runtime.loads.length, 0);
+    await manager.stop();
+  });
+
+  const SCHEMA = {
+    type: 'object',
+    properties: { greeting: { type: 'string', default: 'hello' }, key: { type: 'string' } },
+    additionalProperties: false,
+  };
+
+  test('a configuration revision is part of the desired state: the same code reloads with it, nothing recompiled', async () => {
+    await register('a', { version: '1.0.0', routes: ['/a'], configSchema: SCHEMA });
+    await manager.reconcile('a');
+    assert.deepEqual(runtime.loadsOf('a')[0]?.config, { greeting: 'hello' }, 'defaults applied with nothing stored');
+    const compiles = compiler.compiles;
+    await repo.putConfig('a', { greeting: 'hi', key: { $env: 'API_KEY' } }, 'test');
+    await manager.reconcile('a');
+    const loads = runtime.loadsOf('a');
+    assert.equal(loads.length, 2, 'reloaded');
+    assert.equal(loads[1]?.hash, loads[0]?.hash, 'the same artifact');
+    assert.deepEqual(loads[1]?.config, { greeting: 'hi', key: 'key-on-this-node' }, 'references resolved from this node');
+    assert.equal(loads[0]?.unloaded, true, 'the replaced instance was retired');
+    assert.ok(compiler.compiles - compiles <= 1, 'the unchanged source maps to the compiled artifact');
+    const trials = runtime.trials;
+    await manager.reconcile('a');
+    await manager.reconcileAll();
+    assert.equal(runtime.loadsOf('a').length, 2, 'an unchanged revision is not reloaded');
+    assert.equal(runtime.trials, trials, 'the schema is read once per version');
+    await manager.stop();
+  });
+
+  test('a configuration the version refuses, or a secret this node lacks, keeps the old configuration serving; not retried until it changes', async () => {
+    await register('a', { version: '1.0.0', routes: ['/a'], configSchema: SCHEMA });
+    await repo.putConfig('a', { greeting: 'one' }, 'test');
+    await manager.reconcile('a');
+    const serving = manager.serving('a');
+    const servingRevision = manager.snapshot('a')?.serving?.config_revision;
+
+    await repo.putConfig('a', { greeting: 'two', key: { $env: 'NOT_ON_THIS_NODE' } }, 'test');
+    await manager.reconcile('a');
+    let snap = manager.snapshot('a');
+    assert.equal(manager.serving('a'), serving, 'the old instance serves');
+    assert.equal(snap?.serving?.config_revision, servingRevision);
+    assert.equal(snap?.last_error?.code, 'PH_ERR_PLUGIN_CONFIG_SECRET');
+    assert.match(snap?.last_error?.message ?? '', /NOT_ON_THIS_NODE/);
+    const loads = runtime.loads.length;
+    await manager.reconcile('a');
+    assert.equal(runtime.loads.length, loads, 'the same desired state is not tried again');
+
+    await db.query(`UPDATE plugin_configs SET config = '{"greeting": 3}' WHERE plugin_name = 'a'`);
+    await manager.reconcile('a');
+    snap = manager.snapshot('a');
+    assert.equal(snap?.last_error?.code, 'PH_ERR_PLUGIN_CONFIG_INVALID');
+    assert.match(snap?.last_error?.message ?? '', /\/greeting must be string/);
+    assert.equal(manager.serving('a'), serving);
+
+    await repo.putConfig('a', { greeting: 'three' }, 'test');
+    await manager.reconcile('a');
+    assert.notEqual(manager.serving('a'), serving, 'a valid configuration loads');
+    assert.equal(manager.snapshot('a')?.last_error, null);
+    await manager.stop();
+  });
+
+  test('a version with onConfigChange takes a configuration in place; a refusal keeps the previous one', async () => {
+    await register('a', { version: '1.0.0', routes: ['/a'], configSchema: SCHEMA, inPlace: true });
+    await manager.reconcile('a');
+    const v = manager.serving('a') as FakeVersion;
+    const stored = await repo.putConfig('a', { greeting: 'in place' }, 'test');
+    await manager.reconcile('a');
+    assert.equal(manager.serving('a'), v, 'the same instance serves');
+    assert.equal(runtime.loadsOf('a').length, 1, 'nothing loaded');
+    assert.deepEqual(v.reconfigured, [{ greeting: 'in place' }]);
+    assert.equal(stored.outcome, 'written');
+    assert.equal(manager.snapshot('a')?.serving?.config_revision, stored.outcome === 'written' ? stored.stored.revision : -1);
+
+    v.refuseNext = true;
+    await repo.putConfig('a', { greeting: 'refused' }, 'test');
+    await manager.reconcile('a');
+    assert.equal(manager.serving('a'), v);
+    assert.deepEqual(v.config, { greeting: 'in place' }, 'the previous configuration stays');
+    assert.equal(manager.snapshot('a')?.last_error?.code, 'PH_ERR_HOOK_FAILED');
+    await manager.stop();
+  });
+
+  test('a new version whose schema refuses the stored configuration is refused; the old version keeps serving', async () => {
+    await register('a', { version: '1.0.0', routes: ['/a'], configSchema: SCHEMA });
+    await repo.putConfig('a', { greeting: 'hi', key: 'literal' }, 'test');
+    await manager.reconcile('a');
+    const v1 = manager.serving('a');
+    compiler.sources.set('a', {
+      version: '2.0.0',
+      routes: ['/a'],
+      configSchema: { type: 'object', properties: { greeting: { type: 'string' } }, additionalProperties: false },
+    });
+    await repo.bumpGeneration('a');
+    await manager.reconcile('a');
+    const snap = manager.snapshot('a');
+    assert.equal(manager.serving('a'), v1);
+    assert.equal(snap?.last_error?.code, 'PH_ERR_PLUGIN_CONFIG_INVALID');
+    assert.equal(snap?.last_error?.version, '2.0.0');
+    assert.match(snap?.last_error?.message ?? '', /\/key is not allowed/);
     await manager.stop();
   });
 });

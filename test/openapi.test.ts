@@ -69,6 +69,14 @@ onEachDatabase('live OpenAPI', (db) => {
       assert.deepEqual(op.tags, ['admin']);
       assert.deepEqual(op.security, [{ bearerAuth: [] }]);
     }
+    for (const m of ['get', 'put', 'patch']) {
+      const op = doc.paths['/plugins/{name}/config']?.[m];
+      assert.ok(op, `${m.toUpperCase()} /plugins/{name}/config`);
+      assert.deepEqual(op.tags, ['admin']);
+      assert.deepEqual(op.security, [{ bearerAuth: [] }]);
+      assert.ok(op.responses['200'].content['application/json'].schema.properties.revision, `${m}: the answer is described`);
+    }
+    assert.ok(doc.paths['/plugins/{name}/config'].patch.requestBody.content['application/merge-patch+json'], 'PATCH takes a merge patch');
     assert.ok(doc.paths['/plugins'].post, 'POST /plugins');
     assert.ok(doc.paths['/plugins/{name}'].delete, 'DELETE /plugins/{name}');
     assert.equal(doc.components.securitySchemes.bearerAuth.scheme, 'bearer');

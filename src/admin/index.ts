@@ -5,6 +5,7 @@
  */
 export { resolvePluginDirectory } from './paths.js';
 export { PluginAdmin, type PluginAdminOptions, type ReloadResult } from './plugin-admin.js';
+export type { ConfigChange, ConfigState } from './plugin-config.js';
 export { compileAndPublish, type Proven, prove, publishedFields } from './publish.js';
 export type { DiscoveryError } from './registration.js';
 export { readServerInfo, removeServerInfo, SERVER_INFO_FILE, type ServerInfo, writeServerInfo } from './server-info.js';

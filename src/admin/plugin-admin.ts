@@ -4,6 +4,7 @@ import { sourceDirOf } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
 import { assertPluginName, type IsolationMode, type PluginStatus } from '../model/index.js';
 import { resolvePluginDirectory } from './paths.js';
+import { PluginConfigAdmin } from './plugin-config.js';
 import { compileAndPublish, type Proven, publishedFields } from './publish.js';
 import { type DiscoveryError, Registration, type RegistrationOptions } from './registration.js';
 
@@ -23,9 +24,12 @@ export interface ReloadResult {
  */
 export class PluginAdmin {
   private readonly registration: Registration;
+  /** Plugins' configuration: read, validated, written as desired state. */
+  readonly config: PluginConfigAdmin;
 
   constructor(private readonly o: PluginAdminOptions) {
     this.registration = new Registration(o);
+    this.config = new PluginConfigAdmin(o);
   }
 
   /** Directories discovery found but could not register, by name (shown by the API with their error). */

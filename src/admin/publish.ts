@@ -32,6 +32,7 @@ export async function prove(deps: ProveDeps, name: string, dir: string): Promise
     sourceDir: dir,
     log: deps.log.child({ plugin: name }),
     hookTimeoutMs: deps.hookTimeoutMs,
+    config: {},
   });
   return { artifact, metadata };
 }

@@ -119,6 +119,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
         sourceDir: undefined,
         log: this.o.log.child({ plugin: name }),
         hookTimeoutMs: this.o.hookTimeoutMs,
+        config: {},
       });
       await this.o.repo.insertIfAbsent(
         { name, description: metadata.description, version: metadata.version, author: metadata.author, type: 'static', status: 'active' },

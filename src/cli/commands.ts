@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,6 +7,7 @@ import type { PluginWithEndpoints } from '../db/index.js';
 import { describeError, HostError, isHostError } from '../errors/index.js';
 // the view module alone: the http folder's index would load Fastify's plugins into every CLI command
 import { pluginView } from '../http/plugin-view.js';
+import { configPatchOf } from './config-args.js';
 import { scaffoldPlugin } from './scaffold.js';
 import type { Target } from './target.js';
 
@@ -71,6 +72,20 @@ plugin brings it back.
 
 ${CONNECTION_HELP}
   --inactive           register it inactive (nothing serves it until enabled)`,
+  config: `Usage: plugin-host config get NAME [options]
+       plugin-host config set NAME KEY=VALUE... [options]
+       plugin-host config set NAME --file config.json [options]
+
+get prints the plugin's stored configuration (secret references as written), its revision and
+the schema it is checked against. set validates against that schema and stores: with KEY=VALUE
+pairs, those keys change and the others stay (a JSON merge patch: a.b=1 sets a nested key,
+KEY=null removes one); with --file, the file is the whole configuration. VALUE is read as JSON
+when it is JSON (5, true, "text", {"$env":"API_KEY"}), as a string otherwise. Every node then
+reloads the plugin with it (or calls its onConfigChange). Invalid values are refused naming each
+field, and nothing changes (exit 1).
+
+${CONNECTION_HELP}
+  --file FILE          the whole configuration, as a JSON object (set)`,
   new: `Usage: plugin-host new NAME [--plugins-dir DIR]
 
 Creates DIR/NAME (default ./plugins/NAME) with main.ts, a plugin serving GET /NAME, and
@@ -314,6 +329,69 @@ async function register(argv: string[]): Promise<number> {
   });
 }
 
+async function config(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { file: { type: 'string' } });
+  const [sub, name, ...pairs] = positionals;
+  const json = values.json === true;
+  if ((sub !== 'get' && sub !== 'set') || name === undefined) {
+    throw new HostError('PH_ERR_USAGE', 'config takes get NAME or set NAME KEY=VALUE... | --file FILE (see plugin-host config --help)');
+  }
+  const file = values.file as string | undefined;
+  if (sub === 'get' && (pairs.length > 0 || file !== undefined)) throw new HostError('PH_ERR_USAGE', 'config get takes one plugin NAME');
+  if (sub === 'set' && pairs.length > 0 === (file !== undefined)) {
+    throw new HostError('PH_ERR_USAGE', 'config set takes KEY=VALUE pairs or --file FILE (one of the two)');
+  }
+  const whole = file === undefined ? undefined : readJsonFile(file);
+  const patch = file === undefined ? configPatchOf(pairs) : undefined;
+  const url = `/plugins/${encodeURIComponent(name)}/config`;
+  return withTarget(values, async (t) => {
+    let state: Record<string, unknown>;
+    if (t.kind === 'server') {
+      if (sub === 'get') state = (await callServer(t, 'GET', url)) as Record<string, unknown>;
+      else state = (await callServer(t, whole === undefined ? 'PATCH' : 'PUT', url, whole ?? patch)) as Record<string, unknown>;
+    } else if (sub === 'get') {
+      state = { ...(await t.admin.config.get(name)) };
+    } else {
+      const opts = { by: 'cli' };
+      const c = whole === undefined ? await t.admin.config.patch(name, patch, opts) : await t.admin.config.put(name, whole, opts);
+      state = { ...c.state, changed: c.changed };
+    }
+    out(json, state, configText(name, sub, state));
+    return 0;
+  });
+}
+
+function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path.resolve(file), 'utf8');
+  } catch (err) {
+    throw new HostError('PH_ERR_USAGE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HostError('PH_ERR_USAGE', `${file} is not JSON: ${describeError(err)}`);
+  }
+}
+
+function configText(name: string, sub: string, s: Record<string, unknown>): string {
+  const lines: string[] = [];
+  if (sub === 'set') lines.push(`${name}: configuration ${s.changed === false ? 'unchanged' : 'stored'}, revision ${String(s.revision)}`);
+  else lines.push(`${name}: revision ${String(s.revision)}${s.updated_by ? ` (by ${String(s.updated_by)}, ${String(s.updated_at)})` : ''}`);
+  lines.push(`config: ${JSON.stringify(s.config, null, 2)}`);
+  if (s.effective !== null && s.effective !== undefined) lines.push(`with defaults: ${JSON.stringify(s.effective, null, 2)}`);
+  const errors = (s.errors as { pointer: string; message: string }[] | undefined) ?? [];
+  for (const e of errors) lines.push(`invalid: ${e.pointer} ${e.message}`);
+  if (sub === 'get') lines.push(`schema: ${s.schema === null ? '(none: the configuration is {})' : JSON.stringify(s.schema, null, 2)}`);
+  const plugin = s.plugin as { state?: string; last_error?: { code: string; message: string } | null } | undefined;
+  if (plugin?.state !== undefined)
+    lines.push(
+      `on the server: ${plugin.state}${plugin.last_error ? `; last error ${plugin.last_error.code}: ${plugin.last_error.message}` : ''}`,
+    );
+  return lines.join('\n');
+}
+
 async function create(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (positionals.length !== 1) throw new HostError('PH_ERR_USAGE', 'new takes one plugin NAME (see plugin-host new --help)');
@@ -429,6 +507,8 @@ export async function runCommand(command: string, argv: string[]): Promise<numbe
         return await register(argv);
       case 'isolate':
         return await isolate(argv);
+      case 'config':
+        return await config(argv);
       case 'new':
         return await create(argv);
       case 'build':

@@ -20,6 +20,9 @@ Commands:
   remove NAME      delete a plugin's registration (every node unloads it; discovery leaves it removed)
   register DIR     register a plugin directory (brings a removed plugin back)
   isolate NAME M   run a plugin inline, in a worker, or as the default says (M: inline|worker|default)
+  config get NAME  show a plugin's configuration, its schema and revision
+  config set NAME KEY=VALUE... | --file FILE
+                   validate and store a plugin's configuration (every node applies it)
   new NAME         scaffold a plugin directory with its test
   build DIR        compile and validate a plugin directory, printing file:line:column errors
 Run plugin-host COMMAND --help for the options of each command.

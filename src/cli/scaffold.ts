@@ -15,7 +15,10 @@ function mainSource(name: string, route: string): string {
 const NAME = '${name}';
 const VERSION = '0.1.0';
 
-/** ${name}: serves \`GET ${route}\`. */
+/**
+ * ${name}: serves \`GET ${route}\`. Its configuration (\`plugin-host config set ${name} greeting=hi\`)
+ * is checked against \`configSchema\`, and \`ctx.config\` is typed from it.
+ */
 export const newPlugin = definePlugin(() => ({
   getMetadata: () => ({
     name: NAME,
@@ -23,11 +26,18 @@ export const newPlugin = definePlugin(() => ({
     description: 'The ${name} plugin',
     author: '',
     endpoints: [{ method: 'GET', path: '${route}', handler: 'hello' }],
+    configSchema: {
+      type: 'object',
+      properties: {
+        greeting: { type: 'string', minLength: 1, default: 'hello', description: 'First word of the answer' },
+      },
+      additionalProperties: false,
+    },
   }),
   initialize(ctx) {
     ctx.log.info('${name} initialized');
   },
-  registerRoutes(server) {
+  registerRoutes(server, ctx) {
     server.get(
       '${route}',
       {
@@ -42,7 +52,8 @@ export const newPlugin = definePlugin(() => ({
           },
         },
       },
-      async () => ({ plugin: NAME, version: VERSION, message: 'hello from ${name}' }),
+      // read at each request: a configuration change reaches the handler as it is
+      async () => ({ plugin: NAME, version: VERSION, message: \`\${ctx.config.greeting} from ${name}\` }),
     );
   },
   cleanup(ctx) {
@@ -65,16 +76,18 @@ test('${name}: metadata, route, health check and cleanup', async () => {
   const metadata = plugin.getMetadata();
   assert.equal(metadata.name, '${name}');
   assert.match(metadata.version, /^\\d+\\.\\d+\\.\\d+/);
+  assert.equal(metadata.configSchema?.type, 'object');
 
   const app = Fastify();
-  const ctx = { name: metadata.name, log: app.log, signal: new AbortController().signal, sourceDir: undefined };
+  // the host gives ctx.config validated, with the schema's defaults applied
+  const ctx = { name: metadata.name, log: app.log, signal: new AbortController().signal, sourceDir: undefined, config: { greeting: 'hi' } };
   await plugin.initialize(ctx);
   await app.register(async (child) => {
-    await plugin.registerRoutes(child);
+    await plugin.registerRoutes(child, ctx);
   });
   const res = await app.inject({ method: 'GET', url: '${route}' });
   assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json(), { plugin: '${name}', version: metadata.version, message: 'hello from ${name}' });
+  assert.deepEqual(res.json(), { plugin: '${name}', version: metadata.version, message: 'hi from ${name}' });
 
   assert.deepEqual(await plugin.healthCheck?.(ctx), { ok: true });
   await plugin.cleanup(ctx);

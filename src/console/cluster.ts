@@ -8,6 +8,8 @@ export interface NodePluginState {
   state: string;
   serving_version: string | null;
   serving_hash: string | null;
+  /** The configuration revision the serving version runs with (0: none stored). */
+  serving_config_revision: number | null;
   failed_version: string | null;
   last_error: { code: string | null; message: string; at: string | null } | null;
   updated_at: string | null;
@@ -35,6 +37,7 @@ function fromRow(v: NodeView): NodePluginState {
     state: v.state,
     serving_version: v.servingVersion,
     serving_hash: v.servingHash,
+    serving_config_revision: v.servingConfigRevision,
     failed_version: v.failedVersion,
     last_error: v.lastError === null ? null : { code: v.lastErrorCode, message: v.lastError, at: v.lastErrorAt?.toISOString() ?? null },
     updated_at: v.updatedAt.toISOString(),
@@ -48,6 +51,7 @@ function fromSnapshot(nodeId: string, s: PluginSnapshot): NodePluginState {
     state: s.state,
     serving_version: s.serving?.version ?? null,
     serving_hash: s.serving?.hash ?? null,
+    serving_config_revision: s.serving?.config_revision ?? null,
     failed_version: e?.version ?? null,
     last_error: e === null ? null : { code: e.code, message: e.message, at: e.at },
     updated_at: null,

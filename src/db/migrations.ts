@@ -185,6 +185,65 @@ ALTER TABLE plugins ADD COLUMN IF NOT EXISTS isolation text;
 ALTER TABLE plugin_node_state ADD COLUMN IF NOT EXISTS isolation text;
 `,
   },
+  {
+    id: 6,
+    name: 'plugin_configs',
+    // Desired state like the plugins row: values as written (secret references unresolved), and a
+    // revision every node compares with what it serves. Revisions come from one sequence and are set by
+    // the trigger on every insert and every change of `config` (whatever a writer puts there), so they
+    // only grow, even across a delete and a new insert, and a hand-written UPDATE gets one as well. The notification has the payload of
+    // migration 2 and names the plugin, so every node reconciles it.
+    sql: `
+CREATE SEQUENCE IF NOT EXISTS plugin_config_revisions AS integer;
+
+CREATE TABLE IF NOT EXISTS plugin_configs (
+  plugin_name text PRIMARY KEY REFERENCES plugins(name) ON UPDATE CASCADE ON DELETE CASCADE,
+  config      jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(config) = 'object'),
+  revision    integer NOT NULL DEFAULT 0,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  updated_by  text NOT NULL DEFAULT ''
+);
+
+CREATE OR REPLACE FUNCTION plugin_configs_revise() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'INSERT' OR NEW.config IS DISTINCT FROM OLD.config THEN
+    NEW.revision := nextval('plugin_config_revisions');
+    NEW.updated_at := now();
+  ELSE
+    NEW.revision := OLD.revision;
+  END IF;
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION notify_plugin_config_change() RETURNS trigger AS $$
+DECLARE
+  rec record;
+  plugin_id text;
+BEGIN
+  IF TG_OP = 'DELETE' THEN rec := OLD; ELSE rec := NEW; END IF;
+  SELECT id INTO plugin_id FROM plugins WHERE name = rec.plugin_name;
+  PERFORM pg_notify('plugin_changes', json_build_object(
+    'operation', TG_OP,
+    'table', TG_TABLE_NAME,
+    'id', coalesce(plugin_id, ''),
+    'name', rec.plugin_name,
+    'timestamp', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+  )::text);
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS plugin_configs_revise ON plugin_configs;
+DROP TRIGGER IF EXISTS plugin_configs_notify ON plugin_configs;
+CREATE TRIGGER plugin_configs_revise BEFORE INSERT OR UPDATE ON plugin_configs
+  FOR EACH ROW EXECUTE FUNCTION plugin_configs_revise();
+CREATE TRIGGER plugin_configs_notify AFTER INSERT OR UPDATE OR DELETE ON plugin_configs
+  FOR EACH ROW EXECUTE FUNCTION notify_plugin_config_change();
+
+ALTER TABLE plugin_node_state ADD COLUMN IF NOT EXISTS serving_config_revision integer;
+`,
+  },
 ];
 
 /** Arbitrary but fixed key for pg_advisory_xact_lock: "plugin-host" migrations. */

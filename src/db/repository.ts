@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, sql } from 'drizzle-orm';
+import type { JsonObject } from '../config/plugins/json.js';
 import type { PluginStatus } from '../model/index.js';
 import { guardConnectionErrors } from './connection-errors.js';
-import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow, RemovalRow } from './schema.js';
-import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, pluginRemovals, plugins } from './schema.js';
+import type { EndpointRow, NewPluginRow, NodeStateRow, PluginConfigRow, PluginRow, RemovalRow } from './schema.js';
+import { hostNodes, pluginArtifacts, pluginConfigs, pluginEndpoints, pluginNodeState, pluginRemovals, plugins } from './schema.js';
 import type { Orm } from './types.js';
 
 export interface EndpointInput {
@@ -13,9 +14,31 @@ export interface EndpointInput {
   type?: string;
 }
 
+/** A plugin's stored configuration: values as written (secret references unresolved) and their revision. */
+export interface StoredConfig {
+  values: JsonObject;
+  /** Grows with every change (one sequence for every plugin); 0 when nothing is stored. */
+  revision: number;
+  updatedAt: Date | null;
+  updatedBy: string;
+}
+
+/** What a plugin without a stored configuration has. */
+export const NO_STORED_CONFIG: StoredConfig = Object.freeze({ values: {}, revision: 0, updatedAt: null, updatedBy: '' });
+
 export interface PluginWithEndpoints extends PluginRow {
   endpoints: EndpointRow[];
+  /** Read with the row, in the same statement: a reconcile sees the row and its configuration together. */
+  config: StoredConfig;
 }
+
+/** The outcome of a configuration write. */
+export type ConfigWrite =
+  | { outcome: 'written' | 'unchanged'; stored: StoredConfig }
+  /** `expectedRevision` was not the stored revision: nothing written. */
+  | { outcome: 'conflict'; stored: StoredConfig }
+  /** No plugin of that name. */
+  | { outcome: 'missing' };
 
 export interface ArtifactRecord {
   hash: string;
@@ -34,6 +57,7 @@ export interface NodeStateInput {
   servingVersion: string | null;
   servingHash: string | null;
   isolation: string | null;
+  servingConfigRevision: number | null;
   failedVersion: string | null;
   failedHash: string | null;
   lastErrorCode: string | null;
@@ -58,9 +82,7 @@ export class PluginRepository {
   constructor(private readonly orm: Orm) {}
 
   async list(filter: { status?: string } = {}): Promise<PluginWithEndpoints[]> {
-    const rows = await this.orm
-      .select()
-      .from(plugins)
+    const rows = await this.selectPlugins()
       .where(filter.status === undefined ? undefined : eq(plugins.status, filter.status))
       .orderBy(asc(plugins.name));
     const out = await this.withEndpoints(rows);
@@ -70,7 +92,7 @@ export class PluginRepository {
   }
 
   async getByName(name: string): Promise<PluginWithEndpoints | undefined> {
-    const rows = await this.orm.select().from(plugins).where(eq(plugins.name, name));
+    const rows = await this.selectPlugins().where(eq(plugins.name, name));
     const row = (await this.withEndpoints(rows))[0];
     if (row === undefined) this.known.delete(name);
     else this.known.set(name, row);
@@ -92,13 +114,77 @@ export class PluginRepository {
     return this.known.get(name);
   }
 
+  /** The stored configuration of `name` (`NO_STORED_CONFIG` when none is), or undefined when no such plugin is registered. */
+  async getConfig(name: string): Promise<StoredConfig | undefined> {
+    const rows = await this.orm
+      .select({ name: plugins.name, config: pluginConfigs })
+      .from(plugins)
+      .leftJoin(pluginConfigs, eq(pluginConfigs.pluginName, plugins.name))
+      .where(eq(plugins.name, name));
+    const r = rows[0];
+    return r === undefined ? undefined : storedOf(r.config);
+  }
+
+  /**
+   * Stores `values` as the whole configuration of `name`. With
+   * `expectedRevision` (0: nothing stored) it is written only if that is still
+   * the stored revision. Equal values are not written (no new revision, no
+   * notification). The trigger sets the revision and notifies every node.
+   */
+  async putConfig(name: string, values: JsonObject, by: string, expectedRevision?: number): Promise<ConfigWrite> {
+    const json = sql`${JSON.stringify(values)}::jsonb`;
+    let written: PluginConfigRow[];
+    try {
+      if (expectedRevision === undefined) {
+        written = await this.orm
+          .insert(pluginConfigs)
+          .values({ pluginName: name, config: json, updatedBy: by })
+          .onConflictDoUpdate({
+            target: pluginConfigs.pluginName,
+            set: { config: sql`excluded.config`, updatedBy: sql`excluded.updated_by` },
+            setWhere: sql`${pluginConfigs.config} IS DISTINCT FROM excluded.config`,
+          })
+          .returning();
+      } else if (expectedRevision === 0) {
+        written = await this.orm
+          .insert(pluginConfigs)
+          .values({ pluginName: name, config: json, updatedBy: by })
+          .onConflictDoNothing({ target: pluginConfigs.pluginName })
+          .returning();
+      } else {
+        written = await this.orm
+          .update(pluginConfigs)
+          .set({ config: json, updatedBy: by })
+          .where(and(eq(pluginConfigs.pluginName, name), eq(pluginConfigs.revision, expectedRevision)))
+          .returning();
+      }
+    } catch (err) {
+      if (isForeignKeyViolation(err)) return { outcome: 'missing' };
+      throw err;
+    }
+    if (written[0] !== undefined) return { outcome: 'written', stored: storedOf(written[0]) };
+    const now = await this.getConfig(name);
+    if (now === undefined) return { outcome: 'missing' };
+    if (expectedRevision !== undefined && now.revision !== expectedRevision) return { outcome: 'conflict', stored: now };
+    return { outcome: 'unchanged', stored: now };
+  }
+
   async getById(id: string): Promise<PluginRow | undefined> {
     const rows = await this.orm.select().from(plugins).where(eq(plugins.id, id));
     return rows[0];
   }
 
-  private async withEndpoints(rows: PluginRow[]): Promise<PluginWithEndpoints[]> {
-    if (rows.length === 0) return [];
+  /** Plugin rows with their configuration, one statement. */
+  private selectPlugins() {
+    return this.orm
+      .select({ plugin: plugins, config: pluginConfigs })
+      .from(plugins)
+      .leftJoin(pluginConfigs, eq(pluginConfigs.pluginName, plugins.name));
+  }
+
+  private async withEndpoints(joined: { plugin: PluginRow; config: PluginConfigRow | null }[]): Promise<PluginWithEndpoints[]> {
+    if (joined.length === 0) return [];
+    const rows = joined.map((j) => ({ ...j.plugin, config: storedOf(j.config) }));
     const eps = await this.orm
       .select()
       .from(pluginEndpoints)
@@ -328,6 +414,19 @@ export class PluginRepository {
       .orderBy(asc(pluginNodeState.nodeId));
     return rows.map((r) => ({ ...r.s, address: r.address, heartbeatAt: r.heartbeatAt }));
   }
+}
+
+function storedOf(c: PluginConfigRow | null): StoredConfig {
+  if (c === null) return NO_STORED_CONFIG;
+  return { values: c.config, revision: c.revision, updatedAt: c.updatedAt, updatedBy: c.updatedBy };
+}
+
+/** A write naming a plugin that does not exist (any more): PostgreSQL's foreign_key_violation, wherever the driver put it. */
+function isForeignKeyViolation(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === '23503') return true;
+  }
+  return false;
 }
 
 // Connection failures leave every repository call as `PH_ERR_DB_UNAVAILABLE` (cause kept): wrapped here, where they enter.

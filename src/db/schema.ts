@@ -1,4 +1,5 @@
-import { bigserial, integer, pgTable, primaryKey, text, timestamp, unique } from 'drizzle-orm/pg-core';
+import { bigserial, integer, jsonb, pgTable, primaryKey, text, timestamp, unique } from 'drizzle-orm/pg-core';
+import type { JsonObject } from '../config/plugins/json.js';
 
 /**
  * Desired state. Column names follow the original host so its clients and
@@ -57,6 +58,21 @@ export const pluginArtifacts = pgTable('plugin_artifacts', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
+/**
+ * Per-plugin configuration, desired state beside the plugin's row: the values as written (secret
+ * references unresolved) and a revision set by a trigger on every change, which NOTIFYs `plugin_changes`.
+ */
+export const pluginConfigs = pgTable('plugin_configs', {
+  pluginName: text('plugin_name')
+    .primaryKey()
+    .references(() => plugins.name, { onDelete: 'cascade', onUpdate: 'cascade' }),
+  config: jsonb('config').$type<JsonObject>().notNull(),
+  /** Set by a trigger from one sequence on every insert and change: it only grows. */
+  revision: integer('revision').notNull().default(0),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedBy: text('updated_by').notNull().default(''),
+});
+
 /** Plugins removed by name: discovery and watch mode do not register them again; an INSERT of the name forgets it. */
 export const pluginRemovals = pgTable('plugin_removals', {
   name: text('name').primaryKey(),
@@ -84,6 +100,8 @@ export const pluginNodeState = pgTable(
     servingHash: text('serving_hash'),
     /** The runtime the serving version runs in on this node (`inline` or `worker`). */
     isolation: text('isolation'),
+    /** Revision of the configuration the serving version runs with (0: none stored). */
+    servingConfigRevision: integer('serving_config_revision'),
     failedVersion: text('failed_version'),
     failedHash: text('failed_hash'),
     lastErrorCode: text('last_error_code'),
@@ -94,10 +112,11 @@ export const pluginNodeState = pgTable(
   (t) => [primaryKey({ columns: [t.nodeId, t.pluginName] })],
 );
 
-export const schema = { plugins, pluginEndpoints, pluginArtifacts, pluginRemovals, hostNodes, pluginNodeState };
+export const schema = { plugins, pluginEndpoints, pluginArtifacts, pluginConfigs, pluginRemovals, hostNodes, pluginNodeState };
 export type Schema = typeof schema;
 export type PluginRow = typeof plugins.$inferSelect;
 export type NewPluginRow = typeof plugins.$inferInsert;
 export type EndpointRow = typeof pluginEndpoints.$inferSelect;
 export type NodeStateRow = typeof pluginNodeState.$inferSelect;
 export type RemovalRow = typeof pluginRemovals.$inferSelect;
+export type PluginConfigRow = typeof pluginConfigs.$inferSelect;

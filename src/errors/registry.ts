@@ -4,6 +4,7 @@
  * the API) and a message template. Foreign errors (esbuild, TypeScript, pg, the
  * file system, plugin code) are wrapped where they enter, keeping `cause`.
  */
+import { redact } from '../config/plugins/redact.js';
 
 export interface ErrorSpec {
   readonly status: number;
@@ -12,6 +13,9 @@ export interface ErrorSpec {
 
 export const ERROR_CODES = {
   PH_ERR_CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
+  PH_ERR_PLUGIN_CONFIG_INVALID: { status: 400, title: 'Invalid plugin configuration' },
+  PH_ERR_PLUGIN_CONFIG_SECRET: { status: 422, title: 'Plugin configuration secret not available' },
+  PH_ERR_PLUGIN_CONFIG_CONFLICT: { status: 412, title: 'Plugin configuration changed meanwhile' },
   PH_ERR_DB_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
   PH_ERR_MIGRATION_FAILED: { status: 500, title: 'Migration failed' },
   PH_ERR_PLUGIN_NOT_FOUND: { status: 404, title: 'Plugin not found' },
@@ -88,14 +92,17 @@ export function isHostError(err: unknown, code?: ErrorCode): err is HostError {
   return err instanceof HostError && (code === undefined || err.code === code);
 }
 
-/** Turns anything thrown (plugin code may throw strings) into a readable message. */
+/**
+ * Turns anything thrown (plugin code may throw strings) into a readable message, with resolved
+ * plugin secrets redacted: what plugin code throws becomes part of host errors, answers and logs.
+ */
 export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  if (typeof err === 'string') return err;
+  if (err instanceof Error) return redact(err.message);
+  if (typeof err === 'string') return redact(err);
   try {
-    return JSON.stringify(err);
+    return redact(JSON.stringify(err));
   } catch {
-    return String(err);
+    return redact(String(err));
   }
 }
 
@@ -106,7 +113,8 @@ export interface RecordedError {
   at: string;
 }
 
+/** Recorded messages are shown by the API and stored in the database: resolved plugin secrets are redacted. */
 export function recordError(err: unknown, at: Date = new Date()): RecordedError {
-  if (err instanceof HostError) return { code: err.code, message: err.message, at: at.toISOString() };
-  return { code: 'PH_ERR_INTERNAL', message: describeError(err), at: at.toISOString() };
+  if (err instanceof HostError) return { code: err.code, message: redact(err.message), at: at.toISOString() };
+  return { code: 'PH_ERR_INTERNAL', message: redact(describeError(err)), at: at.toISOString() };
 }

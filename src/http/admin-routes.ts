@@ -6,6 +6,7 @@ import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/ind
 import { describeError, HostError } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
 import { assertPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
+import { configRoutes } from './config-routes.js';
 import { ADMIN_BODY_LIMIT } from './hardening.js';
 import { pluginView } from './plugin-view.js';
 
@@ -271,4 +272,6 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
       return stateOf(row, { action: 'register', changed: true, settled });
     },
   );
+
+  configRoutes(app, { admin: o.admin, settle, stateOf, schemas: { nameParams, errorResponses } });
 }

@@ -31,6 +31,10 @@ const nodeState = {
     state: { type: 'string' },
     serving_version: { type: ['string', 'null'] },
     serving_hash: { type: ['string', 'null'] },
+    serving_config_revision: {
+      type: ['integer', 'null'],
+      description: 'Configuration revision the serving version runs with (0: none stored)',
+    },
     failed_version: { type: ['string', 'null'] },
     last_error: recorded,
     updated_at: { type: ['string', 'null'], description: 'When the node recorded it (null for this node: read live)' },

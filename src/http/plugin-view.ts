@@ -1,10 +1,10 @@
-import type { NodeView, PluginWithEndpoints } from '../db/index.js';
+import type { NodeView, PluginWithEndpoints, StoredConfig } from '../db/index.js';
 import type { RecordedError } from '../errors/index.js';
 import type { PluginSnapshot } from '../manager/index.js';
 
 /** The seed's field names, plus what this host adds (what serves here, last error, every node's view). */
 export function pluginView(
-  row: PluginWithEndpoints,
+  row: Omit<PluginWithEndpoints, 'config'> & { config?: StoredConfig },
   local: PluginSnapshot | undefined,
   nodes: NodeView[] | undefined,
   nodeId: string,
@@ -26,6 +26,8 @@ export function pluginView(
     artifact_hash: row.artifactHash,
     generation: row.generation,
     isolation: row.isolation,
+    // the desired configuration's revision (null: nothing stored); its values are read with the admin token
+    config_revision: row.config === undefined || row.config.revision === 0 ? null : row.config.revision,
     registered: true,
     state: local?.state ?? 'unloaded',
     serving: local?.serving ?? null,
@@ -41,6 +43,7 @@ export function pluginView(
             serving_version: n.servingVersion,
             serving_hash: n.servingHash,
             isolation: n.isolation,
+            serving_config_revision: n.servingConfigRevision,
             failed_version: n.failedVersion,
             failed_hash: n.failedHash,
             last_error:

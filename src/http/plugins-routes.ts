@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { DiscoveryError } from '../admin/index.js';
+import { redactJson } from '../config/plugins/index.js';
 import type { PluginRepository, PluginWithEndpoints } from '../db/index.js';
 import { describeError, type HostError, problemOf } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
@@ -48,7 +49,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
     const checked_at = new Date().toISOString();
     try {
       const r = await p.health(Math.min(o.hookTimeoutMs, 2000));
-      return { ok: r.ok, detail: r.detail ?? null, version: p.version, checked_at };
+      return { ok: r.ok, detail: redactJson(r.detail ?? null), version: p.version, checked_at };
     } catch (err) {
       const e = err as HostError;
       return { ok: false, detail: e.message, code: e.code ?? 'PH_ERR_HEALTH_FAILED', version: p.version, checked_at };
@@ -144,7 +145,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       }
       try {
         const r = await p.health(o.hookTimeoutMs);
-        const body = { name, version: p.version, ok: r.ok, detail: r.detail ?? null, checked_at: new Date().toISOString() };
+        const body = { name, version: p.version, ok: r.ok, detail: redactJson(r.detail ?? null), checked_at: new Date().toISOString() };
         return reply.code(r.ok ? 200 : 503).send(body);
       } catch (err) {
         const e = err as HostError;

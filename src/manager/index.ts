@@ -2,12 +2,14 @@ import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { PluginCompiler } from '../compiler/index.js';
+import type { SecretEnvironment } from '../config/plugins/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
 import { HostError, isHostError } from '../errors/index.js';
 import { isValidPluginName, PLUGIN_STATUSES, type PluginStatus } from '../model/index.js';
 import type { Dispatcher } from '../routing/index.js';
 import type { LoadedVersion, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
+import { VersionConfigs } from './configs.js';
 import { type ManagerEvents, ObservedState, type PluginRecord, type PluginSnapshot } from './observed.js';
 import { DesiredPublisher } from './publish-desired.js';
 import { isSourceError, type Resolved, Resolver } from './resolve.js';
@@ -31,6 +33,8 @@ export interface ManagerOptions {
   log: FastifyBaseLogger;
   /** Plugins compiled into the host (type `static`), by name. */
   staticPlugins?: ReadonlyMap<string, PluginFactory>;
+  /** Where plugins' secret references resolve (default: none resolve). */
+  environment?: SecretEnvironment;
 }
 
 /**
@@ -70,6 +74,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       resolver: this.resolver,
       dispatcher: o.dispatcher,
       observed: this.observed,
+      configs: new VersionConfigs({ runtimes: o.runtimes, environment: o.environment ?? {} }),
       log: o.log,
       hookTimeoutMs: o.hookTimeoutMs,
       drainTimeoutMs: o.drainTimeoutMs,
@@ -129,7 +134,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       // The version failed for good (a worker in a crash loop): take it out, and do not load the same
       // desired state again until it changes (its fingerprint is recorded as failed).
       const dead = rec.serving as LoadedVersion;
-      const key = fingerprintOf(dead.hash, rec.servingGeneration, dead.runtime);
+      const key = `${fingerprintOf(dead.hash, rec.servingGeneration, dead.runtime)}:${rec.servingConfigRevision}`;
       await this.rollout.unload(rec, 'crashed');
       this.observed.failed(rec, failed, key, { version: dead.version, hash: dead.hash }, true);
       await this.observed.publish(rec);
@@ -172,9 +177,18 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       }
       return this.fail(rec, row, err, key);
     }
-    const fingerprint = fingerprintOf(resolved.hash, row.generation, resolved.mode);
+    // The code, the generation, the runtime and the configuration revision: a change of any is a new desired state.
+    const code = fingerprintOf(resolved.hash, row.generation, resolved.mode);
+    const fingerprint = `${code}:${row.config.revision}`;
     const serving = rec.serving;
-    if (serving !== undefined && fingerprintOf(serving.hash, rec.servingGeneration, serving.runtime) === fingerprint) {
+    if (serving !== undefined && fingerprintOf(serving.hash, rec.servingGeneration, serving.runtime) === code) {
+      if (rec.servingConfigRevision !== row.config.revision) {
+        // only the configuration changed: the same code takes it (in place, or a new instance beside it)
+        if (rec.failedFingerprint === fingerprint) return;
+        await this.rollout.reconfigure(rec, row, resolved, fingerprint);
+        await this.observed.publish(rec);
+        return;
+      }
       if (rec.state === 'serving') {
         await this.desired.publish(row, serving, resolved);
         // The desired state is what serves (a status or path put back, a source reverted): an error is stale.

@@ -20,6 +20,8 @@ export interface PluginRecord {
   readonly serving: LoadedVersion | undefined;
   /** The `generation` of the row the serving version was loaded for; -1 when nothing serves. */
   readonly servingGeneration: number;
+  /** The configuration revision the serving version runs with (0: none stored); -1 when nothing serves. */
+  readonly servingConfigRevision: number;
   readonly servingFrom: ServedFrom | undefined;
   readonly lastError: FailedAttempt | undefined;
   /** Fingerprint of the last desired state that failed; not retried until the desired state changes. */
@@ -38,6 +40,8 @@ export interface PluginSnapshot {
     from: string | undefined;
     /** The runtime the version runs in here (`inline` or `worker`). */
     isolation: string;
+    /** Revision of the configuration the version runs with. */
+    config_revision: number;
     /** What the runtime reports of it (a worker's state, restarts, heap, event-loop delay). */
     runtime?: Record<string, unknown>;
   } | null;
@@ -83,6 +87,7 @@ export class ObservedState {
         state: 'unloaded',
         serving: undefined,
         servingGeneration: -1,
+        servingConfigRevision: -1,
         servingFrom: undefined,
         lastError: undefined,
         failedFingerprint: undefined,
@@ -115,16 +120,33 @@ export class ObservedState {
   }
 
   /** The route table now points at `version`: it serves, and any earlier failure is over. */
-  served(rec: PluginRecord, version: LoadedVersion, generation: number, from: ServedFrom, durationMs: number): void {
+  served(
+    rec: PluginRecord,
+    version: LoadedVersion,
+    generation: number,
+    configRevision: number,
+    from: ServedFrom,
+    durationMs: number,
+  ): void {
     const m = this.mut(rec);
     const reload = m.serving !== undefined;
     m.serving = version;
     m.servingGeneration = generation;
+    m.servingConfigRevision = configRevision;
     m.servingFrom = from;
     m.lastError = undefined;
     m.failedFingerprint = undefined;
     transition(m, 'serving', this.o.log, reload ? 'swapped' : 'loaded');
     this.o.events.emit('loaded', rec.name, durationMs, reload);
+    this.o.events.emit('change', rec.name);
+  }
+
+  /** The serving version took configuration `revision` in place (`onConfigChange`): it keeps serving, any earlier failure is over. */
+  reconfigured(rec: PluginRecord, revision: number): void {
+    const m = this.mut(rec);
+    m.servingConfigRevision = revision;
+    m.lastError = undefined;
+    m.failedFingerprint = undefined;
     this.o.events.emit('change', rec.name);
   }
 
@@ -134,6 +156,7 @@ export class ObservedState {
     transition(m, 'unloading', this.o.log, reason);
     m.serving = undefined;
     m.servingGeneration = -1;
+    m.servingConfigRevision = -1;
     m.servingFrom = undefined;
   }
 
@@ -200,6 +223,7 @@ export class ObservedState {
         servingVersion: rec.serving?.version ?? null,
         servingHash: rec.serving?.hash ?? null,
         isolation: rec.serving?.runtime ?? null,
+        servingConfigRevision: rec.serving === undefined ? null : rec.servingConfigRevision,
         failedVersion: e?.version ?? null,
         failedHash: e?.hash ?? null,
         lastErrorCode: e?.code ?? null,
@@ -226,6 +250,7 @@ export class ObservedState {
             from: rec.servingFrom,
             isolation: s.runtime,
             ...(s.details === undefined ? {} : { runtime: s.details() }),
+            config_revision: rec.servingConfigRevision,
           }
         : null,
       last_error: rec.lastError ?? null,

@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
-import type { PluginRow } from '../db/index.js';
+import type { JsonObject } from '../config/plugins/index.js';
+import type { PluginWithEndpoints } from '../db/index.js';
 import { isHostError } from '../errors/index.js';
 import type { Dispatcher, RouteTable } from '../routing/index.js';
 import type { LoadedVersion, LoadRequest, Runtimes } from '../runtime/index.js';
+import type { VersionConfigs } from './configs.js';
 import type { ObservedState, PluginRecord } from './observed.js';
 import type { Resolved, Resolver } from './resolve.js';
 
@@ -12,6 +14,7 @@ export interface RolloutOptions {
   resolver: Resolver;
   dispatcher: Dispatcher;
   observed: ObservedState;
+  configs: VersionConfigs;
   log: FastifyBaseLogger;
   hookTimeoutMs: number;
   drainTimeoutMs: number;
@@ -32,7 +35,7 @@ export class Rollout {
 
   constructor(private readonly o: RolloutOptions) {}
 
-  request(name: string, r: Resolved): LoadRequest {
+  request(name: string, r: Resolved, config: JsonObject = {}): LoadRequest {
     return {
       name,
       hash: r.hash,
@@ -40,21 +43,42 @@ export class Rollout {
       sourceDir: r.sourceDir,
       log: this.o.log.child({ plugin: name }),
       hookTimeoutMs: this.o.hookTimeoutMs,
+      config,
     };
   }
 
   /**
-   * Loads `r` as the version of `rec` and swaps it in. Returns the version
-   * now serving, or undefined when it was refused (the failure is recorded
-   * under `fingerprint`, and whatever served before still serves).
+   * The configuration version `r` gets from the row's stored one, or undefined when it cannot have
+   * one (a secret this node cannot resolve, values its schema refuses, code that does not evaluate):
+   * recorded under `fingerprint`, and whatever served before still serves, with what it had.
    */
-  async load(rec: PluginRecord, row: PluginRow, r: Resolved, fingerprint: string): Promise<LoadedVersion | undefined> {
+  private async configure(rec: PluginRecord, row: PluginWithEndpoints, r: Resolved, fingerprint: string): Promise<JsonObject | undefined> {
+    let version: string | undefined;
+    try {
+      const metadata = await this.o.configs.metadataOf(this.request(rec.name, r), r.mode);
+      version = metadata.version;
+      return this.o.configs.prepare(rec.name, metadata, row.config);
+    } catch (err) {
+      if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
+      this.o.observed.failed(rec, err, fingerprint, { version: version ?? row.version, hash: r.hash }, true);
+      return undefined;
+    }
+  }
+
+  /**
+   * Loads `r` as the version of `rec`, with the row's configuration, and swaps it in. Returns the
+   * version now serving, or undefined when it was refused (the failure is recorded under
+   * `fingerprint`, and whatever served before still serves).
+   */
+  async load(rec: PluginRecord, row: PluginWithEndpoints, r: Resolved, fingerprint: string): Promise<LoadedVersion | undefined> {
     const name = rec.name;
     const t0 = performance.now();
+    const config = await this.configure(rec, row, r, fingerprint);
+    if (config === undefined) return undefined;
     this.o.observed.begin(rec, `desired ${r.hash}`);
     let next: LoadedVersion;
     try {
-      next = await this.o.runtimes.get(r.mode).load(this.request(name, r));
+      next = await this.o.runtimes.get(r.mode).load(this.request(name, r, config));
     } catch (err) {
       this.o.observed.abort(rec, 'load failed');
       this.o.observed.failed(rec, err, fingerprint, { version: (await this.versionOf(name, r)) ?? row.version, hash: r.hash }, true);
@@ -74,13 +98,53 @@ export class Rollout {
     const old = rec.serving;
     this.o.dispatcher.swap(table);
     const ms = performance.now() - t0;
-    this.o.observed.served(rec, next, row.generation, r.from, ms);
+    this.o.observed.served(rec, next, row.generation, row.config.revision, r.from, ms);
     this.o.log.info(
-      { plugin: name, version: next.version, hash: next.hash, ms: Math.round(ms * 10) / 10, from: r.from },
+      {
+        plugin: name,
+        version: next.version,
+        hash: next.hash,
+        ms: Math.round(ms * 10) / 10,
+        from: r.from,
+        configRevision: row.config.revision,
+      },
       `plugin ${name} ${old !== undefined ? 'reloaded' : 'loaded'} (${next.version})`,
     );
     if (old !== undefined) this.retireInBackground(old);
     return next;
+  }
+
+  /**
+   * Only the configuration changed: the serving version gets it through its
+   * `onConfigChange` and keeps serving, or, without one, a new instance of the
+   * same code is loaded beside it with the new configuration (blue/green, no
+   * compile). A failure of either keeps the old configuration serving and is
+   * recorded under `fingerprint`.
+   */
+  async reconfigure(rec: PluginRecord, row: PluginWithEndpoints, r: Resolved, fingerprint: string): Promise<void> {
+    const serving = rec.serving;
+    if (serving === undefined || serving.reconfigure === undefined) {
+      await this.load(rec, row, r, fingerprint);
+      return;
+    }
+    const config = await this.configure(rec, row, r, fingerprint);
+    if (config === undefined) return;
+    let handled: boolean;
+    try {
+      handled = await serving.reconfigure(config, this.o.hookTimeoutMs);
+    } catch (err) {
+      this.o.observed.failed(rec, err, fingerprint, { version: serving.version, hash: serving.hash }, true);
+      return;
+    }
+    if (!handled) {
+      await this.load(rec, row, r, fingerprint);
+      return;
+    }
+    this.o.observed.reconfigured(rec, row.config.revision);
+    this.o.log.info(
+      { plugin: rec.name, version: serving.version, configRevision: row.config.revision },
+      `plugin ${rec.name} took configuration revision ${row.config.revision} in place (onConfigChange)`,
+    );
   }
 
   /**
@@ -89,7 +153,7 @@ export class Rollout {
    * error as `last_error`, as a failed reload of a running node would. A source change or a reload
    * tries the source again. Returns the version now serving, if any.
    */
-  async fallBack(rec: PluginRecord, row: PluginRow, sourceErr: unknown, key: string): Promise<LoadedVersion | undefined> {
+  async fallBack(rec: PluginRecord, row: PluginWithEndpoints, sourceErr: unknown, key: string): Promise<LoadedVersion | undefined> {
     if (rec.failedFingerprint === key) return undefined;
     let r: Resolved;
     try {

@@ -1,6 +1,6 @@
 import { describeError, HostError } from '../errors/index.js';
 
-export type HookName = 'newPlugin' | 'getMetadata' | 'initialize' | 'registerRoutes' | 'cleanup' | 'healthCheck';
+export type HookName = 'newPlugin' | 'getMetadata' | 'initialize' | 'registerRoutes' | 'cleanup' | 'healthCheck' | 'onConfigChange';
 
 /**
  * Calls plugin code with a time limit. A hook that throws becomes

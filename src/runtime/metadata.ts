@@ -1,4 +1,5 @@
 import semver from 'semver';
+import { type ConfigSchema, schemaProblem } from '../config/plugins/index.js';
 import { HostError } from '../errors/index.js';
 import type { PluginEndpoint, PluginMetadata } from '../sdk/index.js';
 
@@ -32,11 +33,19 @@ export function validateMetadata(raw: unknown, expectedName: string): PluginMeta
       });
     }
   }
+  let configSchema: ConfigSchema | undefined;
+  if (m.configSchema !== undefined) {
+    const problem = schemaProblem(m.configSchema);
+    if (problem !== undefined) fail(`returned a configSchema that ${problem}`);
+    // a copy, as JSON: the schema is shown by the API and must not change under it
+    configSchema = JSON.parse(JSON.stringify(m.configSchema)) as ConfigSchema;
+  }
   return {
     name: m.name as string,
     version: m.version as string,
     description: typeof m.description === 'string' ? m.description : '',
     author: typeof m.author === 'string' ? m.author : '',
     endpoints,
+    ...(configSchema === undefined ? {} : { configSchema }),
   };
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
+import type { JsonObject } from '../config/plugins/index.js';
 import type { HostError } from '../errors/index.js';
 import type { HealthResult, PluginFactory, PluginMetadata } from '../sdk/index.js';
 
@@ -22,6 +23,12 @@ export interface LoadRequest {
   /** Child logger whose lines carry `plugin: <name>`. */
   log: FastifyBaseLogger;
   hookTimeoutMs: number;
+  /**
+   * What the version gets as `ctx.config`: validated against its schema,
+   * defaults applied, secret references resolved on this node. Plain JSON, so
+   * any runtime can carry it; `trial` ignores it.
+   */
+  config: JsonObject;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -63,6 +70,15 @@ export interface LoadedVersion {
   onFailed?(listener: (err: HostError) => void): void;
   /** What the runtime knows of the version now (a worker's state, restarts, heap), shown by the API. */
   details?(): Record<string, unknown>;
+  /**
+   * Hands the version a new configuration in place: calls the plugin's
+   * `onConfigChange(ctx, next, prev)` (time-limited), after which `ctx.config`
+   * is `config`. Resolves false, calling nothing, when the plugin has no
+   * `onConfigChange` (the manager then loads a new instance instead); throws
+   * a coded `HostError` when it fails, the previous configuration kept.
+   * A runtime without it always gets a new instance.
+   */
+  reconfigure?(config: JsonObject, timeoutMs: number): Promise<boolean>;
 }
 
 /**

@@ -16,6 +16,9 @@
  * so a plugin never ships its own copy of either.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { ConfigOf, JsonSchema, PluginConfig } from './config-schema.js';
+
+export type { ConfigOf, FromSchema, JsonSchema, JsonTypeName, NoConfig, PluginConfig } from './config-schema.js';
 
 /** Version of the plugin contract. Artifacts built against another major are rebuilt, never loaded. */
 export const SDK_VERSION = '1.0.0';
@@ -40,12 +43,25 @@ export interface PluginMetadata {
   description: string;
   author: string;
   endpoints?: PluginEndpoint[];
+  /**
+   * JSON Schema (draft-07, or draft 2020-12 with its `$schema`) of the plugin's
+   * configuration object. The host validates what operators store against it,
+   * applies its `default`s and passes the result as `ctx.config`. Without it
+   * the plugin's configuration is `{}` and nothing else is accepted.
+   */
+  configSchema?: JsonSchema;
 }
 
-/** Passed to `initialize`, `cleanup` and `healthCheck`. */
-export interface PluginContext {
+/** Passed to `initialize`, `registerRoutes`, `cleanup`, `healthCheck` and `onConfigChange`. */
+export interface PluginContext<Config extends object = PluginConfig> {
   /** The plugin's name. */
   readonly name: string;
+  /**
+   * The configuration, validated against `configSchema`, defaults applied,
+   * secret references resolved on this node; frozen. Read it when needed (in
+   * a handler, not once at start): after `onConfigChange` it is the new one.
+   */
+  readonly config: Readonly<Config>;
   /** A pino child logger whose lines carry `plugin: <name>`. */
   readonly log: FastifyBaseLogger;
   /**
@@ -67,18 +83,26 @@ export interface HealthResult {
   detail?: unknown;
 }
 
-/** The contract every plugin instance fulfils. */
-export interface PluginInterface {
+/** The contract every plugin instance fulfils; `Config` is the type of `ctx.config`. */
+export interface PluginInterface<Config extends object = PluginConfig, Schema extends JsonSchema = JsonSchema> {
   /** Called once before routes are registered. Time-limited. */
-  initialize(ctx: PluginContext): void | Promise<void>;
-  /** Read after `initialize`; validated by the host. */
-  getMetadata(): PluginMetadata;
+  initialize(ctx: PluginContext<Config>): void | Promise<void>;
+  /** Read before `initialize`; validated by the host. */
+  getMetadata(): PluginMetadata & { configSchema?: Schema };
   /** Register routes on the plugin's own Fastify instance. */
-  registerRoutes(server: PluginServer): void | Promise<void>;
+  registerRoutes(server: PluginServer, ctx: PluginContext<Config>): void | Promise<void>;
   /** Called once when this version stops serving, after in-flight requests drained. Time-limited. */
-  cleanup(ctx: PluginContext): void | Promise<void>;
+  cleanup(ctx: PluginContext<Config>): void | Promise<void>;
   /** Optional health probe, run by `GET /plugins/:name/health`. Time-limited. */
-  healthCheck?(ctx: PluginContext): HealthResult | boolean | Promise<HealthResult | boolean>;
+  healthCheck?(ctx: PluginContext<Config>): HealthResult | boolean | Promise<HealthResult | boolean>;
+  /**
+   * Optional: the configuration changed while this version serves. With it
+   * the host calls this (time-limited) instead of loading a new instance;
+   * `ctx.config` is `prev` until it resolves and `next` after. A throw keeps
+   * `prev` in place and is recorded. Without it, a configuration change
+   * loads a new instance beside this one (blue/green).
+   */
+  onConfigChange?(ctx: PluginContext<Config>, next: Readonly<Config>, prev: Readonly<Config>): void | Promise<void>;
 }
 
 /** The factory a plugin's entry file exports as `newPlugin`. */
@@ -86,8 +110,16 @@ export type PluginFactory = () => PluginInterface;
 
 /**
  * Identity helper that gives a factory its types, so editors and the host's
- * type check catch a wrong signature where it is written.
+ * type check catch a wrong signature where it is written. `ctx.config` is
+ * typed from the `configSchema` literal in `getMetadata()`, or from the type
+ * argument: `definePlugin<{ greeting: string }>(() => ({ ... }))`.
  */
-export function definePlugin(factory: PluginFactory): PluginFactory {
-  return factory;
+export function definePlugin<Config extends object = never>(
+  factory: [Config] extends [never] ? never : () => PluginInterface<Config>,
+): PluginFactory;
+export function definePlugin<const Schema extends JsonSchema = never>(
+  factory: () => PluginInterface<ConfigOf<Schema>, Schema>,
+): PluginFactory;
+export function definePlugin(factory: () => PluginInterface<never>): PluginFactory {
+  return factory as unknown as PluginFactory;
 }

@@ -26,7 +26,7 @@ export interface PluginItem {
   generation?: number;
   artifact_hash?: string | null;
   source_path?: string | null;
-  serving?: { version: string; hash: string; loaded_at: string; from?: string; isolation?: string } | null;
+  serving?: { version: string; hash: string; loaded_at: string; from?: string; isolation?: string; config_revision?: number } | null;
   last_error: RecordedError | null;
   endpoints: Endpoint[];
   updated_at?: string;
@@ -78,6 +78,8 @@ export class RequestFailed extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The fields a refused configuration names (`details.errors`). */
+    readonly errors: { pointer: string; message: string }[] = [],
   ) {
     super(message);
   }
@@ -87,6 +89,7 @@ interface Problem {
   title?: string;
   detail?: string;
   code?: string;
+  details?: { errors?: { pointer: string; message: string }[] };
 }
 
 async function failure(res: Response): Promise<RequestFailed> {
@@ -97,7 +100,8 @@ async function failure(res: Response): Promise<RequestFailed> {
     p = undefined;
   }
   const what = p?.detail ?? p?.title ?? res.statusText;
-  return new RequestFailed(res.status, `${res.status} ${p?.title ?? res.statusText}${p?.code ? ` (${p.code})` : ''}: ${what}`);
+  const errors = Array.isArray(p?.details?.errors) ? p.details.errors : [];
+  return new RequestFailed(res.status, `${res.status} ${p?.title ?? res.statusText}${p?.code ? ` (${p.code})` : ''}: ${what}`, errors);
 }
 
 export async function getJson<T>(path: string): Promise<T> {
@@ -121,6 +125,50 @@ export async function runAction(name: string, action: Action, token: string): Pr
   const res = await fetch(`/plugins/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers, cache: 'no-store' });
   if (!res.ok) throw await failure(res);
   return (await res.json()) as ActionResult;
+}
+
+/** `GET /plugins/:name/config`: stored values (secret references as written), schema, revision. */
+export interface ConfigState {
+  name: string;
+  config: unknown;
+  effective: unknown;
+  errors: { pointer: string; message: string }[];
+  schema: unknown;
+  schema_error: { code: string; message: string } | null;
+  revision: number;
+  updated_at: string | null;
+  updated_by: string;
+}
+
+export interface ConfigChange extends ConfigState {
+  changed: boolean;
+  settled: boolean;
+  plugin?: { state: string; last_error: RecordedError | null };
+}
+
+function adminHeaders(token: string, json: boolean): Record<string, string> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token !== '') headers.authorization = `Bearer ${token}`;
+  if (json) headers['content-type'] = 'application/json';
+  return headers;
+}
+
+export async function getConfig(name: string, token: string): Promise<ConfigState> {
+  const res = await fetch(`/plugins/${encodeURIComponent(name)}/config`, { headers: adminHeaders(token, false), cache: 'no-store' });
+  if (!res.ok) throw await failure(res);
+  return (await res.json()) as ConfigState;
+}
+
+/** Replaces the whole configuration if `revision` is still the stored one (a change made meanwhile is refused, 412). */
+export async function putConfig(name: string, config: unknown, revision: number, token: string): Promise<ConfigChange> {
+  const res = await fetch(`/plugins/${encodeURIComponent(name)}/config`, {
+    method: 'PUT',
+    headers: { ...adminHeaders(token, true), 'if-match': `"${revision}"` },
+    body: JSON.stringify(config),
+    cache: 'no-store',
+  });
+  if (!res.ok) throw await failure(res);
+  return (await res.json()) as ConfigChange;
 }
 
 /** The host's plugin-name rule: anything else is never sent as a path segment. */

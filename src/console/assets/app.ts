@@ -60,6 +60,14 @@ const detail = new DetailView(
   () => {
     if (location.hash.startsWith('#plugin=')) history.replaceState(null, '', location.pathname + location.search);
   },
+  {
+    get: () => tokenInput.value.trim(),
+    set(token) {
+      tokenInput.value = token;
+      if (token === '') sessionStorage.removeItem(TOKEN_KEY);
+      else sessionStorage.setItem(TOKEN_KEY, token);
+    },
+  },
 );
 function followHash(): void {
   const m = /^#plugin=(.+)$/.exec(location.hash);

@@ -1,4 +1,5 @@
 import { getJson, type HistoryEntry, PLUGIN_NAME, type PluginDetail, type PluginItem, RequestFailed } from './api.js';
+import { ConfigEditor } from './config-editor.js';
 import { badge, byId, el, errorView, timeEl } from './dom.js';
 
 /**
@@ -11,12 +12,15 @@ export class DetailView {
   private current: string | undefined;
   private loading: Promise<void> | undefined;
   private again = false;
+  private readonly config: ConfigEditor;
 
   constructor(
     /** The last `GET /plugins` answer: unregistered directories are shown from it. */
     private readonly listed: (name: string) => PluginItem | undefined,
     onClose: () => void,
+    token: { get(): string; set(token: string): void },
   ) {
+    this.config = new ConfigEditor(token);
     byId('detail-close').addEventListener('click', () => this.dialog.close());
     byId('detail-refresh').addEventListener('click', () => this.refresh());
     this.dialog.addEventListener('close', () => {
@@ -36,6 +40,7 @@ export class DetailView {
       for (const id of ['detail-summary', 'detail-nodes', 'detail-routes', 'detail-health', 'detail-errors']) {
         byId(id).replaceChildren(el('p', { class: 'loading' }, 'Loading…'));
       }
+      this.config.open(name, this.listed(name)?.registered !== false);
     }
     if (!this.dialog.open) this.dialog.showModal();
     this.refresh();
@@ -92,6 +97,12 @@ export class DetailView {
       ['Serving here', p.serving ? `${p.serving.version} (${p.serving.hash.slice(0, 12)}, from ${p.serving.from ?? '?'})` : 'nothing'],
       ['Loaded at', p.serving ? timeEl(p.serving.loaded_at) : null],
       ['Generation', p.generation === undefined ? null : String(p.generation)],
+      [
+        'Configuration',
+        typeof p.config_revision === 'number'
+          ? `revision ${p.config_revision}${p.serving && p.serving.config_revision !== p.config_revision ? ` (this node runs revision ${p.serving.config_revision})` : ''}`
+          : null,
+      ],
       ['Artifact', p.artifact_hash ? el('code', {}, p.artifact_hash.slice(0, 16)) : null],
       ['Type', p.type ?? null],
       ['Author', p.author ?? null],

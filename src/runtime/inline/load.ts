@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { deepFreeze, type JsonObject } from '../../config/plugins/index.js';
 import { describeError, HostError, PROBLEM_CONTENT_TYPE, pluginProblem } from '../../errors/index.js';
 import type { PluginContext, PluginFactory, PluginInterface, PluginMetadata } from '../../sdk/index.js';
 import { notePluginCode } from '../attribution.js';
@@ -103,7 +104,17 @@ export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
   const timers = new PluginTimers((err) =>
     log.error({ err, plugin: req.name }, `plugin ${req.name} timer callback threw: ${describeError(err)}`),
   );
-  const ctx: PluginContext = Object.freeze({ name: req.name, log, signal: abort.signal, sourceDir: req.sourceDir });
+  // `config` is read through the box: `onConfigChange` swaps it while the context stays the same object
+  const config: { current: JsonObject } = { current: deepFreeze(structuredClone(req.config)) };
+  const ctx: PluginContext = Object.freeze({
+    name: req.name,
+    log,
+    signal: abort.signal,
+    sourceDir: req.sourceDir,
+    get config() {
+      return config.current;
+    },
+  });
   let inst: PluginInterface | undefined;
   let initialized = false;
   let server: FastifyInstance | undefined;
@@ -133,11 +144,11 @@ export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
     });
     // Plugin routes live in a child context, so a plugin may set its own error handler, hooks and parsers.
     server.register(async (child) => {
-      await plugin.registerRoutes(child);
+      await plugin.registerRoutes(child, ctx);
     });
     const s = server;
     await callHook(req.name, 'registerRoutes', req.hookTimeoutMs, () => s.ready());
-    return new LoadedPlugin(req.name, req.hash, metadata, plugin, server, dedupeRoutes(routes), ctx, abort, timers);
+    return new LoadedPlugin(req.name, req.hash, metadata, plugin, server, dedupeRoutes(routes), ctx, config, abort, timers);
   } catch (err) {
     abort.abort(new Error('load failed'));
     if (server !== undefined) {

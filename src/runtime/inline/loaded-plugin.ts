@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { deepFreeze, type JsonObject } from '../../config/plugins/index.js';
 import type { HostError } from '../../errors/index.js';
 import type { HealthResult, PluginContext, PluginInterface, PluginMetadata } from '../../sdk/index.js';
 import { callHook } from '../hooks.js';
@@ -21,6 +22,8 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
     private readonly server: FastifyInstance,
     readonly routes: readonly RegisteredRoute[],
     private readonly ctx: PluginContext,
+    /** What `ctx.config` reads. */
+    private readonly config: { current: JsonObject },
     private readonly abort: AbortController,
     private readonly timers: PluginTimers,
   ) {
@@ -46,6 +49,17 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
       return { ok: false, detail: 'healthCheck returned neither a boolean nor { ok }' };
     }
     return r;
+  }
+
+  /** Calls `onConfigChange(ctx, next, prev)` if the plugin has it; `ctx.config` becomes `next` once it resolved. */
+  async reconfigure(next: JsonObject, timeoutMs: number): Promise<boolean> {
+    const hook = this.instance.onConfigChange;
+    if (typeof hook !== 'function') return false;
+    const prev = this.config.current;
+    const frozen = deepFreeze(structuredClone(next));
+    await callHook(this.name, 'onConfigChange', timeoutMs, () => hook.call(this.instance, this.ctx, frozen, prev));
+    this.config.current = frozen;
+    return true;
   }
 
   /**

@@ -54,6 +54,7 @@ export class WorkerRuntime implements PluginRuntime {
           filename: code.filename,
           sourceDir: req.sourceDir,
           hookTimeoutMs: req.hookTimeoutMs,
+          config: req.config,
           logLevel: this.limits.logLevel,
         },
         { memoryMb: this.limits.memoryMb, beatMs: 1000 },

@@ -3,6 +3,7 @@
  * worker's own port. Requests and answers carry an id; one answer that ends
  * in one go is one message (`res`); a streamed answer is `head`, `chunk`s and `end`.
  */
+import type { JsonObject } from '../../config/plugins/index.js';
 import type { RegisteredRoute } from '../types.js';
 
 /** What a worker is started with (`workerData`). */
@@ -14,6 +15,8 @@ export interface WorkerBoot {
   filename: string;
   sourceDir: string | undefined;
   hookTimeoutMs: number;
+  /** The version's `ctx.config`: validated and with secrets resolved by the serving thread. */
+  config: JsonObject;
   logLevel: string;
   /** Shared counters: [heartbeat, heap used in KiB, event-loop delay p99 in ms]. */
   stats: SharedArrayBuffer;
@@ -46,7 +49,11 @@ export interface WireRequest {
 export type WireHeaders = Record<string, string | number | string[]>;
 
 /** Serving thread → worker. */
-export type ToWorker = WireRequest | { t: 'health'; id: number; timeoutMs: number } | { t: 'unload'; timeoutMs: number };
+export type ToWorker =
+  | WireRequest
+  | { t: 'health'; id: number; timeoutMs: number }
+  | { t: 'config'; id: number; config: JsonObject; timeoutMs: number }
+  | { t: 'unload'; timeoutMs: number };
 
 /** Worker → serving thread. */
 export type FromWorker =
@@ -59,5 +66,6 @@ export type FromWorker =
   | { t: 'chunk'; id: number; data: Uint8Array | string }
   | { t: 'end'; id: number }
   | { t: 'health'; id: number; ok: boolean; detail?: unknown; error?: WireError }
+  | { t: 'configured'; id: number; handled: boolean; error?: WireError }
   | { t: 'unloaded'; error?: WireError }
   | { t: 'log'; line: string };

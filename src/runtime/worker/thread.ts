@@ -60,6 +60,7 @@ const request: LoadRequest = {
   sourceDir: boot.sourceDir,
   log,
   hookTimeoutMs: boot.hookTimeoutMs,
+  config: boot.config,
 };
 
 /** Heartbeat and counters the serving thread reads without a message: a stalled loop stops the beat. */
@@ -102,6 +103,12 @@ function serve(loaded: LoadedPlugin): void {
         loaded.health(msg.timeoutMs).then(
           (r) => post({ t: 'health', id: msg.id, ok: r.ok, detail: jsonSafe(r.detail) }),
           (err: unknown) => post({ t: 'health', id: msg.id, ok: false, error: wire(err) }),
+        );
+        return;
+      case 'config':
+        loaded.reconfigure(msg.config, msg.timeoutMs).then(
+          (handled) => post({ t: 'configured', id: msg.id, handled }),
+          (err: unknown) => post({ t: 'configured', id: msg.id, handled: false, error: wire(err) }),
         );
         return;
       case 'unload':

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
+import type { JsonObject } from '../../config/plugins/index.js';
 import { HostError } from '../../errors/index.js';
 import type { HealthResult, PluginMetadata } from '../../sdk/index.js';
 import { InflightVersion } from '../inflight.js';
@@ -107,6 +108,7 @@ function startThread(
         filename: code.filename,
         sourceDir: req.sourceDir,
         hookTimeoutMs: req.hookTimeoutMs,
+        config: req.config,
         logLevel: limits.logLevel,
       },
       { memoryMb: limits.memoryMb, beatMs: BEAT_MS },
@@ -169,6 +171,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly healthWaiters = new Map<number, (r: HealthResult | HostError) => void>();
+  private readonly configWaiters = new Map<number, (r: boolean | HostError) => void>();
   private unloadWaiter: ((error: HostError | undefined) => void) | undefined;
   private readonly deaths: number[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
@@ -182,7 +185,8 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
   private readonly forwarded: Forwarded;
 
   private constructor(
-    private readonly req: LoadRequest,
+    /** What the version was loaded with; its `config` follows `reconfigure`, so a restarted worker gets the current one. */
+    private req: LoadRequest,
     private readonly limits: WorkerLimits,
     private readonly stats: WorkerStats,
     ready: Ready,
@@ -326,6 +330,12 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
         w?.(msg.error !== undefined ? fromWire(msg.error) : { ok: msg.ok, ...(msg.detail === undefined ? {} : { detail: msg.detail }) });
         return;
       }
+      case 'configured': {
+        const w = this.configWaiters.get(msg.id);
+        this.configWaiters.delete(msg.id);
+        w?.(msg.error !== undefined ? fromWire(msg.error) : msg.handled);
+        return;
+      }
       case 'unloaded':
         this.unloadWaiter?.(msg.error === undefined ? undefined : fromWire(msg.error));
         return;
@@ -360,6 +370,10 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
     for (const id of [...this.pending.keys()]) this.fail(id, 'PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name}'s worker ended (${detail})`);
     for (const [id, w] of this.healthWaiters) {
       this.healthWaiters.delete(id);
+      w(new HostError('PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name}'s worker ended (${detail})`));
+    }
+    for (const [id, w] of this.configWaiters) {
+      this.configWaiters.delete(id);
       w(new HostError('PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name}'s worker ended (${detail})`));
     }
     this.deathCount++;
@@ -435,6 +449,35 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
         else resolve(r);
       });
       t.post({ t: 'health', id, timeoutMs });
+    });
+  }
+
+  /**
+   * Calls the plugin's `onConfigChange` in its worker. Resolves false when the plugin has none, or when
+   * its worker is not up (restarting): the manager then loads a new instance with the configuration.
+   */
+  reconfigure(config: JsonObject, timeoutMs: number): Promise<boolean> {
+    const t = this.thread;
+    if (this.status !== 'up' || t === undefined) return Promise.resolve(false);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.configWaiters.delete(id);
+        // the hook may still be running in there: end the worker rather than leave it half-configured
+        t.end('timeout');
+        reject(
+          new HostError('PH_ERR_HOOK_TIMEOUT', `${this.name}: onConfigChange() did not finish within ${timeoutMs} ms`, {
+            details: { hook: 'onConfigChange' },
+          }),
+        );
+      }, timeoutMs + 500);
+      this.configWaiters.set(id, (r) => {
+        clearTimeout(timer);
+        if (r instanceof HostError) return reject(r);
+        if (r) this.req = { ...this.req, config };
+        resolve(r);
+      });
+      t.post({ t: 'config', id, config, timeoutMs });
     });
   }
 

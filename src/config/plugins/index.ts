@@ -1,0 +1,17 @@
+/**
+ * Per-plugin configuration: the schema a plugin declares, validation of what
+ * is stored and of what a version gets, secret references and their
+ * redaction, JSON merge patches.
+ */
+export { deepFreeze, isJsonObject, type JsonObject, type JsonValue } from './json.js';
+export { mergePatch } from './merge-patch.js';
+export { noteSecrets, redact, redactJson, redactLogLine } from './redact.js';
+export {
+  assertNoProblems,
+  type ConfigProblem,
+  findReferences,
+  isReference,
+  resolveReferences,
+  type SecretEnvironment,
+} from './references.js';
+export { type ConfigSchema, checkStoredConfig, finalizeConfig, schemaProblem } from './schema.js';

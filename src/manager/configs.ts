@@ -1,0 +1,76 @@
+import {
+  type ConfigSchema,
+  finalizeConfig,
+  type JsonObject,
+  noteSecrets,
+  resolveReferences,
+  type SecretEnvironment,
+} from '../config/plugins/index.js';
+import type { StoredConfig } from '../db/index.js';
+import type { IsolationMode } from '../model/index.js';
+import type { LoadRequest, Runtimes } from '../runtime/index.js';
+import type { PluginMetadata } from '../sdk/index.js';
+
+/** Metadata kept, by plugin and artifact hash (content-addressed, so an entry never goes stale). */
+const MAX_KEPT = 512;
+
+/**
+ * The metadata of a version (its `configSchema` above all), read by a trial load (evaluate,
+ * factory, metadata: no hook runs) once per version and kept, since an artifact hash always
+ * names the same code.
+ */
+export class VersionMetadata {
+  private readonly kept = new Map<string, PluginMetadata>();
+
+  constructor(private readonly runtimes: Runtimes) {}
+
+  /**
+   * Throws the trial's coded error. The trial runs in the runtime the version will run in: a worker
+   * plugin's module code never runs in the serving thread.
+   */
+  async of(req: LoadRequest, mode: IsolationMode): Promise<PluginMetadata> {
+    const key = `${req.name}\0${req.hash}`;
+    const hit = this.kept.get(key);
+    if (hit !== undefined) return hit;
+    const m = await this.runtimes.get(mode).trial(req);
+    if (this.kept.size >= MAX_KEPT) this.kept.delete(this.kept.keys().next().value as string);
+    this.kept.set(key, m);
+    return m;
+  }
+}
+
+export interface VersionConfigsOptions {
+  runtimes: Runtimes;
+  /** Where secret references resolve on this node. */
+  environment: SecretEnvironment;
+}
+
+/**
+ * The configuration a version gets on this node: the stored values, secret
+ * references resolved from this node's environment, validated against the
+ * schema that version declares, defaults applied.
+ */
+export class VersionConfigs {
+  private readonly metadata: VersionMetadata;
+
+  constructor(private readonly o: VersionConfigsOptions) {
+    this.metadata = new VersionMetadata(o.runtimes);
+  }
+
+  /** The version's metadata (its `configSchema` above all). Throws the trial's coded error. */
+  metadataOf(req: LoadRequest, mode: IsolationMode): Promise<PluginMetadata> {
+    return this.metadata.of(req, mode);
+  }
+
+  /**
+   * What `ctx.config` will be. Throws `PH_ERR_PLUGIN_CONFIG_SECRET` for a
+   * reference this node cannot resolve (naming it), `PH_ERR_PLUGIN_CONFIG_INVALID`
+   * for values the version's schema refuses (naming each field, never a value).
+   */
+  prepare(name: string, metadata: PluginMetadata, stored: StoredConfig): JsonObject {
+    const { config, secrets } = resolveReferences(name, stored.values, this.o.environment);
+    // before anything could log or record them
+    noteSecrets(secrets);
+    return finalizeConfig(name, metadata.configSchema as ConfigSchema | undefined, config);
+  }
+}
