@@ -1,6 +1,3 @@
-import type { FastifyBaseLogger } from 'fastify';
-import type { ArtifactStore } from '../artifacts/index.js';
-import type { PluginCompiler } from '../compiler/index.js';
 import {
   assertNoProblems,
   type ConfigSchema,
@@ -9,24 +6,15 @@ import {
   type JsonValue,
   mergePatch,
 } from '../config/plugins/index.js';
-import type { PluginRepository, PluginWithEndpoints, StoredConfig } from '../db/index.js';
+import type { PluginWithEndpoints, StoredConfig } from '../db/index.js';
 import { HostError, isHostError, type RecordedError, recordError } from '../errors/index.js';
 import { VersionMetadata } from '../manager/configs.js';
 import { isSourceError, type Resolved, Resolver } from '../manager/resolve.js';
 import { assertPluginName } from '../model/index.js';
-import type { Runtimes } from '../runtime/index.js';
-import type { PluginFactory } from '../sdk/index.js';
+import type { RegistrationOptions } from './registration.js';
 
-export interface PluginConfigAdminOptions {
-  repo: PluginRepository;
-  compiler: PluginCompiler;
-  artifacts: ArtifactStore;
-  runtimes: Runtimes;
-  pluginsDir: string;
-  hookTimeoutMs: number;
-  log: FastifyBaseLogger;
-  staticPlugins?: ReadonlyMap<string, PluginFactory>;
-}
+/** The same parts registration uses: a schema is read from the version a node would load. */
+export type PluginConfigAdminOptions = RegistrationOptions;
 
 /** A plugin's configuration as the API shows it: stored values (references as written), never a resolved secret. */
 export interface ConfigState {

@@ -3,7 +3,7 @@ import type { PluginMetadata } from '../../sdk/index.js';
 import type { LoadedVersion, LoadRequest, PluginRuntime } from '../types.js';
 import type { FromWorker } from './protocol.js';
 import { WorkerStats } from './stats.js';
-import { fromWire, ThreadHandle } from './thread-handle.js';
+import { bootOf, fromWire, ThreadHandle } from './thread-handle.js';
 import { type WorkerLimits, WorkerVersion } from './worker-version.js';
 
 export { type Forwarded, LATENCY_BUCKETS_MS, WorkerStats } from './stats.js';
@@ -31,10 +31,12 @@ export class WorkerRuntime implements PluginRuntime {
 
   /** Evaluate, `newPlugin()`, metadata, in a short-lived worker: module code never runs in the serving thread. */
   trial(req: LoadRequest): Promise<PluginMetadata> {
-    if (req.code.kind !== 'bundle') {
-      return Promise.reject(new HostError('PH_ERR_DESIRED_STATE_INVALID', `${req.name}: a static plugin runs in the serving thread only`));
+    let boot: ReturnType<typeof bootOf>;
+    try {
+      boot = bootOf(req, 'trial', this.limits.logLevel);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const code = req.code;
     return new Promise((resolve, reject) => {
       let settled = false;
       const deadlineMs = req.hookTimeoutMs + 10_000;
@@ -46,17 +48,7 @@ export class WorkerRuntime implements PluginRuntime {
         fn();
       };
       const thread = new ThreadHandle(
-        {
-          mode: 'trial',
-          name: req.name,
-          hash: req.hash,
-          bundle: code.bundle,
-          filename: code.filename,
-          sourceDir: req.sourceDir,
-          hookTimeoutMs: req.hookTimeoutMs,
-          config: req.config,
-          logLevel: this.limits.logLevel,
-        },
+        boot,
         { memoryMb: this.limits.memoryMb, beatMs: 1000 },
         (msg: FromWorker) => {
           if (msg.t === 'trial') settle(() => resolve(msg.metadata));

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { SECRET_SETTINGS } from '../../config/index.js';
 import { ERROR_CODES, type ErrorCode, HostError } from '../../errors/index.js';
 import type { PluginMetadata } from '../../sdk/index.js';
-import type { RegisteredRoute } from '../types.js';
+import type { LoadRequest, RegisteredRoute } from '../types.js';
 import {
   type FromWorker,
   STAT_BEAT,
@@ -31,6 +31,24 @@ export interface Ready {
 
 /** Why a worker ended, as metrics and messages name it. */
 export type DeathReason = 'stall' | 'memory' | 'exception' | 'exit' | 'timeout';
+
+/** What a worker for `req` starts with (the bundle, the limits of its hooks, its configuration). */
+export function bootOf(req: LoadRequest, mode: WorkerBoot['mode'], logLevel: string): Omit<WorkerBoot, 'stats' | 'beatMs'> {
+  if (req.code.kind !== 'bundle') {
+    throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${req.name}: a static plugin runs in the serving thread only`);
+  }
+  return {
+    mode,
+    name: req.name,
+    hash: req.hash,
+    bundle: req.code.bundle,
+    filename: req.code.filename,
+    sourceDir: req.sourceDir,
+    hookTimeoutMs: req.hookTimeoutMs,
+    config: req.config,
+    logLevel,
+  };
+}
 
 export function fromWire(e: WireError): HostError {
   const code = (e.code in ERROR_CODES ? e.code : 'PH_ERR_INTERNAL') as ErrorCode;

@@ -9,7 +9,7 @@ import type { LoadedVersion, LoadRequest, RegisteredRoute, RequestHandler } from
 import { answerProblem, readRequest } from './forward.js';
 import type { FromWorker, WireRequest } from './protocol.js';
 import { type Forwarded, observe, type WorkerStats } from './stats.js';
-import { type DeathReason, fromWire, type Ready, ThreadHandle } from './thread-handle.js';
+import { bootOf, type DeathReason, fromWire, type Ready, ThreadHandle } from './thread-handle.js';
 
 export interface WorkerLimits {
   memoryMb: number;
@@ -63,10 +63,12 @@ function startThread(
   onMessage: (msg: FromWorker) => void,
   onEnd: (reason: DeathReason | 'stopped', detail: string) => void,
 ): Promise<{ thread: ThreadHandle; ready: Ready }> {
-  if (req.code.kind !== 'bundle') {
-    return Promise.reject(new HostError('PH_ERR_DESIRED_STATE_INVALID', `${req.name}: a static plugin runs in the serving thread only`));
+  let boot: ReturnType<typeof bootOf>;
+  try {
+    boot = bootOf(req, 'serve', limits.logLevel);
+  } catch (err) {
+    return Promise.reject(err);
   }
-  const code = req.code;
   return new Promise((resolve, reject) => {
     let settled = false;
     let thread: ThreadHandle | undefined;
@@ -100,17 +102,7 @@ function startThread(
       );
     };
     thread = new ThreadHandle(
-      {
-        mode: 'serve',
-        name: req.name,
-        hash: req.hash,
-        bundle: code.bundle,
-        filename: code.filename,
-        sourceDir: req.sourceDir,
-        hookTimeoutMs: req.hookTimeoutMs,
-        config: req.config,
-        logLevel: limits.logLevel,
-      },
+      boot,
       { memoryMb: limits.memoryMb, beatMs: BEAT_MS },
       (msg) => {
         if (settled) return onMessage(msg);
