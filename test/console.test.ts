@@ -98,7 +98,9 @@ describe('console on PGlite', () => {
     assert.match(await textOf(cell(page, 'shadow', 'error')), /PH_ERR_ROUTE_RESERVED/);
     // the headers a person reads, as text
     const headers = await page.locator('#plugins thead th').allInnerTexts();
-    assert.deepEqual(headers, ['Plugin', 'Desired', 'Version', 'Nodes', 'Last error', 'Actions']);
+    assert.deepEqual(headers, ['Plugin', 'Desired', 'Version', 'Nodes', 'Isolation', 'Last error', 'Actions']);
+    // no mode asked for: the one in effect here, marked as the host's default
+    assert.equal(await textOf(cell(page, 'greeter', 'isolation')), 'inline (default)');
 
     const unregistered = page.locator('#unregistered');
     assert.ok(await unregistered.isVisible(), 'unregistered directories are shown');
