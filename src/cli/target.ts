@@ -61,7 +61,7 @@ export async function openTarget(config: HostConfig, token: string | undefined):
   const admin = new PluginAdmin({
     repo,
     compiler,
-    artifacts: new ArtifactStore(config.artifactsDir, repo),
+    artifacts: new ArtifactStore(config.artifactsDir, repo, undefined, 'cli'),
     runtimes: runtimesFor(config),
     pluginsDir: config.pluginsDir,
     hookTimeoutMs: config.hookTimeoutMs,

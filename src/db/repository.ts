@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, or, sql } from 'drizzle-orm';
 import type { PluginStatus } from '../model/index.js';
 import { guardConnectionErrors } from './connection-errors.js';
-import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow, RemovalRow } from './schema.js';
-import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, pluginRemovals, plugins } from './schema.js';
+import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow, RemovalRow, RolloutRow } from './schema.js';
+import {
+  hostNodes,
+  pluginArtifacts,
+  pluginEndpoints,
+  pluginNodeState,
+  pluginRemovals,
+  pluginRollouts,
+  plugins,
+  pluginVersions,
+} from './schema.js';
 import type { Orm } from './types.js';
 
 export interface EndpointInput {
@@ -15,6 +24,15 @@ export interface EndpointInput {
 
 export interface PluginWithEndpoints extends PluginRow {
   endpoints: EndpointRow[];
+  /** The plugin's staged rollout (its latest), read with the row: part of the desired state. */
+  rollout?: RolloutRow | null;
+}
+
+/** Who published a version, and how: recorded with it in the version history. */
+export interface VersionRecord {
+  metadata: Record<string, unknown>;
+  publishedBy: string;
+  action: string;
 }
 
 export interface ArtifactRecord {
@@ -34,6 +52,7 @@ export interface NodeStateInput {
   servingVersion: string | null;
   servingHash: string | null;
   isolation: string | null;
+  note: string | null;
   failedVersion: string | null;
   failedHash: string | null;
   lastErrorCode: string | null;
@@ -115,7 +134,17 @@ export class PluginRepository {
       list.push(e);
       byPlugin.set(e.pluginId, list);
     }
-    return rows.map((r) => ({ ...r, endpoints: byPlugin.get(r.id) ?? [] }));
+    const rollouts = await this.orm
+      .select()
+      .from(pluginRollouts)
+      .where(
+        inArray(
+          pluginRollouts.pluginId,
+          rows.map((r) => r.id),
+        ),
+      );
+    const rolloutOf = new Map(rollouts.map((r) => [r.pluginId, r]));
+    return rows.map((r) => ({ ...r, endpoints: byPlugin.get(r.id) ?? [], rollout: rolloutOf.get(r.id) ?? null }));
   }
 
   /**
@@ -230,11 +259,19 @@ export class PluginRepository {
     return rows[0]?.sha256;
   }
 
-  async putArtifact(a: ArtifactRecord): Promise<void> {
-    await this.orm
-      .insert(pluginArtifacts)
-      .values({ ...a, size: Buffer.byteLength(a.bundle) })
-      .onConflictDoNothing();
+  /** Stores an artifact (idempotent) and, with `record`, its entry in the version history (recorded once per plugin and hash). */
+  async putArtifact(a: ArtifactRecord, record?: VersionRecord): Promise<void> {
+    await this.orm.transaction(async (tx) => {
+      await tx
+        .insert(pluginArtifacts)
+        .values({ ...a, size: Buffer.byteLength(a.bundle) })
+        .onConflictDoNothing();
+      if (record === undefined) return;
+      await tx
+        .insert(pluginVersions)
+        .values({ pluginName: a.pluginName, hash: a.hash, version: a.version, sha256: a.sha256, ...record })
+        .onConflictDoNothing();
+    });
   }
 
   async getArtifact(hash: string): Promise<ArtifactRecord | undefined> {
@@ -253,11 +290,20 @@ export class PluginRepository {
   }
 
   /**
-   * Deletes artifacts created before `olderThan` that nothing refers to: no plugin row names them and no
-   * node whose heartbeat is newer than `liveSince` serves them. Returns the hashes deleted.
+   * Deletes artifacts created before `olderThan` that nothing refers to: no plugin row names (or pins) them,
+   * no kept version or rollout names them, and no node whose heartbeat is newer than `liveSince` serves them. Returns the hashes deleted.
    */
   async collectArtifacts(olderThan: Date, liveSince: Date): Promise<string[]> {
-    const named = this.orm.select({ one: sql`1` }).from(plugins).where(eq(plugins.artifactHash, pluginArtifacts.hash));
+    const named = this.orm
+      .select({ one: sql`1` })
+      .from(plugins)
+      .where(or(eq(plugins.artifactHash, pluginArtifacts.hash), eq(plugins.pinnedHash, pluginArtifacts.hash)));
+    // a version kept in the history (retention trims it first) or taking part in a rollout can be served again
+    const kept = this.orm.select({ one: sql`1` }).from(pluginVersions).where(eq(pluginVersions.hash, pluginArtifacts.hash));
+    const rolled = this.orm
+      .select({ one: sql`1` })
+      .from(pluginRollouts)
+      .where(or(eq(pluginRollouts.candidateHash, pluginArtifacts.hash), eq(pluginRollouts.previousHash, pluginArtifacts.hash)));
     const served = this.orm
       .select({ one: sql`1` })
       .from(pluginNodeState)
@@ -265,20 +311,25 @@ export class PluginRepository {
       .where(and(eq(pluginNodeState.servingHash, pluginArtifacts.hash), gt(hostNodes.heartbeatAt, liveSince)));
     const rows = await this.orm
       .delete(pluginArtifacts)
-      .where(and(lt(pluginArtifacts.createdAt, olderThan), notExists(named), notExists(served)))
+      .where(and(lt(pluginArtifacts.createdAt, olderThan), notExists(named), notExists(served), notExists(kept), notExists(rolled)))
       .returning({ hash: pluginArtifacts.hash });
     return rows.map((r) => r.hash);
   }
 
-  /** Hashes something still refers to: a plugin row, or a node whose heartbeat is newer than `liveSince`. */
+  /** Hashes something still refers to: a plugin row (published or pinned), the version history, a rollout, or a node whose heartbeat is newer than `liveSince`. */
   async referencedArtifacts(liveSince: Date): Promise<Set<string>> {
     const named = await this.orm.select({ hash: plugins.artifactHash }).from(plugins).where(isNotNull(plugins.artifactHash));
+    const pinned = await this.orm.select({ hash: plugins.pinnedHash }).from(plugins).where(isNotNull(plugins.pinnedHash));
+    const kept = await this.orm.select({ hash: pluginVersions.hash }).from(pluginVersions);
+    const rolled = await this.orm.select({ a: pluginRollouts.candidateHash, b: pluginRollouts.previousHash }).from(pluginRollouts);
     const served = await this.orm
       .select({ hash: pluginNodeState.servingHash })
       .from(pluginNodeState)
       .innerJoin(hostNodes, eq(hostNodes.nodeId, pluginNodeState.nodeId))
       .where(and(isNotNull(pluginNodeState.servingHash), gt(hostNodes.heartbeatAt, liveSince)));
-    return new Set([...named, ...served].map((r) => r.hash).filter((h): h is string => h !== null));
+    const hashes = [...named, ...pinned, ...kept, ...served].map((r) => r.hash);
+    for (const r of rolled) hashes.push(r.a, r.b);
+    return new Set(hashes.filter((h): h is string => h !== null));
   }
 
   /** Deletes the rows of nodes whose heartbeat is older than `olderThan` (their observed state cascades). */
