@@ -20,6 +20,8 @@ Commands:
   remove NAME      delete a plugin's registration (every node unloads it; discovery leaves it removed)
   register DIR     register a plugin directory (brings a removed plugin back)
   isolate NAME M   run a plugin inline, in a worker, or as the default says (M: inline|worker|default)
+  versions NAME    list the stored versions of a plugin, newest first, and the nodes serving each
+  rollback NAME V  pin a plugin to a stored version V (semver or hash) on every node; reload unpins
   new NAME         scaffold a plugin directory with its test
   build DIR        compile and validate a plugin directory, printing file:line:column errors
 Run plugin-host COMMAND --help for the options of each command.
