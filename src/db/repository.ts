@@ -77,20 +77,22 @@ export class PluginRepository {
   constructor(private readonly orm: Orm) {}
 
   async list(filter: { status?: string } = {}): Promise<PluginWithEndpoints[]> {
+    const rollouts = await this.rolloutsFirst();
     const rows = await this.orm
       .select()
       .from(plugins)
       .where(filter.status === undefined ? undefined : eq(plugins.status, filter.status))
       .orderBy(asc(plugins.name));
-    const out = await this.withEndpoints(rows);
+    const out = await this.withEndpoints(rows, rollouts);
     if (filter.status === undefined) this.known.clear();
     for (const r of out) this.known.set(r.name, r);
     return out;
   }
 
   async getByName(name: string): Promise<PluginWithEndpoints | undefined> {
+    const rollouts = await this.rolloutsFirst(name);
     const rows = await this.orm.select().from(plugins).where(eq(plugins.name, name));
-    const row = (await this.withEndpoints(rows))[0];
+    const row = (await this.withEndpoints(rows, rollouts))[0];
     if (row === undefined) this.known.delete(name);
     else this.known.set(name, row);
     return row;
@@ -116,7 +118,20 @@ export class PluginRepository {
     return rows[0];
   }
 
-  private async withEndpoints(rows: PluginRow[]): Promise<PluginWithEndpoints[]> {
+  /**
+   * Rollouts are read before the plugin rows they go with: a promotion or an abort changes both in one
+   * transaction, so a reader that sees the rollout's new state sees the row's too (read the other way round,
+   * a source node could find the rollout aborted but the previous version not pinned yet, and serve the
+   * aborted candidate from its source for a moment).
+   */
+  private async rolloutsFirst(name?: string): Promise<RolloutRow[]> {
+    return this.orm
+      .select()
+      .from(pluginRollouts)
+      .where(name === undefined ? undefined : eq(pluginRollouts.name, name));
+  }
+
+  private async withEndpoints(rows: PluginRow[], rollouts: RolloutRow[]): Promise<PluginWithEndpoints[]> {
     if (rows.length === 0) return [];
     const eps = await this.orm
       .select()
@@ -134,15 +149,6 @@ export class PluginRepository {
       list.push(e);
       byPlugin.set(e.pluginId, list);
     }
-    const rollouts = await this.orm
-      .select()
-      .from(pluginRollouts)
-      .where(
-        inArray(
-          pluginRollouts.pluginId,
-          rows.map((r) => r.id),
-        ),
-      );
     const rolloutOf = new Map(rollouts.map((r) => [r.pluginId, r]));
     return rows.map((r) => ({ ...r, endpoints: byPlugin.get(r.id) ?? [], rollout: rolloutOf.get(r.id) ?? null }));
   }

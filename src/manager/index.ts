@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { PluginCompiler } from '../compiler/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
-import { HostError, isHostError } from '../errors/index.js';
+import { HostError, isHostError, recordError } from '../errors/index.js';
 import { isValidPluginName, PLUGIN_STATUSES, type PluginStatus } from '../model/index.js';
 import type { CanaryWatch } from '../releases/canary.js';
 import { type ReleaseTarget, targetFor } from '../releases/selection.js';
@@ -173,7 +173,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       // a lost connection is not the plugin's fault: the scheduler postpones and retries the run
       if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
       if (target !== undefined) {
-        if (target.kind === 'canary') this.canaryFailed(name, target, err);
+        if (target.kind === 'canary') this.canaryFailed(name, target, recordError(err));
         return this.fail(rec, row, err, `release:${target.kind}:${target.hash}:${row.generation}`);
       }
       const key = await this.resolver.failureKey(row);
@@ -201,7 +201,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     if (rec.failedFingerprint === fingerprint) return; // same desired state failed already; wait for a change
     const before = rec.serving;
     const loaded = await this.rollout.load(rec, row, resolved, fingerprint);
-    if (loaded === undefined && target?.kind === 'canary') this.canaryFailed(name, target, rec.lastError);
+    if (loaded === undefined && target?.kind === 'canary') {
+      this.canaryFailed(name, target, rec.lastError ?? { code: 'PH_ERR_INTERNAL', message: 'the candidate was refused' });
+    }
     this.o.canary?.observe(name, target, rec.serving, before);
     if (loaded !== undefined) {
       // a version that fails for good later (a worker crash loop) is taken out by the next run
@@ -221,8 +223,8 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   }
 
   /** The candidate of a rollout did not resolve or load here, a canary node: the rollout is aborted. */
-  private canaryFailed(name: string, target: Extract<ReleaseTarget, { kind: 'canary' }>, err: unknown): void {
-    this.o.canary?.loadFailed(name, target.rollout, err).catch((e: unknown) => {
+  private canaryFailed(name: string, target: Extract<ReleaseTarget, { kind: 'canary' }>, failure: { code: string; message: string }): void {
+    this.o.canary?.loadFailed(name, target.rollout, failure).catch((e: unknown) => {
       this.o.log.warn({ plugin: name, err: e instanceof Error ? e.message : String(e) }, `could not abort the rollout of ${name}`);
     });
   }

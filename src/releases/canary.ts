@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ReleaseRepository, RolloutRow } from '../db/index.js';
-import { describeError, recordError } from '../errors/index.js';
+import { describeError } from '../errors/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { RolloutDecisions } from './decisions.js';
 import type { ReleaseTarget } from './selection.js';
@@ -74,10 +74,9 @@ export class CanaryWatch {
     void this.tick(name, bake);
   }
 
-  /** The candidate did not load on this node: the rollout is aborted. */
-  async loadFailed(name: string, rollout: RolloutRow, err: unknown): Promise<void> {
-    const e = recordError(err);
-    await this.abort(name, rollout, `candidate failed to load on ${this.o.nodeId}: ${e.code}: ${e.message}`);
+  /** The candidate did not load on this node (the failure as recorded): the rollout is aborted. */
+  async loadFailed(name: string, rollout: RolloutRow, failure: { code: string; message: string }): Promise<void> {
+    await this.abort(name, rollout, `candidate failed to load on ${this.o.nodeId}: ${failure.code}: ${failure.message}`);
   }
 
   private async tick(name: string, b: Bake): Promise<void> {

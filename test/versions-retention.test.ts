@@ -1,0 +1,93 @@
+// The version history on one node, on both databases: versions past VERSIONS_KEPT are collected with their
+// artifacts (rows and files) unless pinned or serving; a candidate that fails to load on its canary node aborts
+// the rollout by itself, and the pinned version keeps serving.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createTestDatabase, DB_KINDS, type TestDatabase } from './support/databases.js';
+import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
+import { pluginSource, writePlugin } from './support/plugin-sources.js';
+import { getJson, tempDir, waitFor } from './support/util.js';
+
+const TOKEN = 'retention-test-token';
+const NAME = 'hist';
+
+for (const kind of DB_KINDS) {
+  describe(`version history on ${kind}`, () => {
+    let t: TestHost;
+    let db: TestDatabase | undefined;
+    let plugins: { dir: string; cleanup(): void };
+    const hashes = new Map<string, string>();
+
+    const write = (version: string, extra: Partial<Parameters<typeof pluginSource>[0]> = {}) =>
+      writePlugin(plugins.dir, NAME, pluginSource({ ...extra, name: NAME, version }));
+    const served = async () => (await getJson(`${t.url}/${NAME}`)).body.version as string | undefined;
+
+    before(async () => {
+      plugins = tempDir('ph-hist-plugins-');
+      write('1.0.0');
+      if (kind === 'postgres') db = await createTestDatabase();
+      t = await startTestHost({
+        kind,
+        pluginsDir: plugins.dir,
+        ...(db ? { databaseUrl: db.url } : {}),
+        env: { VERSIONS_KEPT: '2', ARTIFACT_RETENTION_MS: '0', ADMIN_TOKEN: TOKEN, TYPECHECK: '0', ROLLOUT_CHECK_INTERVAL_MS: '100' },
+      });
+    });
+    after(async () => {
+      await t?.close();
+      await db?.drop();
+      plugins?.cleanup();
+    });
+
+    test('versions past retention are collected with their artifacts; the pinned and the published stay', async () => {
+      for (const v of ['1.0.1', '1.0.2', '1.0.3']) {
+        write(v);
+        await t.host.admin.reload(NAME);
+        await t.host.manager.reconcile(NAME);
+      }
+      const listed = await t.host.releases.versions(NAME, 15_000);
+      assert.deepEqual(
+        listed.map((v) => v.version),
+        ['1.0.3', '1.0.2', '1.0.1', '1.0.0'],
+      );
+      for (const v of listed) hashes.set(v.version, v.hash);
+      await t.host.releases.rollback(NAME, { version: '1.0.0' }, 'test');
+      await t.host.manager.reconcile(NAME);
+      assert.equal(await served(), '1.0.0');
+
+      await t.host.janitor?.runOnce();
+      assert.deepEqual(
+        (await t.host.releases.versions(NAME, 15_000)).map((v) => v.version),
+        ['1.0.3', '1.0.2', '1.0.0'],
+        'the two newest, and the pinned one',
+      );
+      const gone = hashes.get('1.0.1') as string;
+      const rows = (await sqlByHand(t, db?.url, 'SELECT hash FROM plugin_artifacts WHERE plugin_name = $1', [NAME])) as Array<{
+        hash: string;
+      }>;
+      assert.deepEqual(rows.map((r) => r.hash).sort(), [hashes.get('1.0.0'), hashes.get('1.0.2'), hashes.get('1.0.3')].sort());
+      assert.equal(existsSync(path.join(t.config.artifactsDir, `${gone}.cjs`)), false, 'its artifact file is gone too');
+      assert.ok(existsSync(path.join(t.config.artifactsDir, `${hashes.get('1.0.0')}.cjs`)));
+      assert.equal(await served(), '1.0.0');
+    });
+
+    test('a candidate that fails to load on its canary node aborts the rollout; the pinned version keeps serving', async () => {
+      write('1.0.4', { initThrows: 'no database' });
+      const r = await getJson(`${t.url}/plugins/${NAME}/rollout`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ nodes: [t.config.nodeId], bakeMs: 600_000 }),
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const d = await waitFor(async () => {
+        const v = (await getJson(`${t.url}/plugins/${NAME}`)).body;
+        return v.rollout?.state === 'aborted' ? v : undefined;
+      }, 'the canary aborts the rollout');
+      assert.match(d.rollout.reason, new RegExp(`^candidate failed to load on ${t.config.nodeId}: PH_ERR_HOOK_FAILED: .*no database`));
+      assert.equal(d.pinned, '1.0.0');
+      assert.equal(await served(), '1.0.0');
+    });
+  });
+}
