@@ -1,6 +1,7 @@
-// The version history on one node, on both databases: versions past VERSIONS_KEPT are collected with their
-// artifacts (rows and files) unless pinned or serving; a candidate that fails to load on its canary node aborts
-// the rollout by itself, and the pinned version keeps serving.
+// The version history and the canary's own decisions on one node, on both databases: versions past VERSIONS_KEPT
+// are collected with their artifacts (rows and files) unless pinned or serving; a candidate that fails to load or
+// answers 5xx on its canary node aborts the rollout by itself (the pinned version keeps serving); a clean one
+// with autoPromote promotes itself after its bake.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -23,6 +24,17 @@ for (const kind of DB_KINDS) {
     const write = (version: string, extra: Partial<Parameters<typeof pluginSource>[0]> = {}) =>
       writePlugin(plugins.dir, NAME, pluginSource({ ...extra, name: NAME, version }));
     const served = async () => (await getJson(`${t.url}/${NAME}`)).body.version as string | undefined;
+    const rollout = (body: Record<string, unknown>) =>
+      getJson(`${t.url}/plugins/${NAME}/rollout`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const ended = (state: string) =>
+      waitFor(async () => {
+        const v = (await getJson(`${t.url}/plugins/${NAME}`)).body;
+        return v.rollout?.state === state ? v : undefined;
+      }, `the rollout ${state}`);
 
     before(async () => {
       plugins = tempDir('ph-hist-plugins-');
@@ -32,7 +44,14 @@ for (const kind of DB_KINDS) {
         kind,
         pluginsDir: plugins.dir,
         ...(db ? { databaseUrl: db.url } : {}),
-        env: { VERSIONS_KEPT: '2', ARTIFACT_RETENTION_MS: '0', ADMIN_TOKEN: TOKEN, TYPECHECK: '0', ROLLOUT_CHECK_INTERVAL_MS: '100' },
+        env: {
+          VERSIONS_KEPT: '2',
+          ARTIFACT_RETENTION_MS: '0',
+          ADMIN_TOKEN: TOKEN,
+          TYPECHECK: '0',
+          ROLLOUT_CHECK_INTERVAL_MS: '100',
+          ROLLOUT_MIN_REQUESTS: '5',
+        },
       });
     });
     after(async () => {
@@ -75,19 +94,36 @@ for (const kind of DB_KINDS) {
 
     test('a candidate that fails to load on its canary node aborts the rollout; the pinned version keeps serving', async () => {
       write('1.0.4', { initThrows: 'no database' });
-      const r = await getJson(`${t.url}/plugins/${NAME}/rollout`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ nodes: [t.config.nodeId], bakeMs: 600_000 }),
-      });
+      const r = await rollout({ nodes: [t.config.nodeId], bakeMs: 600_000 });
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      const d = await waitFor(async () => {
-        const v = (await getJson(`${t.url}/plugins/${NAME}`)).body;
-        return v.rollout?.state === 'aborted' ? v : undefined;
-      }, 'the canary aborts the rollout');
+      const d = await ended('aborted');
       assert.match(d.rollout.reason, new RegExp(`^candidate failed to load on ${t.config.nodeId}: PH_ERR_HOOK_FAILED: .*no database`));
       assert.equal(d.pinned, '1.0.0');
       assert.equal(await served(), '1.0.0');
+    });
+
+    test('a candidate answering 5xx on its canary is aborted once it has answered enough requests', async () => {
+      write('1.0.5', { routes: `server.get('/${NAME}', async (req, reply) => reply.code(500).send({ version: '1.0.5' }));` });
+      const r = await rollout({ nodes: [t.config.nodeId], bakeMs: 600_000 });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      // requests until the canary judges the ratio: each poll sends one more
+      const d = await waitFor(async () => {
+        await getJson(`${t.url}/${NAME}`);
+        const v = (await getJson(`${t.url}/plugins/${NAME}`)).body;
+        return v.rollout?.state === 'aborted' ? v : undefined;
+      }, 'the canary aborts the rollout on its 5xx ratio');
+      assert.match(d.rollout.reason, /^5xx ratio 100\.0% on .* \(previous version 0\.0%, threshold 5 points\)$/);
+      assert.equal(await served(), '1.0.0');
+    });
+
+    test('a clean candidate with autoPromote promotes itself after its bake, and unpins', async () => {
+      write('1.0.6');
+      const r = await rollout({ nodes: [t.config.nodeId], bakeMs: 200, autoPromote: true });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const d = await ended('promoted');
+      assert.match(d.rollout.reason, /^baked 200 ms on .* without a fault$/);
+      assert.equal(d.pinned, null);
+      await waitFor(async () => (await served()) === '1.0.6', 'the promoted version served');
     });
   });
 }

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 
-export type RolloutOutcome = 'started' | 'promoted' | 'aborted' | 'refused';
+export type RolloutOutcome = 'started' | 'promoted' | 'aborted';
 
 export interface RolloutDecision {
   plugin: string;
@@ -39,7 +39,7 @@ export class RolloutDecisions {
     const why = d.reason === undefined ? '' : `: ${d.reason}`;
     const line = `rollout of ${d.plugin}${what} ${d.outcome}${where} by ${d.by}${why}`;
     const fields = { plugin: d.plugin, rollout: d.outcome, by: d.by, candidate: d.candidate, reason: d.reason };
-    if (d.outcome === 'aborted' || d.outcome === 'refused') this.log.warn(fields, line);
+    if (d.outcome === 'aborted') this.log.warn(fields, line);
     else this.log.info(fields, line);
     for (const l of this.listeners) l(d);
   }
