@@ -181,6 +181,7 @@ export class Host {
       decisions,
       log: this.log,
       bakeMs: c.rolloutBakeMs,
+      liveWithinMs: this.liveWithinMs,
     });
     this.errorHistory = new ErrorHistory(this.manager, this.admin);
     this.feed = new ConsoleFeed({ manager: this.manager, admin: this.admin });

@@ -221,9 +221,12 @@ describe('versions, rollback and staged rollouts on three nodes', () => {
     await servesEverywhere(all('0.3.0'), 'after the abort');
   });
 
-  test('a candidate that does not compile or does not load is refused without touching any node', async () => {
+  test('a candidate that does not compile or does not load, or a rollout to no live node, is refused without touching any node', async () => {
     const before = await detail();
     const versions = (await getJson(`${a.url}/plugins/${PLUGIN}/versions`)).body.length;
+    const nowhere = await admin(a, `/plugins/${PLUGIN}/rollout`, { nodes: ['node-nowhere'], version: '0.1.0' });
+    assert.equal(nowhere.status, 422);
+    assert.equal(nowhere.body.code, 'PH_ERR_ROLLOUT_INVALID');
     writePlugin(shared.dir, PLUGIN, `${pluginSource({ name: PLUGIN, version: '0.9.0' })}\nexport const = ;\n`);
     const syntax = await admin(a, `/plugins/${PLUGIN}/rollout`, { nodes: [ids.c] });
     assert.equal(syntax.status, 422);

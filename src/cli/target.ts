@@ -75,6 +75,7 @@ export async function openTarget(config: HostConfig, token: string | undefined):
     decisions: new RolloutDecisions(log),
     log,
     bakeMs: config.rolloutBakeMs,
+    liveWithinMs: 15_000,
   });
   return { kind: 'database', db, repo, admin, releases, close: () => db.close() };
 }

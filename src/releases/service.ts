@@ -4,6 +4,7 @@ import type { PluginRepository, PluginRow, Refusal, ReleaseRepository, RolloutRo
 import { HostError } from '../errors/index.js';
 import { assertPluginName } from '../model/index.js';
 import type { RolloutDecisions } from './decisions.js';
+import { chosenByPercent } from './selection.js';
 
 export interface ReleasesOptions {
   repo: PluginRepository;
@@ -13,6 +14,8 @@ export interface ReleasesOptions {
   log: FastifyBaseLogger;
   /** Bake period of a rollout that does not give its own. */
   bakeMs: number;
+  /** A node whose heartbeat is older than this is not live (a rollout must reach at least one live node). */
+  liveWithinMs: number;
 }
 
 /** A stored version named by its semver `version` or its artifact `hash`. */
@@ -83,6 +86,15 @@ export class Releases {
     const percent = req.percent ?? null;
     if ((nodes === null) === (percent === null)) throw new HostError('PH_ERR_BAD_REQUEST', 'give either "nodes" or "percent"');
     if (nodes !== null && nodes.length === 0) throw new HostError('PH_ERR_ROLLOUT_INVALID', `${name}: "nodes" is empty`);
+    // a rollout no live node would take part in is a mistake (a typo in a node id, a percentage too small)
+    const live = await this.o.releases.liveNodes(new Date(Date.now() - this.o.liveWithinMs));
+    if (nodes !== null) {
+      const unknown = nodes.filter((n) => !live.includes(n));
+      if (unknown.length > 0)
+        throw new HostError('PH_ERR_ROLLOUT_INVALID', `${name}: not live nodes: ${unknown.join(', ')} (live: ${live.join(', ')})`);
+    } else if (!live.some((n) => chosenByPercent(n, name, percent as number))) {
+      throw new HostError('PH_ERR_ROLLOUT_INVALID', `${name}: ${percent}% picks none of the live nodes (${live.join(', ')})`);
+    }
     // checked here too, before a compile: the transaction below decides a race
     const current = await this.o.releases.rollout(name);
     if (current?.state === 'canary') throw refusal(name, 'rollout-in-progress');
