@@ -198,7 +198,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       }
       return;
     }
-    if (rec.failedFingerprint === fingerprint) return; // same desired state failed already; wait for a change
+    if (rec.failedFingerprint === fingerprint) {
+      // same desired state failed already; wait for a change. A candidate known to fail here fails a new rollout too.
+      if (target?.kind === 'canary' && rec.lastError !== undefined) this.canaryFailed(name, target, rec.lastError);
+      return;
+    }
     const before = rec.serving;
     const loaded = await this.rollout.load(rec, row, resolved, fingerprint);
     if (loaded === undefined && target?.kind === 'canary') {
