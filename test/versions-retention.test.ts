@@ -113,7 +113,7 @@ for (const kind of DB_KINDS) {
         return v.rollout?.state === 'aborted' ? v : undefined;
       }, 'the canary aborts the rollout on its 5xx ratio');
       assert.match(d.rollout.reason, /^5xx ratio 100\.0% on .* \(previous version 0\.0%, threshold 5 points\)$/);
-      assert.equal(await served(), '1.0.0');
+      await waitFor(async () => (await served()) === '1.0.0', 'the pinned version served again');
     });
 
     test('a clean candidate with autoPromote promotes itself after its bake, and unpins', async () => {
