@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ReleaseRepository } from '../src/db/index.js';
 import { createTestDatabase, DB_KINDS, type TestDatabase } from './support/databases.js';
 import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
 import { pluginSource, writePlugin } from './support/plugin-sources.js';
@@ -89,6 +90,21 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(rows.map((r) => r.hash).sort(), [hashes.get('1.0.0'), hashes.get('1.0.2'), hashes.get('1.0.3')].sort());
       assert.equal(existsSync(path.join(t.config.artifactsDir, `${gone}.cjs`)), false, 'its artifact file is gone too');
       assert.ok(existsSync(path.join(t.config.artifactsDir, `${hashes.get('1.0.0')}.cjs`)));
+      assert.equal(await served(), '1.0.0');
+    });
+
+    test('of two rollbacks racing, the one that finds the row changed since it read it is refused', async () => {
+      const releases = new ReleaseRepository(t.host.db.orm);
+      const [row] = (await sqlByHand(t, db?.url, 'SELECT updated_at FROM plugins WHERE name = $1', [NAME])) as Array<{
+        updated_at: Date | string;
+      }>;
+      const seen = new Date(row?.updated_at as string);
+      const first = await releases.pin(NAME, hashes.get('1.0.2') as string, '1.0.2', seen);
+      assert.notEqual(typeof first, 'string', 'the first pin wins');
+      assert.equal(await releases.pin(NAME, hashes.get('1.0.3') as string, '1.0.3', seen), 'changed-meanwhile');
+      // back to the pin the next tests start from
+      await t.host.releases.rollback(NAME, { version: '1.0.0' }, 'test');
+      await t.host.manager.reconcile(NAME);
       assert.equal(await served(), '1.0.0');
     });
 

@@ -19,7 +19,7 @@ export interface RolloutInput {
 }
 
 /** Why a write of a pin or a rollout did not happen: the plugin is unknown, or another change holds it. */
-export type Refusal = 'not-found' | 'rollout-in-progress' | 'no-rollout' | 'nothing-serves';
+export type Refusal = 'not-found' | 'rollout-in-progress' | 'no-rollout' | 'nothing-serves' | 'changed-meanwhile';
 
 /**
  * Owns the version history (`plugin_versions`), the pins (`plugins.pinned_*`) and the staged rollouts
@@ -78,11 +78,16 @@ export class ReleaseRepository {
     return rows.map((r) => r.nodeId);
   }
 
-  /** Pins a plugin to a stored version; refused while a rollout of it is in its canary stage. */
-  async pin(name: string, hash: string, version: string): Promise<PluginRow | Refusal> {
+  /**
+   * Pins a plugin to a stored version; refused while a rollout of it is in its canary stage, and, with `seen`
+   * (the row's `updated_at` when the caller read it), when the row changed since: of two admins pinning at
+   * once, the second finds the first's pin and is refused instead of silently replacing it.
+   */
+  async pin(name: string, hash: string, version: string, seen?: Date): Promise<PluginRow | Refusal> {
     return this.orm.transaction(async (tx) => {
       const [row] = await tx.select().from(plugins).where(eq(plugins.name, name)).for('update');
       if (row === undefined) return 'not-found';
+      if (seen !== undefined && row.updatedAt.getTime() !== seen.getTime()) return 'changed-meanwhile';
       const [r] = await tx.select().from(pluginRollouts).where(eq(pluginRollouts.pluginId, row.id));
       if (r?.state === 'canary') return 'rollout-in-progress';
       const [updated] = await tx

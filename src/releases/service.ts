@@ -65,7 +65,7 @@ export class Releases {
     const row = await this.existing(name);
     if (row.type !== 'dynamic') throw new HostError('PH_ERR_ROLLOUT_INVALID', `${name}: a static plugin has no stored versions`);
     const v = await this.find(name, ref);
-    const r = await this.o.releases.pin(name, v.hash, v.version);
+    const r = await this.o.releases.pin(name, v.hash, v.version, row.updatedAt);
     if (typeof r === 'string') throw refusal(name, r);
     this.o.log.info(
       { plugin: name, version: v.version, hash: v.hash, by },
@@ -192,6 +192,11 @@ function refusal(name: string, r: Refusal): HostError {
       return new HostError('PH_ERR_ROLLOUT_CONFLICT', `${name}: a rollout is in its canary stage; promote or abort it first`);
     case 'no-rollout':
       return new HostError('PH_ERR_ROLLOUT_NOT_FOUND', `${name}: no rollout is in its canary stage`);
+    case 'changed-meanwhile':
+      return new HostError(
+        'PH_ERR_ROLLOUT_CONFLICT',
+        `${name}: changed by someone else meanwhile (another rollback?); look again and retry`,
+      );
     case 'nothing-serves':
       return new HostError('PH_ERR_ROLLOUT_INVALID', `${name}: no version is published yet to keep serving beside a canary`);
   }
