@@ -9,7 +9,7 @@ import { Compiler } from './compiler/index.js';
 import { type HostConfig, PROJECT_ROOT, scrubSecrets } from './config/index.js';
 import type { SecretEnvironment } from './config/plugins/index.js';
 import { ClusterWatch, ConsoleFeed, consoleRoutes, ErrorHistory } from './console/index.js';
-import { type Database, openDatabase, PluginRepository } from './db/index.js';
+import { type Database, openDatabase, PluginRepository, ReleaseRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
 import { ChangeFollower } from './events/index.js';
 import {
@@ -27,10 +27,12 @@ import {
   openapiRoutes,
   pluginsRoutes,
   registerSwagger,
+  releaseReadRoutes,
 } from './http/index.js';
 import { Janitor } from './janitor/index.js';
 import { createLogger } from './logger.js';
 import { PluginManager } from './manager/index.js';
+import { CanaryWatch, Releases, RolloutDecisions } from './releases/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
 import { type Runtimes, runtimesFor, WorkerRuntime } from './runtime/index.js';
 import type { PluginFactory } from './sdk/index.js';
@@ -68,6 +70,8 @@ export class Host {
   artifacts!: ArtifactStore;
   runtimes!: Runtimes;
   admin!: PluginAdmin;
+  /** Version history, rollbacks and staged rollouts. */
+  releases!: Releases;
   metrics!: HostMetrics;
   openapi!: OpenApiDocument;
   janitor: Janitor | undefined;
@@ -141,8 +145,20 @@ export class Host {
       },
     });
     this.repo = new PluginRepository(this.db.orm);
-    this.artifacts = new ArtifactStore(c.artifactsDir, this.repo, this.log);
+    this.artifacts = new ArtifactStore(c.artifactsDir, this.repo, this.log, c.nodeId);
     this.runtimes = this.options.runtimes ?? runtimesFor(c);
+    const releaseRepo = new ReleaseRepository(this.db.orm);
+    const decisions = new RolloutDecisions(this.log);
+    const canary = new CanaryWatch({
+      nodeId: c.nodeId,
+      releases: releaseRepo,
+      decisions,
+      log: this.log,
+      checkIntervalMs: c.rolloutCheckIntervalMs,
+      healthTimeoutMs: Math.min(c.hookTimeoutMs, 2000),
+      max5xxPercent: c.rollout5xxPercent,
+      minRequests: c.rolloutMinRequests,
+    });
     const staticPlugins = this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {};
     this.manager = new PluginManager({
       nodeId: c.nodeId,
@@ -156,6 +172,7 @@ export class Host {
       dispatcher: this.dispatcher,
       log: this.log,
       environment,
+      canary,
       ...staticPlugins,
     });
     this.admin = new PluginAdmin({
@@ -168,6 +185,15 @@ export class Host {
       log: this.log,
       ...staticPlugins,
     });
+    this.releases = new Releases({
+      repo: this.repo,
+      releases: releaseRepo,
+      admin: this.admin,
+      decisions,
+      log: this.log,
+      bakeMs: c.rolloutBakeMs,
+      liveWithinMs: this.liveWithinMs,
+    });
     this.errorHistory = new ErrorHistory(this.manager, this.admin);
     this.feed = new ConsoleFeed({ manager: this.manager, admin: this.admin });
     const workers = this.runtimes.get('worker');
@@ -177,6 +203,7 @@ export class Host {
       repo: this.repo,
       defaultMetrics: true,
       workers: workers instanceof WorkerRuntime ? workers : undefined,
+      decisions,
     });
     this.app = this.buildApp();
     await this.app.ready();
@@ -229,6 +256,8 @@ export class Host {
     this.heartbeat.unref();
     this.janitor = new Janitor({
       repo: this.repo,
+      versions: releaseRepo,
+      versionsKept: c.versionsKept,
       files: this.artifacts.files,
       log: this.log,
       artifactRetentionMs: c.artifactRetentionMs,
@@ -298,7 +327,9 @@ export class Host {
       nodeId: this.config.nodeId,
       liveWithinMs,
       settleTimeoutMs: this.config.drainTimeoutMs + 4 * this.config.hookTimeoutMs + 5000,
+      releases: this.releases,
     });
+    app.register(releaseReadRoutes, { releases: this.releases, liveWithinMs });
     app.register(metricsRoutes, { metrics: this.metrics });
     app.register(clusterRoutes, {
       repo: this.repo,

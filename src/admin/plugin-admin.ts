@@ -131,17 +131,34 @@ export class PluginAdmin {
    */
   async publishFromSource(name: string, dir: string): Promise<Proven> {
     const row = await this.existing(name);
-    const proven = await compileAndPublish({ ...this.o, runtime: this.o.runtimes.get(this.o.runtimes.modeOf(row)) }, name, dir);
+    const proven = await compileAndPublish({ ...this.o, runtime: this.o.runtimes.get(this.o.runtimes.modeOf(row)) }, name, dir, 'watch');
     await this.o.repo.update(name, publishedFields(proven));
     return proven;
+  }
+
+  /**
+   * Compiles the plugin's current source on this node, proves it (evaluate, factory, metadata) and publishes
+   * it as a rollout's candidate; nothing is written on failure. Throws `PH_ERR_PLUGIN_SOURCE_MISSING` when
+   * this node does not have the source.
+   */
+  async compileCandidate(name: string): Promise<Proven> {
+    const row = await this.existing(name);
+    const dir = row.type === 'dynamic' ? sourceDirOf(row, this.o.pluginsDir) : undefined;
+    if (dir === undefined) {
+      throw new HostError(
+        'PH_ERR_PLUGIN_SOURCE_MISSING',
+        `${name}: this node does not have the source to compile a candidate; name a stored "version" or "hash", or ask a node that has it`,
+      );
+    }
+    return compileAndPublish({ ...this.o, runtime: this.o.runtimes.get(this.o.runtimes.modeOf(row)) }, name, dir, 'rollout');
   }
 
   /**
    * Recompiles the plugin from its source (when this process has it inside
    * `PLUGINS_DIR`), proves the result loads (evaluate, factory, metadata),
    * publishes the artifact and bumps `generation`, so every node reloads even
-   * when the content is unchanged. A compile or trial failure throws its coded
-   * error with nothing written.
+   * when the content is unchanged, and unpins a rolled-back plugin. A compile or
+   * trial failure throws its coded error with nothing written.
    */
   async reload(name: string): Promise<ReloadResult> {
     const row = await this.existing(name);
@@ -150,11 +167,14 @@ export class PluginAdmin {
     const dir = row.type === 'dynamic' ? sourceDirOf(row, this.o.pluginsDir) : undefined;
     if (dir !== undefined) {
       const runtime = this.o.runtimes.get(this.o.runtimes.modeOf(row));
-      Object.assign(patch, publishedFields(await compileAndPublish({ ...this.o, runtime }, name, dir)));
+      Object.assign(patch, publishedFields(await compileAndPublish({ ...this.o, runtime }, name, dir, 'reload')));
       recompiled = true;
     }
+    // a reload serves the source again: a pin (a rollback) ends here
+    if (row.pinnedHash !== null) Object.assign(patch, { pinnedHash: null, pinnedVersion: null });
     const updated = await this.o.repo.bumpGeneration(name, patch);
     if (updated === undefined) throw notFound(name);
+    if (row.pinnedHash !== null) this.o.log.info({ plugin: name, hash: row.pinnedHash }, `plugin ${name} unpinned by a reload`);
     this.o.log.info(
       { plugin: name, generation: updated.generation, hash: updated.artifactHash, recompiled },
       `plugin ${name} reload requested (generation ${updated.generation})`,

@@ -37,8 +37,16 @@ export async function prove(deps: ProveDeps, name: string, dir: string): Promise
   return { artifact, metadata };
 }
 
-/** Proves a plugin directory, then stores its artifact so any node can load it by hash; nothing is written on failure. */
-export async function compileAndPublish(deps: ProveDeps & { artifacts: ArtifactStore }, name: string, dir: string): Promise<Proven> {
+/**
+ * Proves a plugin directory, then stores its artifact so any node can load it by hash, recorded in the version
+ * history under `action` (register, discovery, reload, watch, rollout); nothing is written on failure.
+ */
+export async function compileAndPublish(
+  deps: ProveDeps & { artifacts: ArtifactStore },
+  name: string,
+  dir: string,
+  action: string,
+): Promise<Proven> {
   const proven = await prove(deps, name, dir);
   await deps.artifacts.publish({
     hash: proven.artifact.hash,
@@ -46,6 +54,7 @@ export async function compileAndPublish(deps: ProveDeps & { artifacts: ArtifactS
     version: proven.metadata.version,
     format: proven.artifact.format,
     bundle: proven.artifact.bundle,
+    history: { action, metadata: proven.metadata },
   });
   return proven;
 }

@@ -87,7 +87,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
   ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
     // a new directory runs in the default mode: prove it there (a worker plugin's module code never runs in the serving thread)
     const runtime = this.o.runtimes.get(this.o.runtimes.defaultMode);
-    const { artifact, metadata } = await compileAndPublish({ ...this.o, runtime }, name, dir);
+    const { artifact, metadata } = await compileAndPublish({ ...this.o, runtime }, name, dir, opts.explicit ? 'register' : 'discovery');
     const res = await this.o.repo.insertIfAbsent(
       {
         name,

@@ -11,6 +11,8 @@ export interface PublishedArtifact {
   version: string;
   format: string;
   bundle: string;
+  /** Recorded in the version history with the artifact: what published it, and the version's metadata. */
+  history?: { action: string; metadata: object };
 }
 
 /** Hex SHA-256 of a bundle's bytes (UTF-8), as stored in `plugin_artifacts.sha256`. */
@@ -33,13 +35,28 @@ export class ArtifactStore {
     artifactsDir: string,
     private readonly repo: PluginRepository,
     private readonly log?: FastifyBaseLogger,
+    /** Who publishes through this store (a node id, or `cli`), recorded in the version history. */
+    private readonly publisher = '',
   ) {
     this.files = new ArtifactFiles(artifactsDir);
   }
 
-  /** Makes an artifact loadable by every node (idempotent: the hash is the key), with its digest. */
+  /**
+   * Makes an artifact loadable by every node (idempotent: the hash is the key), with its digest, and records
+   * it once in the plugin's version history when `history` says who published it and how.
+   */
   async publish(a: PublishedArtifact): Promise<void> {
-    await this.repo.putArtifact({ ...a, sha256: bundleDigest(a.bundle) });
+    const { history, ...artifact } = a;
+    await this.repo.putArtifact(
+      { ...artifact, sha256: bundleDigest(a.bundle) },
+      history === undefined
+        ? undefined
+        : {
+            action: history.action,
+            publishedBy: this.publisher,
+            metadata: JSON.parse(JSON.stringify(history.metadata)) as Record<string, unknown>,
+          },
+    );
   }
 
   /**

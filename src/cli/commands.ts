@@ -86,6 +86,19 @@ field, and nothing changes (exit 1).
 
 ${CONNECTION_HELP}
   --file FILE          the whole configuration, as a JSON object (set)`,
+  versions: `Usage: plugin-host versions NAME [options]
+
+Lists the versions recorded for the plugin, newest first: version, artifact hash, when and by
+whom it was published, and which live nodes serve it now. A pinned version is marked.
+
+${CONNECTION_HELP}`,
+  rollback: `Usage: plugin-host rollback NAME VERSION|HASH [options]
+
+Pins the plugin to a stored version (a semver version, or an artifact hash from plugin-host
+versions): every node serves it from the artifact store, whatever its source says, until
+plugin-host reload NAME unpins it. Refused while a staged rollout of the plugin is in progress.
+
+${CONNECTION_HELP}`,
   new: `Usage: plugin-host new NAME [--plugins-dir DIR]
 
 Creates DIR/NAME (default ./plugins/NAME) with main.ts, a plugin serving GET /NAME, and
@@ -486,6 +499,62 @@ async function buildCommand(argv: string[]): Promise<number> {
   return 1;
 }
 
+async function versions(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (positionals.length !== 1) throw new HostError('PH_ERR_USAGE', 'versions takes one plugin NAME (see plugin-host versions --help)');
+  const name = positionals[0] as string;
+  const json = values.json === true;
+  return withTarget(values, async (t) => {
+    const rows = (
+      t.kind === 'server'
+        ? await callServer(t, 'GET', `/plugins/${encodeURIComponent(name)}/versions`)
+        : await t.releases.versions(name, 15_000)
+    ) as Array<Record<string, unknown>>;
+    const pinned =
+      t.kind === 'server'
+        ? ((await callServer(t, 'GET', `/plugins/${encodeURIComponent(name)}`)) as Record<string, unknown>).pinned_hash
+        : (await t.repo.getByName(name))?.pinnedHash;
+    const lines = [['VERSION', 'HASH', 'PUBLISHED', 'BY', 'ACTION', 'SERVED BY']];
+    for (const v of rows) {
+      lines.push([
+        `${String(v.version)}${v.hash === pinned ? ' (pinned)' : ''}`,
+        short(v.hash),
+        String(v.created_at),
+        String(v.published_by),
+        String(v.action),
+        (v.nodes as string[]).join(',') || '-',
+      ]);
+    }
+    out(json, rows, rows.length === 0 ? `${name}: no versions recorded` : table(lines));
+    return 0;
+  });
+}
+
+async function rollback(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  const [name, which] = positionals;
+  if (name === undefined || which === undefined || positionals.length !== 2) {
+    throw new HostError('PH_ERR_USAGE', 'rollback takes a plugin NAME and a VERSION or HASH (see plugin-host rollback --help)');
+  }
+  // an artifact hash is long hex; anything else is a semver version
+  const ref = /^[0-9a-f]{16,128}$/.test(which) ? { hash: which } : { version: which };
+  const json = values.json === true;
+  return withTarget(values, async (t) => {
+    if (t.kind === 'server') {
+      const v = (await callServer(t, 'POST', `/plugins/${encodeURIComponent(name)}/rollback`, ref)) as Record<string, unknown>;
+      out(json, v, `${name}: pinned to ${String(v.pinned)} (${short(v.pinned_hash)}), ${String(v.state)} on the server`);
+      return 0;
+    }
+    const row = await t.releases.rollback(name, ref, 'cli');
+    out(
+      json,
+      { name, pinned: row.pinnedVersion, pinned_hash: row.pinnedHash },
+      `${name}: pinned to ${String(row.pinnedVersion)} (${short(row.pinnedHash)}); every node serves it`,
+    );
+    return 0;
+  });
+}
+
 /** Runs a command other than `serve`; returns the exit code. */
 export async function runCommand(command: string, argv: string[]): Promise<number> {
   try {
@@ -509,6 +578,10 @@ export async function runCommand(command: string, argv: string[]): Promise<numbe
         return await isolate(argv);
       case 'config':
         return await config(argv);
+      case 'versions':
+        return await versions(argv);
+      case 'rollback':
+        return await rollback(argv);
       case 'new':
         return await create(argv);
       case 'build':

@@ -23,6 +23,8 @@ Commands:
   config get NAME  show a plugin's configuration, its schema and revision
   config set NAME KEY=VALUE... | --file FILE
                    validate and store a plugin's configuration (every node applies it)
+  versions NAME    list the stored versions of a plugin, newest first, and the nodes serving each
+  rollback NAME V  pin a plugin to a stored version V (semver or hash) on every node; reload unpins
   new NAME         scaffold a plugin directory with its test
   build DIR        compile and validate a plugin directory, printing file:line:column errors
 Run plugin-host COMMAND --help for the options of each command.

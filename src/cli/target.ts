@@ -2,14 +2,15 @@ import { PluginAdmin, readServerInfo } from '../admin/index.js';
 import { ArtifactStore } from '../artifacts/index.js';
 import { Compiler } from '../compiler/index.js';
 import type { HostConfig } from '../config/index.js';
-import { type Database, lockOwner, openDatabase, PluginRepository } from '../db/index.js';
+import { type Database, lockOwner, openDatabase, PluginRepository, ReleaseRepository } from '../db/index.js';
 import { describeError, ERROR_CODES, type ErrorCode, HostError, isHostError } from '../errors/index.js';
 import { createLogger } from '../logger.js';
+import { Releases, RolloutDecisions } from '../releases/index.js';
 import { runtimesFor } from '../runtime/index.js';
 
 /** Where a data command acts: the database directly, or a running server's admin API. */
 export type Target =
-  | { kind: 'database'; db: Database; repo: PluginRepository; admin: PluginAdmin; close(): Promise<void> }
+  | { kind: 'database'; db: Database; repo: PluginRepository; admin: PluginAdmin; releases: Releases; close(): Promise<void> }
   | { kind: 'server'; url: string; pid: number; token: string | undefined; close(): Promise<void> };
 
 async function serverTarget(config: HostConfig, pid: number, token: string | undefined): Promise<Target> {
@@ -61,13 +62,22 @@ export async function openTarget(config: HostConfig, token: string | undefined):
   const admin = new PluginAdmin({
     repo,
     compiler,
-    artifacts: new ArtifactStore(config.artifactsDir, repo),
+    artifacts: new ArtifactStore(config.artifactsDir, repo, undefined, 'cli'),
     runtimes: runtimesFor(config),
     pluginsDir: config.pluginsDir,
     hookTimeoutMs: config.hookTimeoutMs,
     log,
   });
-  return { kind: 'database', db, repo, admin, close: () => db.close() };
+  const releases = new Releases({
+    repo,
+    releases: new ReleaseRepository(db.orm),
+    admin,
+    decisions: new RolloutDecisions(log),
+    log,
+    bakeMs: config.rolloutBakeMs,
+    liveWithinMs: 15_000,
+  });
+  return { kind: 'database', db, repo, admin, releases, close: () => db.close() };
 }
 
 /** Calls a running server's API; a problem answer becomes a HostError carrying its code. */

@@ -56,6 +56,16 @@ export interface HostConfig {
   typecheck: boolean;
   /** Skip discovery of plugins directory at start (a node that only follows the database). */
   discover: boolean;
+  /** Versions kept per plugin in the history (plus any published, pinned, in a rollout or serving). */
+  versionsKept: number;
+  /** Bake period of a staged rollout: canary nodes watch the candidate this long. */
+  rolloutBakeMs: number;
+  /** How often a canary node runs the candidate's health check during the bake period. */
+  rolloutCheckIntervalMs: number;
+  /** A candidate whose 5xx ratio exceeds the previous version's by more than this many percentage points is aborted. */
+  rollout5xxPercent: number;
+  /** Answers a candidate must have given on a node before its 5xx ratio is judged. */
+  rolloutMinRequests: number;
 }
 
 /** Flags a CLI passes; each wins over its environment variable. */
@@ -117,6 +127,28 @@ function isolation(pick: (key: keyof HostConfig, envName: string) => string | un
       1000,
       86_400_000,
     ),
+  };
+}
+
+/** Version history and staged rollouts. */
+function releases(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
+  versionsKept: number;
+  rolloutBakeMs: number;
+  rolloutCheckIntervalMs: number;
+  rollout5xxPercent: number;
+  rolloutMinRequests: number;
+} {
+  return {
+    versionsKept: parseInteger('VERSIONS_KEPT', pick('versionsKept', 'VERSIONS_KEPT') ?? '20', 1, 100_000),
+    rolloutBakeMs: parseInteger('ROLLOUT_BAKE_MS', pick('rolloutBakeMs', 'ROLLOUT_BAKE_MS') ?? '60000', 0, 7 * 86_400_000),
+    rolloutCheckIntervalMs: parseInteger(
+      'ROLLOUT_CHECK_INTERVAL_MS',
+      pick('rolloutCheckIntervalMs', 'ROLLOUT_CHECK_INTERVAL_MS') ?? '5000',
+      50,
+      3_600_000,
+    ),
+    rollout5xxPercent: parseInteger('ROLLOUT_5XX_PERCENT', pick('rollout5xxPercent', 'ROLLOUT_5XX_PERCENT') ?? '5', 0, 100),
+    rolloutMinRequests: parseInteger('ROLLOUT_MIN_REQUESTS', pick('rolloutMinRequests', 'ROLLOUT_MIN_REQUESTS') ?? '20', 1, 1_000_000),
   };
 }
 
@@ -236,5 +268,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     ),
     typecheck: (pick('typecheck', 'TYPECHECK') ?? '1') !== '0',
     discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
+    ...releases(pick),
   };
 }

@@ -7,6 +7,7 @@ import type { Database } from './types.js';
 
 export { LOCK_FILE, lockOwner } from './lock.js';
 export { MIGRATIONS, migrate } from './migrations.js';
+export * from './releases.js';
 export * from './repository.js';
 export * from './schema.js';
 export type { Database, Listener, Orm, RawTx } from './types.js';

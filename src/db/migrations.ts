@@ -244,6 +244,55 @@ CREATE TRIGGER plugin_configs_notify AFTER INSERT OR UPDATE OR DELETE ON plugin_
 ALTER TABLE plugin_node_state ADD COLUMN IF NOT EXISTS serving_config_revision integer;
 `,
   },
+  {
+    id: 7,
+    name: 'versions_pins_rollouts',
+    // Every published version, once per plugin and hash (the history, no trigger: it is not desired state).
+    // A pin and a staged rollout are desired state: the pin is a column of the plugin's row, the rollout a
+    // row of its own (one per plugin, replaced by the next) with the same notify trigger as `plugins`.
+    sql: `
+CREATE TABLE IF NOT EXISTS plugin_versions (
+  plugin_name  text NOT NULL,
+  hash         text NOT NULL,
+  version      text NOT NULL,
+  sha256       text NOT NULL,
+  metadata     jsonb NOT NULL DEFAULT '{}'::jsonb,
+  published_by text NOT NULL DEFAULT '',
+  action       text NOT NULL DEFAULT '',
+  created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (plugin_name, hash)
+);
+CREATE INDEX IF NOT EXISTS plugin_versions_newest_idx ON plugin_versions (plugin_name, created_at DESC);
+
+ALTER TABLE plugins ADD COLUMN IF NOT EXISTS pinned_hash text;
+ALTER TABLE plugins ADD COLUMN IF NOT EXISTS pinned_version text;
+ALTER TABLE plugin_node_state ADD COLUMN IF NOT EXISTS note text;
+
+CREATE TABLE IF NOT EXISTS plugin_rollouts (
+  id                text PRIMARY KEY,
+  plugin_id         text NOT NULL REFERENCES plugins(id) ON DELETE CASCADE,
+  name              text NOT NULL UNIQUE,
+  candidate_hash    text NOT NULL,
+  candidate_version text NOT NULL,
+  previous_hash     text NOT NULL,
+  previous_version  text NOT NULL,
+  from_source       boolean NOT NULL DEFAULT false,
+  nodes             jsonb,
+  percent           integer,
+  state             text NOT NULL,
+  reason            text,
+  auto_promote      boolean NOT NULL DEFAULT false,
+  bake_ms           integer NOT NULL,
+  started_by        text NOT NULL DEFAULT '',
+  started_at        timestamptz NOT NULL DEFAULT now(),
+  ended_at          timestamptz
+);
+
+DROP TRIGGER IF EXISTS plugin_rollouts_notify ON plugin_rollouts;
+CREATE TRIGGER plugin_rollouts_notify AFTER INSERT OR UPDATE OR DELETE ON plugin_rollouts
+  FOR EACH ROW EXECUTE FUNCTION notify_plugin_change();
+`,
+  },
 ];
 
 /** Arbitrary but fixed key for pg_advisory_xact_lock: "plugin-host" migrations. */

@@ -1,10 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, or, sql } from 'drizzle-orm';
 import type { JsonObject } from '../config/plugins/json.js';
 import type { PluginStatus } from '../model/index.js';
 import { guardConnectionErrors } from './connection-errors.js';
-import type { EndpointRow, NewPluginRow, NodeStateRow, PluginConfigRow, PluginRow, RemovalRow } from './schema.js';
-import { hostNodes, pluginArtifacts, pluginConfigs, pluginEndpoints, pluginNodeState, pluginRemovals, plugins } from './schema.js';
+import type { EndpointRow, NewPluginRow, NodeStateRow, PluginConfigRow, PluginRow, RemovalRow, RolloutRow } from './schema.js';
+import {
+  hostNodes,
+  pluginArtifacts,
+  pluginConfigs,
+  pluginEndpoints,
+  pluginNodeState,
+  pluginRemovals,
+  pluginRollouts,
+  plugins,
+  pluginVersions,
+} from './schema.js';
 import type { Orm } from './types.js';
 
 export interface EndpointInput {
@@ -30,6 +40,15 @@ export interface PluginWithEndpoints extends PluginRow {
   endpoints: EndpointRow[];
   /** Read with the row, in the same statement: a reconcile sees the row and its configuration together. */
   config: StoredConfig;
+  /** The plugin's staged rollout (its latest), read with the row: part of the desired state. */
+  rollout?: RolloutRow | null;
+}
+
+/** Who published a version, and how: recorded with it in the version history. */
+export interface VersionRecord {
+  metadata: Record<string, unknown>;
+  publishedBy: string;
+  action: string;
 }
 
 /** The outcome of a configuration write. */
@@ -58,6 +77,7 @@ export interface NodeStateInput {
   servingHash: string | null;
   isolation: string | null;
   servingConfigRevision: number | null;
+  note: string | null;
   failedVersion: string | null;
   failedHash: string | null;
   lastErrorCode: string | null;
@@ -82,18 +102,20 @@ export class PluginRepository {
   constructor(private readonly orm: Orm) {}
 
   async list(filter: { status?: string } = {}): Promise<PluginWithEndpoints[]> {
+    const rollouts = await this.rolloutsFirst();
     const rows = await this.selectPlugins()
       .where(filter.status === undefined ? undefined : eq(plugins.status, filter.status))
       .orderBy(asc(plugins.name));
-    const out = await this.withEndpoints(rows);
+    const out = await this.withEndpoints(rows, rollouts);
     if (filter.status === undefined) this.known.clear();
     for (const r of out) this.known.set(r.name, r);
     return out;
   }
 
   async getByName(name: string): Promise<PluginWithEndpoints | undefined> {
+    const rollouts = await this.rolloutsFirst(name);
     const rows = await this.selectPlugins().where(eq(plugins.name, name));
-    const row = (await this.withEndpoints(rows))[0];
+    const row = (await this.withEndpoints(rows, rollouts))[0];
     if (row === undefined) this.known.delete(name);
     else this.known.set(name, row);
     return row;
@@ -182,7 +204,23 @@ export class PluginRepository {
       .leftJoin(pluginConfigs, eq(pluginConfigs.pluginName, plugins.name));
   }
 
-  private async withEndpoints(joined: { plugin: PluginRow; config: PluginConfigRow | null }[]): Promise<PluginWithEndpoints[]> {
+  /**
+   * Rollouts are read before the plugin rows they go with: a promotion or an abort changes both in one
+   * transaction, so a reader that sees the rollout's new state sees the row's too (read the other way round,
+   * a source node could find the rollout aborted but the previous version not pinned yet, and serve the
+   * aborted candidate from its source for a moment).
+   */
+  private async rolloutsFirst(name?: string): Promise<RolloutRow[]> {
+    return this.orm
+      .select()
+      .from(pluginRollouts)
+      .where(name === undefined ? undefined : eq(pluginRollouts.name, name));
+  }
+
+  private async withEndpoints(
+    joined: { plugin: PluginRow; config: PluginConfigRow | null }[],
+    rollouts: RolloutRow[],
+  ): Promise<PluginWithEndpoints[]> {
     if (joined.length === 0) return [];
     const rows = joined.map((j) => ({ ...j.plugin, config: storedOf(j.config) }));
     const eps = await this.orm
@@ -201,7 +239,8 @@ export class PluginRepository {
       list.push(e);
       byPlugin.set(e.pluginId, list);
     }
-    return rows.map((r) => ({ ...r, endpoints: byPlugin.get(r.id) ?? [] }));
+    const rolloutOf = new Map(rollouts.map((r) => [r.pluginId, r]));
+    return rows.map((r) => ({ ...r, endpoints: byPlugin.get(r.id) ?? [], rollout: rolloutOf.get(r.id) ?? null }));
   }
 
   /**
@@ -316,11 +355,19 @@ export class PluginRepository {
     return rows[0]?.sha256;
   }
 
-  async putArtifact(a: ArtifactRecord): Promise<void> {
-    await this.orm
-      .insert(pluginArtifacts)
-      .values({ ...a, size: Buffer.byteLength(a.bundle) })
-      .onConflictDoNothing();
+  /** Stores an artifact (idempotent) and, with `record`, its entry in the version history (recorded once per plugin and hash). */
+  async putArtifact(a: ArtifactRecord, record?: VersionRecord): Promise<void> {
+    await this.orm.transaction(async (tx) => {
+      await tx
+        .insert(pluginArtifacts)
+        .values({ ...a, size: Buffer.byteLength(a.bundle) })
+        .onConflictDoNothing();
+      if (record === undefined) return;
+      await tx
+        .insert(pluginVersions)
+        .values({ pluginName: a.pluginName, hash: a.hash, version: a.version, sha256: a.sha256, ...record })
+        .onConflictDoNothing();
+    });
   }
 
   async getArtifact(hash: string): Promise<ArtifactRecord | undefined> {
@@ -339,11 +386,20 @@ export class PluginRepository {
   }
 
   /**
-   * Deletes artifacts created before `olderThan` that nothing refers to: no plugin row names them and no
-   * node whose heartbeat is newer than `liveSince` serves them. Returns the hashes deleted.
+   * Deletes artifacts created before `olderThan` that nothing refers to: no plugin row names (or pins) them,
+   * no kept version or rollout names them, and no node whose heartbeat is newer than `liveSince` serves them. Returns the hashes deleted.
    */
   async collectArtifacts(olderThan: Date, liveSince: Date): Promise<string[]> {
-    const named = this.orm.select({ one: sql`1` }).from(plugins).where(eq(plugins.artifactHash, pluginArtifacts.hash));
+    const named = this.orm
+      .select({ one: sql`1` })
+      .from(plugins)
+      .where(or(eq(plugins.artifactHash, pluginArtifacts.hash), eq(plugins.pinnedHash, pluginArtifacts.hash)));
+    // a version kept in the history (retention trims it first) or taking part in a rollout can be served again
+    const kept = this.orm.select({ one: sql`1` }).from(pluginVersions).where(eq(pluginVersions.hash, pluginArtifacts.hash));
+    const rolled = this.orm
+      .select({ one: sql`1` })
+      .from(pluginRollouts)
+      .where(or(eq(pluginRollouts.candidateHash, pluginArtifacts.hash), eq(pluginRollouts.previousHash, pluginArtifacts.hash)));
     const served = this.orm
       .select({ one: sql`1` })
       .from(pluginNodeState)
@@ -351,20 +407,25 @@ export class PluginRepository {
       .where(and(eq(pluginNodeState.servingHash, pluginArtifacts.hash), gt(hostNodes.heartbeatAt, liveSince)));
     const rows = await this.orm
       .delete(pluginArtifacts)
-      .where(and(lt(pluginArtifacts.createdAt, olderThan), notExists(named), notExists(served)))
+      .where(and(lt(pluginArtifacts.createdAt, olderThan), notExists(named), notExists(served), notExists(kept), notExists(rolled)))
       .returning({ hash: pluginArtifacts.hash });
     return rows.map((r) => r.hash);
   }
 
-  /** Hashes something still refers to: a plugin row, or a node whose heartbeat is newer than `liveSince`. */
+  /** Hashes something still refers to: a plugin row (published or pinned), the version history, a rollout, or a node whose heartbeat is newer than `liveSince`. */
   async referencedArtifacts(liveSince: Date): Promise<Set<string>> {
     const named = await this.orm.select({ hash: plugins.artifactHash }).from(plugins).where(isNotNull(plugins.artifactHash));
+    const pinned = await this.orm.select({ hash: plugins.pinnedHash }).from(plugins).where(isNotNull(plugins.pinnedHash));
+    const kept = await this.orm.select({ hash: pluginVersions.hash }).from(pluginVersions);
+    const rolled = await this.orm.select({ a: pluginRollouts.candidateHash, b: pluginRollouts.previousHash }).from(pluginRollouts);
     const served = await this.orm
       .select({ hash: pluginNodeState.servingHash })
       .from(pluginNodeState)
       .innerJoin(hostNodes, eq(hostNodes.nodeId, pluginNodeState.nodeId))
       .where(and(isNotNull(pluginNodeState.servingHash), gt(hostNodes.heartbeatAt, liveSince)));
-    return new Set([...named, ...served].map((r) => r.hash).filter((h): h is string => h !== null));
+    const hashes = [...named, ...pinned, ...kept, ...served].map((r) => r.hash);
+    for (const r of rolled) hashes.push(r.a, r.b);
+    return new Set(hashes.filter((h): h is string => h !== null));
   }
 
   /** Deletes the rows of nodes whose heartbeat is older than `olderThan` (their observed state cascades). */

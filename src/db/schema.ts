@@ -1,4 +1,4 @@
-import { bigserial, integer, jsonb, pgTable, primaryKey, text, timestamp, unique } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, integer, jsonb, pgTable, primaryKey, text, timestamp, unique } from 'drizzle-orm/pg-core';
 import type { JsonObject } from '../config/plugins/json.js';
 
 /**
@@ -22,6 +22,9 @@ export const plugins = pgTable('plugins', {
   artifactHash: text('artifact_hash'),
   /** `inline` or `worker`; null: the host's default (`PLUGIN_ISOLATION`). */
   isolation: text('isolation'),
+  /** Set by a rollback: every node serves this stored version, whatever its source says; a reload clears it. */
+  pinnedHash: text('pinned_hash'),
+  pinnedVersion: text('pinned_version'),
   /** Bumped to force a reload even when the artifact is unchanged (admin reload). */
   generation: integer('generation').notNull().default(0),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -102,6 +105,8 @@ export const pluginNodeState = pgTable(
     isolation: text('isolation'),
     /** Revision of the configuration the serving version runs with (0: none stored). */
     servingConfigRevision: integer('serving_config_revision'),
+    /** Something the operator should know that is not an error (a source that differs from the pinned version). */
+    note: text('note'),
     failedVersion: text('failed_version'),
     failedHash: text('failed_hash'),
     lastErrorCode: text('last_error_code'),
@@ -112,7 +117,61 @@ export const pluginNodeState = pgTable(
   (t) => [primaryKey({ columns: [t.nodeId, t.pluginName] })],
 );
 
-export const schema = { plugins, pluginEndpoints, pluginArtifacts, pluginConfigs, pluginRemovals, hostNodes, pluginNodeState };
+/** Every version a node published, once per plugin and hash: the history rollbacks and rollouts pick from. */
+export const pluginVersions = pgTable(
+  'plugin_versions',
+  {
+    pluginName: text('plugin_name').notNull(),
+    hash: text('hash').notNull(),
+    version: text('version').notNull(),
+    sha256: text('sha256').notNull(),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull(),
+    /** The node id (or `cli`) that published it. */
+    publishedBy: text('published_by').notNull().default(''),
+    /** What published it: discovery, register, reload, watch, source, rollout. */
+    action: text('action').notNull().default(''),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.pluginName, t.hash] })],
+);
+
+/** The staged rollout of a plugin (its latest one): desired state, with the notify trigger. */
+export const pluginRollouts = pgTable('plugin_rollouts', {
+  id: text('id').primaryKey(),
+  pluginId: text('plugin_id')
+    .notNull()
+    .references(() => plugins.id, { onDelete: 'cascade' }),
+  name: text('name').notNull().unique(),
+  candidateHash: text('candidate_hash').notNull(),
+  candidateVersion: text('candidate_version').notNull(),
+  /** What every other node serves meanwhile (the pinned or published version when the rollout started). */
+  previousHash: text('previous_hash').notNull(),
+  previousVersion: text('previous_version').notNull(),
+  /** The candidate was compiled from the current source (a promotion then unpins; an abort pins the previous). */
+  fromSource: boolean('from_source').notNull().default(false),
+  nodes: jsonb('nodes').$type<string[]>(),
+  percent: integer('percent'),
+  /** `canary`, `promoted` or `aborted`. */
+  state: text('state').notNull(),
+  reason: text('reason'),
+  autoPromote: boolean('auto_promote').notNull().default(false),
+  bakeMs: integer('bake_ms').notNull(),
+  startedBy: text('started_by').notNull().default(''),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  endedAt: timestamp('ended_at', { withTimezone: true }),
+});
+
+export const schema = {
+  plugins,
+  pluginEndpoints,
+  pluginArtifacts,
+  pluginConfigs,
+  pluginRemovals,
+  hostNodes,
+  pluginNodeState,
+  pluginVersions,
+  pluginRollouts,
+};
 export type Schema = typeof schema;
 export type PluginRow = typeof plugins.$inferSelect;
 export type NewPluginRow = typeof plugins.$inferInsert;
@@ -120,3 +179,5 @@ export type EndpointRow = typeof pluginEndpoints.$inferSelect;
 export type NodeStateRow = typeof pluginNodeState.$inferSelect;
 export type RemovalRow = typeof pluginRemovals.$inferSelect;
 export type PluginConfigRow = typeof pluginConfigs.$inferSelect;
+export type VersionRow = typeof pluginVersions.$inferSelect;
+export type RolloutRow = typeof pluginRollouts.$inferSelect;

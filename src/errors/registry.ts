@@ -63,6 +63,10 @@ export const ERROR_CODES = {
   PH_ERR_PLUGIN_TIMEOUT: { status: 504, title: 'Plugin did not answer in time' },
   PH_ERR_PLUGIN_UNAVAILABLE: { status: 503, title: 'Plugin worker unavailable' },
   PH_ERR_PLUGIN_CRASHED: { status: 503, title: 'Plugin worker crashed' },
+  PH_ERR_VERSION_NOT_FOUND: { status: 404, title: 'Plugin version not found' },
+  PH_ERR_ROLLOUT_CONFLICT: { status: 409, title: 'Another rollout or pin change holds the plugin' },
+  PH_ERR_ROLLOUT_NOT_FOUND: { status: 409, title: 'No rollout in progress' },
+  PH_ERR_ROLLOUT_INVALID: { status: 422, title: 'Rollout cannot start' },
   PH_ERR_USAGE: { status: 400, title: 'Invalid command-line usage' },
   PH_ERR_SERVER_UNREACHABLE: { status: 503, title: 'Running server not reachable' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -7,8 +7,10 @@ import { describeError, HostError } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
 import { assertPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
 import { configRoutes } from './config-routes.js';
+import type { Releases } from '../releases/index.js';
 import { ADMIN_BODY_LIMIT } from './hardening.js';
 import { pluginView } from './plugin-view.js';
+import { releaseAdminRoutes } from './release-routes.js';
 
 export interface AdminRoutesOptions {
   /** Bearer token; undefined disables the admin API (403 with a how-to). */
@@ -20,6 +22,8 @@ export interface AdminRoutesOptions {
   liveWithinMs: number;
   /** Bound on waiting for this node to apply a change before answering. */
   settleTimeoutMs: number;
+  /** Rollbacks and staged rollouts. */
+  releases: Releases;
 }
 
 const NAME_PATTERN = PLUGIN_NAME_PATTERN.source;
@@ -63,6 +67,7 @@ const pluginStateSchema = {
 
 const errorResponses = {
   400: problemSchema,
+  409: problemSchema,
   401: problemSchema,
   403: problemSchema,
   404: problemSchema,
@@ -147,6 +152,19 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
       security: [{ bearerAuth: [] }],
       params: nameParams,
       response: { 200: pluginStateSchema, ...errorResponses },
+    },
+  });
+
+  releaseAdminRoutes(app, {
+    releases: o.releases,
+    nodeId: o.nodeId,
+    common,
+    settle,
+    stateOf,
+    row: async (name) => {
+      const row = await o.repo.getByName(name);
+      if (row === undefined) throw new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
+      return row;
     },
   });
 
@@ -257,7 +275,7 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
             status: { type: 'string', enum: ['active', 'inactive'], default: 'active' },
           },
         },
-        response: { 201: pluginStateSchema, ...errorResponses, 409: problemSchema },
+        response: { 201: pluginStateSchema, ...errorResponses },
       },
     },
     async (req, reply) => {

@@ -9,3 +9,4 @@ export { OpenApiDocument, openapiRoutes, registerSwagger } from './openapi.js';
 export { pluginView, unregisteredView } from './plugin-view.js';
 export { pluginsRoutes } from './plugins-routes.js';
 export { hostErrorHandler, sendProblem } from './problem.js';
+export { releaseReadRoutes } from './release-routes.js';

@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { PluginRepository } from '../db/index.js';
 import type { PluginManager } from '../manager/index.js';
 import { PLUGIN_STATES } from '../model/index.js';
+import type { RolloutDecisions } from '../releases/index.js';
 import type { Dispatcher } from '../routing/index.js';
 import { type RouteEntry, routeEntries } from '../routing/index.js';
 import { LATENCY_BUCKETS_MS, type LoadedVersion, type WorkerRuntime } from '../runtime/index.js';
@@ -15,6 +16,8 @@ export interface HostMetricsOptions {
   defaultMetrics?: boolean;
   /** The worker runtime, whose restarts, heaps, event-loop delays and forwarded requests are reported. */
   workers?: WorkerRuntime | undefined;
+  /** Rollout decisions made on this node, counted by outcome. */
+  decisions?: RolloutDecisions | undefined;
 }
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -26,7 +29,8 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
  * - `plugin_host_plugin_loads_total{plugin,kind}` and `plugin_host_plugin_load_duration_seconds{kind}` (kind = load | reload);
  * - `plugin_host_plugin_unloads_total{plugin}`;
  * - `plugin_host_plugin_failures_total{plugin,code}`;
- * - `plugin_host_plugin_requests_total{plugin,method,route}`: requests dispatched to plugin routes.
+ * - `plugin_host_plugin_requests_total{plugin,method,route}`: requests dispatched to plugin routes;
+ * - `plugin_host_rollouts_total{outcome}`: rollout decisions made on this node (started, promoted, aborted).
  *
  * Request counts are integers the dispatcher increments on route entries;
  * they are folded into the counter when scraped, never on the request path.
@@ -122,6 +126,13 @@ export class HostMetrics {
         for (const p of o.dispatcher.current.plugins.values()) this.set({ plugin: p.name }, p.inflight);
       },
     });
+    const rollouts = new Counter({
+      name: 'plugin_host_rollouts_total',
+      help: 'Staged rollout decisions made on this node, by outcome (started, promoted, aborted)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    o.decisions?.onDecision((d) => rollouts.inc({ outcome: d.outcome }));
     if (o.defaultMetrics) collectDefaultMetrics({ register: this.registry });
     if (o.workers !== undefined) registerWorkerMetrics(this.registry, o.workers);
 

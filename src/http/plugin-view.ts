@@ -1,6 +1,7 @@
-import type { NodeView, PluginWithEndpoints, StoredConfig } from '../db/index.js';
+import type { NodeView, PluginWithEndpoints, RolloutRow, StoredConfig } from '../db/index.js';
 import type { RecordedError } from '../errors/index.js';
 import type { PluginSnapshot } from '../manager/index.js';
+import { isCanaryNode } from '../releases/selection.js';
 
 /** The seed's field names, plus what this host adds (what serves here, last error, every node's view). */
 export function pluginView(
@@ -28,10 +29,14 @@ export function pluginView(
     isolation: row.isolation,
     // the desired configuration's revision (null: nothing stored); its values are read with the admin token
     config_revision: row.config === undefined || row.config.revision === 0 ? null : row.config.revision,
+    pinned: row.pinnedHash === null ? null : (row.pinnedVersion ?? row.version),
+    pinned_hash: row.pinnedHash,
+    rollout: row.rollout == null ? null : rolloutView(row.rollout, nodes),
     registered: true,
     state: local?.state ?? 'unloaded',
     serving: local?.serving ?? null,
     last_error: local?.last_error ?? null,
+    note: local?.note ?? null,
     node_id: nodeId,
     ...(nodes === undefined
       ? {}
@@ -44,6 +49,7 @@ export function pluginView(
             serving_hash: n.servingHash,
             isolation: n.isolation,
             serving_config_revision: n.servingConfigRevision,
+            note: n.note,
             failed_version: n.failedVersion,
             failed_hash: n.failedHash,
             last_error:
@@ -52,6 +58,29 @@ export function pluginView(
             heartbeat_at: n.heartbeatAt.toISOString(),
           })),
         }),
+  };
+}
+
+/**
+ * A staged rollout: its candidate, where it goes (a percentage shows the live nodes it picks among those
+ * known to serve the plugin), its state and, once ended, why.
+ */
+export function rolloutView(r: RolloutRow, nodes: NodeView[] | undefined): Record<string, unknown> {
+  return {
+    candidate_version: r.candidateVersion,
+    candidate_hash: r.candidateHash,
+    previous_version: r.previousVersion,
+    previous_hash: r.previousHash,
+    nodes: r.nodes ?? nodes?.map((n) => n.nodeId).filter((id) => isCanaryNode(r, id)) ?? null,
+    percent: r.percent,
+    from_source: r.fromSource,
+    auto_promote: r.autoPromote,
+    bake_ms: r.bakeMs,
+    state: r.state,
+    reason: r.reason,
+    started_by: r.startedBy,
+    started_at: r.startedAt.toISOString(),
+    ended_at: r.endedAt?.toISOString() ?? null,
   };
 }
 

@@ -1,10 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ArtifactFiles } from '../artifacts/index.js';
-import type { PluginRepository } from '../db/index.js';
+import type { PluginRepository, ReleaseRepository } from '../db/index.js';
 import { describeError } from '../errors/index.js';
 
 export interface JanitorOptions {
   repo: PluginRepository;
+  /** The version history, trimmed to `versionsKept` per plugin before artifacts are collected. */
+  versions?: Pick<ReleaseRepository, 'trimVersions'>;
+  versionsKept?: number;
   files: ArtifactFiles;
   log: FastifyBaseLogger;
   /** Unreferenced artifacts (rows and files) older than this are collected. */
@@ -19,8 +22,10 @@ export interface JanitorOptions {
 /**
  * Collects what nothing refers to any more, so the database and the disk do
  * not grow with every published version or every node that ever ran: rows
- * of nodes long gone (their observed state goes with them), artifacts no
- * plugin row names and no live node serves, and artifact files (or crash
+ * of nodes long gone (their observed state goes with them), versions past
+ * the history's retention (`VERSIONS_KEPT`, unless published, pinned, in a
+ * rollout or serving), artifacts no plugin row, kept version or rollout
+ * names and no live node serves, and artifact files (or crash
  * leftovers) in this node's `ARTIFACTS_DIR`. Every node runs it; each
  * deletion is idempotent, so nodes running it together agree.
  */
@@ -49,13 +54,14 @@ export class Janitor {
     try {
       const nodes = await this.o.repo.collectDeadNodes(new Date(now - this.o.nodeRetentionMs));
       const liveSince = new Date(now - this.o.liveWithinMs);
+      const versions = this.o.versions === undefined ? [] : await this.o.versions.trimVersions(this.o.versionsKept ?? 20, liveSince);
       const rows = await this.o.repo.collectArtifacts(new Date(now - this.o.artifactRetentionMs), liveSince);
       const keep = await this.o.repo.referencedArtifacts(liveSince);
       const files = this.o.files.sweep(keep, new Date(now - this.o.artifactRetentionMs));
-      if (nodes.length + rows.length + files.length > 0) {
+      if (nodes.length + versions.length + rows.length + files.length > 0) {
         this.o.log.info(
-          { nodes, artifacts: rows, files },
-          `collected ${nodes.length} dead node(s), ${rows.length} unreferenced artifact(s), ${files.length} artifact file(s)`,
+          { nodes, versions, artifacts: rows, files },
+          `collected ${nodes.length} dead node(s), ${versions.length} version(s) past retention, ${rows.length} unreferenced artifact(s), ${files.length} artifact file(s)`,
         );
       }
     } catch (err) {

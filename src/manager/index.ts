@@ -4,8 +4,10 @@ import type { ArtifactStore } from '../artifacts/index.js';
 import type { PluginCompiler } from '../compiler/index.js';
 import type { SecretEnvironment } from '../config/plugins/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
-import { HostError, isHostError } from '../errors/index.js';
+import { HostError, isHostError, recordError } from '../errors/index.js';
 import { isValidPluginName, PLUGIN_STATUSES, type PluginStatus } from '../model/index.js';
+import type { CanaryWatch } from '../releases/canary.js';
+import { type ReleaseTarget, targetFor } from '../releases/selection.js';
 import type { Dispatcher } from '../routing/index.js';
 import type { LoadedVersion, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
@@ -35,6 +37,8 @@ export interface ManagerOptions {
   staticPlugins?: ReadonlyMap<string, PluginFactory>;
   /** Where plugins' secret references resolve (default: none resolve). */
   environment?: SecretEnvironment;
+  /** Watches the candidates of staged rollouts this node is a canary of (none: nothing bakes here). */
+  canary?: CanaryWatch;
 }
 
 /**
@@ -142,6 +146,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
 
     if (row === undefined || row.status === 'inactive') {
+      this.o.canary?.observe(name, undefined, undefined, undefined);
       const freed = await this.rollout.unload(rec, row === undefined ? 'deleted' : 'disabled');
       if (row === undefined) {
         this.desired.forget(name);
@@ -162,13 +167,20 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       return this.fail(rec, row, new HostError('PH_ERR_PLUGIN_NAME_INVALID', `${name}: not a valid plugin name`), 'name');
     }
 
-    // Resolve what should serve: a fingerprint that changes whenever a reload is wanted.
+    // Resolve what should serve: a fingerprint that changes whenever a reload is wanted. A pin or a rollout
+    // names a stored version, served from the verified artifact store whether or not the source is here.
+    const target = targetFor(row, this.o.nodeId);
+    if (await this.noteRelease(rec, row, target)) await this.observed.publish(rec);
     let resolved: Resolved;
     try {
-      resolved = await this.resolver.resolve(row);
+      resolved = target === undefined ? await this.resolver.resolve(row) : await this.resolver.fromArtifact(row, target.hash);
     } catch (err) {
       // a lost connection is not the plugin's fault: the scheduler postpones and retries the run
       if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
+      if (target !== undefined) {
+        if (target.kind === 'canary') this.canaryFailed(name, target, recordError(err));
+        return this.fail(rec, row, err, `release:${target.kind}:${target.hash}:${row.generation}`);
+      }
       const key = await this.resolver.failureKey(row);
       if (rec.serving === undefined && row.type === 'dynamic' && row.artifactHash !== null && isSourceError(err)) {
         await this.rollout.fallBack(rec, row, err, key);
@@ -182,6 +194,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     const fingerprint = `${code}:${row.config.revision}`;
     const serving = rec.serving;
     if (serving !== undefined && fingerprintOf(serving.hash, rec.servingGeneration, serving.runtime) === code) {
+      this.o.canary?.observe(name, target, serving, undefined);
       if (rec.servingConfigRevision !== row.config.revision) {
         // only the configuration changed: the same code takes it (in place, or a new instance beside it)
         if (rec.failedFingerprint === fingerprint) return;
@@ -199,14 +212,39 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       }
       return;
     }
-    if (rec.failedFingerprint === fingerprint) return; // same desired state failed already; wait for a change
+    if (rec.failedFingerprint === fingerprint) {
+      // same desired state failed already; wait for a change. A candidate known to fail here fails a new rollout too.
+      if (target?.kind === 'canary' && rec.lastError !== undefined) this.canaryFailed(name, target, rec.lastError);
+      return;
+    }
+    const before = rec.serving;
     const loaded = await this.rollout.load(rec, row, resolved, fingerprint);
+    if (loaded === undefined && target?.kind === 'canary') {
+      this.canaryFailed(name, target, rec.lastError ?? { code: 'PH_ERR_INTERNAL', message: 'the candidate was refused' });
+    }
+    this.o.canary?.observe(name, target, rec.serving, before);
     if (loaded !== undefined) {
       // a version that fails for good later (a worker crash loop) is taken out by the next run
       loaded.onFailed?.(() => void this.reconcile(name));
       await this.desired.publish(row, loaded, resolved);
     }
     await this.observed.publish(rec);
+  }
+
+  /**
+   * A pinned plugin whose source here differs from the pinned version keeps the pinned version, and says so
+   * (shown per node). Returns true when the note changed.
+   */
+  private async noteRelease(rec: PluginRecord, row: PluginRow, target: ReleaseTarget | undefined): Promise<boolean> {
+    const differs = target?.kind === 'pinned' && (await this.resolver.sourceDiffers(row, target.hash));
+    return this.observed.setNote(rec, differs ? 'source differs from pinned version' : undefined);
+  }
+
+  /** The candidate of a rollout did not resolve or load here, a canary node: the rollout is aborted. */
+  private canaryFailed(name: string, target: Extract<ReleaseTarget, { kind: 'canary' }>, failure: { code: string; message: string }): void {
+    this.o.canary?.loadFailed(name, target.rollout, failure).catch((e: unknown) => {
+      this.o.log.warn({ plugin: name, err: e instanceof Error ? e.message : String(e) }, `could not abort the rollout of ${name}`);
+    });
   }
 
   private async fail(rec: PluginRecord, row: PluginRow, err: unknown, fingerprint: string): Promise<void> {
@@ -226,6 +264,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /** Unloads everything (shutdown). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.o.canary?.stop();
     await this.scheduler.stop();
     await Promise.all(this.observed.all().map((rec) => this.rollout.unload(rec, 'shutdown').catch(() => {})));
     // versions replaced just before shutdown run their cleanup too (each bounded by the drain and hook limits)

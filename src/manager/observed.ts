@@ -26,6 +26,8 @@ export interface PluginRecord {
   readonly lastError: FailedAttempt | undefined;
   /** Fingerprint of the last desired state that failed; not retried until the desired state changes. */
   readonly failedFingerprint: string | undefined;
+  /** Not an error, but worth knowing (a source on disk that differs from the pinned version). */
+  readonly note: string | undefined;
 }
 
 type MutableRecord = { -readonly [K in keyof PluginRecord]: PluginRecord[K] };
@@ -46,6 +48,7 @@ export interface PluginSnapshot {
     runtime?: Record<string, unknown>;
   } | null;
   last_error: FailedAttempt | null;
+  note: string | null;
 }
 
 export interface ManagerEvents {
@@ -91,6 +94,7 @@ export class ObservedState {
         servingFrom: undefined,
         lastError: undefined,
         failedFingerprint: undefined,
+        note: undefined,
       };
       this.records.set(name, rec);
     }
@@ -202,6 +206,16 @@ export class ObservedState {
     this.mut(rec).failedFingerprint = undefined;
   }
 
+  /** Sets (or clears) the record's note; returns true when it changed (the caller publishes it). */
+  setNote(rec: PluginRecord, note: string | undefined): boolean {
+    const m = this.mut(rec);
+    if (m.note === note) return false;
+    m.note = note;
+    if (note !== undefined) this.o.log.warn({ plugin: rec.name }, `plugin ${rec.name}: ${note}`);
+    this.o.events.emit('change', rec.name);
+    return true;
+  }
+
   changed(name: string): void {
     this.o.events.emit('change', name);
   }
@@ -224,6 +238,7 @@ export class ObservedState {
         servingHash: rec.serving?.hash ?? null,
         isolation: rec.serving?.runtime ?? null,
         servingConfigRevision: rec.serving === undefined ? null : rec.servingConfigRevision,
+        note: rec.note ?? null,
         failedVersion: e?.version ?? null,
         failedHash: e?.hash ?? null,
         lastErrorCode: e?.code ?? null,
@@ -254,6 +269,7 @@ export class ObservedState {
           }
         : null,
       last_error: rec.lastError ?? null,
+      note: rec.note ?? null,
     };
   }
 

@@ -44,6 +44,7 @@ export class DesiredPublisher {
             version: m.version,
             format: r.artifact.format,
             bundle: r.artifact.bundle,
+            history: { action: 'source', metadata: m },
           });
         }
         const patch: Partial<PluginRow> = {};

@@ -129,6 +129,14 @@ export class Resolver {
     return `resolve:${row.artifactHash}:${row.sourcePath}:${await this.sourceFingerprint(row)}:${row.generation}`;
   }
 
+  /** Whether this node has the plugin's source and it is not the version `hash` (a pinned plugin says so). */
+  async sourceDiffers(row: PluginRow, hash: string): Promise<boolean> {
+    const dir = sourceDirOf(row, this.o.pluginsDir);
+    if (dir === undefined) return false;
+    // artifacts are keyed by the hash of their source tree: no compile is needed to compare
+    return (await this.sourceFingerprint(row)) !== hash;
+  }
+
   private async sourceFingerprint(row: PluginRow): Promise<string> {
     const dir = sourceDirOf(row, this.o.pluginsDir);
     if (dir === undefined) return '';

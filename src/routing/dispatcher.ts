@@ -32,7 +32,13 @@ export class Dispatcher {
     const open = this.open;
     this.finished = function (this: TaggedResponse) {
       open.delete(this);
-      this[kVersion]?.release();
+      const v = this[kVersion];
+      if (v !== undefined) {
+        // counted per version, so a canary node can compare a candidate's 5xx ratio with its predecessor's
+        v.answered++;
+        if (this.statusCode >= 500) v.serverErrors++;
+        v.release();
+      }
       this[kVersion] = undefined;
     };
   }

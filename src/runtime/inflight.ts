@@ -5,6 +5,9 @@
  */
 export abstract class InflightVersion {
   inflight = 0;
+  /** Responses this version gave, and how many of them were 5xx (a canary node compares versions by them). */
+  answered = 0;
+  serverErrors = 0;
   private drainWaiters: Array<() => void> = [];
 
   /** Bound once and reused per request: the dispatcher calls it from the response's 'close' event. */

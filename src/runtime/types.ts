@@ -52,6 +52,9 @@ export interface LoadedVersion {
   readonly log: FastifyBaseLogger;
   /** Requests dispatched to this version and not finished: the dispatcher adds, `release` removes. */
   inflight: number;
+  /** Responses finished by this version, and how many had a 5xx status: the dispatcher counts them. */
+  answered: number;
+  serverErrors: number;
   /** Serves one request the dispatcher routed here. */
   readonly handle: RequestHandler;
   /** A request dispatched here has finished. */

@@ -40,6 +40,8 @@ export interface PluginSourceOptions {
   routes?: string;
   /** Body of `cleanup(ctx)` (after the marked log line). */
   cleanup?: string;
+  /** Body of a `healthCheck(ctx)` method (none when unset). */
+  healthCheck?: string;
 }
 
 const q = JSON.stringify;
@@ -93,6 +95,7 @@ export function pluginSource(o: PluginSourceOptions): string {
     '    async cleanup(ctx) {',
     ...cleanup,
     '    },',
+    o.healthCheck === undefined ? '' : `    async healthCheck(ctx) {\n      ${o.healthCheck}\n    },`,
     '  };',
     '});',
     '',

@@ -109,6 +109,8 @@ export class DetailView {
       ['Description', p.description ?? null],
       ['Source', p.source_path ? el('code', {}, p.source_path) : null],
       ['Last error here', p.last_error ? errorView(p.last_error) : null],
+      ['Pinned to', typeof p.pinned === 'string' ? p.pinned : null],
+      ['Rollout', rolloutText(p.rollout)],
     ];
     byId('detail-summary').replaceChildren(
       el('dl', {}, ...rows.filter(([, v]) => v !== null && v !== '').flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
@@ -210,4 +212,12 @@ export class DetailView {
           ),
     );
   }
+}
+
+/** A staged rollout in one line: candidate, state, where it goes, and why it ended (absent: none). */
+function rolloutText(v: unknown): string | null {
+  if (v === null || typeof v !== 'object') return null;
+  const r = v as { candidate_version?: string; state?: string; nodes?: string[] | null; percent?: number | null; reason?: string | null };
+  const where = r.nodes ? ` on ${r.nodes.join(', ')}` : r.percent != null ? ` on ${r.percent}% of the nodes` : '';
+  return `${r.candidate_version ?? '?'} ${r.state ?? '?'}${where}${r.reason ? `: ${r.reason}` : ''}`;
 }
