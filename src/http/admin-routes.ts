@@ -6,8 +6,8 @@ import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/ind
 import { describeError, HostError } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
 import { assertPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
-import { configRoutes } from './config-routes.js';
 import type { Releases } from '../releases/index.js';
+import { configRoutes } from './config-routes.js';
 import { ADMIN_BODY_LIMIT } from './hardening.js';
 import { pluginView } from './plugin-view.js';
 import { releaseAdminRoutes } from './release-routes.js';
