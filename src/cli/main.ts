@@ -34,7 +34,7 @@ Options of serve (each overrides its environment variable):
   --log-level LEVEL    LOG_LEVEL       (default info)
   --watch              WATCH=1         recompile plugins when their source changes
   -h, --help           show this help
-Relative paths resolve against the project root, not the working directory.`;
+Relative paths resolve against the project root in a checkout, against the working directory when installed.`;
 
 async function serve(overrides: ConfigOverrides): Promise<void> {
   const config = loadConfig(process.env, overrides);

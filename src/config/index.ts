@@ -6,8 +6,17 @@ import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors/index.js';
 import { ISOLATION_MODES, type IsolationMode } from '../model/index.js';
 
-/** Root of this project: relative paths resolve here, never against the working directory. */
+/** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * What relative paths resolve against. In a checkout: the project root, so the server behaves the same
+ * started from any directory. Installed as a dependency (the root lies inside `node_modules`): the working
+ * directory, since data and plugins belong to the user's project, never inside `node_modules`.
+ */
+export function pathBase(): string {
+  return PROJECT_ROOT.split(path.sep).includes('node_modules') ? process.cwd() : PROJECT_ROOT;
+}
 
 export interface HostConfig {
   port: number;
@@ -167,8 +176,7 @@ export function scrubSecrets(env: NodeJS.ProcessEnv = process.env): void {
 
 /**
  * Reads configuration from the environment and CLI overrides. Relative paths
- * resolve against `PROJECT_ROOT`, so the server behaves the same started from
- * any directory. Throws `PH_ERR_CONFIG_INVALID` naming the setting.
+ * resolve against `pathBase()`. Throws `PH_ERR_CONFIG_INVALID` naming the setting.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): HostConfig {
   const pick = (key: keyof HostConfig, envName: string): string | undefined => {
@@ -188,12 +196,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     invalid('DATABASE_URL', 'expected a postgres:// or postgresql:// URL');
   }
-  const dataDir = resolvePath(pick('dataDir', 'DATA_DIR') ?? 'data', PROJECT_ROOT);
-  const pluginsDir = resolvePath(pick('pluginsDir', 'PLUGINS_DIR') ?? 'plugins', PROJECT_ROOT);
+  const base = pathBase();
+  const dataDir = resolvePath(pick('dataDir', 'DATA_DIR') ?? 'data', base);
+  const pluginsDir = resolvePath(pick('pluginsDir', 'PLUGINS_DIR') ?? 'plugins', base);
   if (!existsSync(pluginsDir) || !statSync(pluginsDir).isDirectory()) {
     invalid('PLUGINS_DIR', `directory does not exist: ${pluginsDir}`);
   }
-  const artifactsDir = resolvePath(pick('artifactsDir', 'ARTIFACTS_DIR') ?? path.join(dataDir, 'artifacts'), PROJECT_ROOT);
+  const artifactsDir = resolvePath(pick('artifactsDir', 'ARTIFACTS_DIR') ?? path.join(dataDir, 'artifacts'), base);
   const logLevel = pick('logLevel', 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) invalid('LOG_LEVEL', `expected one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"`);
   const adminToken = overrideOf('adminToken') ?? secret(env, 'ADMIN_TOKEN');
