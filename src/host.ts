@@ -33,6 +33,7 @@ import { PluginManager } from './manager/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
 import { type Runtimes, runtimesFor, WorkerRuntime } from './runtime/index.js';
 import type { PluginFactory } from './sdk/index.js';
+import { SourceArchives } from './uploads/index.js';
 import { PluginWatcher } from './watch/index.js';
 
 export interface HostOptions {
@@ -134,6 +135,11 @@ export class Host {
     this.artifacts = new ArtifactStore(c.artifactsDir, this.repo, this.log);
     this.runtimes = this.options.runtimes ?? runtimesFor(c);
     const staticPlugins = this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {};
+    const sources = new SourceArchives({
+      repo: this.repo,
+      root: path.join(c.dataDir, 'sources'),
+      limits: { maxEntries: c.uploadMaxEntries, maxBytes: c.uploadMaxUnpackedBytes },
+    });
     this.manager = new PluginManager({
       nodeId: c.nodeId,
       pluginsDir: c.pluginsDir,
@@ -145,6 +151,7 @@ export class Host {
       runtimes: this.runtimes,
       dispatcher: this.dispatcher,
       log: this.log,
+      sources,
       ...staticPlugins,
     });
     this.admin = new PluginAdmin({
@@ -155,6 +162,7 @@ export class Host {
       pluginsDir: c.pluginsDir,
       hookTimeoutMs: c.hookTimeoutMs,
       log: this.log,
+      sources,
       ...staticPlugins,
     });
     this.errorHistory = new ErrorHistory(this.manager, this.admin);
@@ -286,6 +294,7 @@ export class Host {
       manager: this.manager,
       nodeId: this.config.nodeId,
       liveWithinMs,
+      uploadLimitBytes: this.config.uploadLimitBytes,
       settleTimeoutMs: this.config.drainTimeoutMs + 4 * this.config.hookTimeoutMs + 5000,
     });
     app.register(metricsRoutes, { metrics: this.metrics });

@@ -412,7 +412,7 @@ async function buildCommand(argv: string[]): Promise<number> {
 export async function runCommand(command: string, argv: string[]): Promise<number> {
   try {
     if (argv.includes('--help') || argv.includes('-h')) {
-      const usage = COMMAND_USAGE[command];
+      const usage = command === 'push' ? (await import('./push.js')).PUSH_USAGE : COMMAND_USAGE[command];
       if (usage === undefined) throw new HostError('PH_ERR_USAGE', `unknown command "${command}" (try plugin-host --help)`);
       console.log(usage);
       return 0;
@@ -433,6 +433,8 @@ export async function runCommand(command: string, argv: string[]): Promise<numbe
         return await create(argv);
       case 'build':
         return await buildCommand(argv);
+      case 'push':
+        return await (await import('./push.js')).push(argv);
       default:
         throw new HostError('PH_ERR_USAGE', `unknown command "${command}" (try plugin-host --help)`);
     }

@@ -22,6 +22,7 @@ Commands:
   isolate NAME M   run a plugin inline, in a worker, or as the default says (M: inline|worker|default)
   new NAME         scaffold a plugin directory with its test
   build DIR        compile and validate a plugin directory, printing file:line:column errors
+  push DIR         pack a plugin directory and upload it to a running server (every node serves it)
 Run plugin-host COMMAND --help for the options of each command.
 
 Options of serve (each overrides its environment variable):

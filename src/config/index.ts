@@ -65,6 +65,12 @@ export interface HostConfig {
   typecheck: boolean;
   /** Skip discovery of plugins directory at start (a node that only follows the database). */
   discover: boolean;
+  /** `PUT /plugins/:name/source`: largest request body (the gzipped archive), in bytes. */
+  uploadLimitBytes: number;
+  /** Uploaded archives: most entries (files and directories) accepted. */
+  uploadMaxEntries: number;
+  /** Uploaded archives: largest unpacked size (the tar stream), in bytes; bounds a gzip bomb. */
+  uploadMaxUnpackedBytes: number;
 }
 
 /** Flags a CLI passes; each wins over its environment variable. */
@@ -94,6 +100,21 @@ function parseBool(raw: string | boolean | undefined): boolean {
 }
 
 /** The default isolation mode and the limits of worker plugins. */
+const MB = 1024 * 1024;
+
+function uploads(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
+  uploadLimitBytes: number;
+  uploadMaxEntries: number;
+  uploadMaxUnpackedBytes: number;
+} {
+  return {
+    uploadLimitBytes: MB * parseInteger('UPLOAD_LIMIT_MB', pick('uploadLimitBytes', 'UPLOAD_LIMIT_MB') ?? '10', 1, 1024),
+    uploadMaxEntries: parseInteger('UPLOAD_MAX_ENTRIES', pick('uploadMaxEntries', 'UPLOAD_MAX_ENTRIES') ?? '10000', 1, 1_000_000),
+    uploadMaxUnpackedBytes:
+      MB * parseInteger('UPLOAD_MAX_UNPACKED_MB', pick('uploadMaxUnpackedBytes', 'UPLOAD_MAX_UNPACKED_MB') ?? '100', 1, 16_384),
+  };
+}
+
 function isolation(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
   pluginIsolation: IsolationMode;
   pluginRequestTimeoutMs: number;
@@ -231,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     drainTimeoutMs: parseInteger('DRAIN_TIMEOUT_MS', pick('drainTimeoutMs', 'DRAIN_TIMEOUT_MS') ?? '10000', 0, 600_000),
     ...timeouts(pick),
     ...isolation(pick),
+    ...uploads(pick),
     artifactRetentionMs: parseInteger(
       'ARTIFACT_RETENTION_MS',
       pick('artifactRetentionMs', 'ARTIFACT_RETENTION_MS') ?? String(7 * 86_400_000),

@@ -185,6 +185,23 @@ ALTER TABLE plugins ADD COLUMN IF NOT EXISTS isolation text;
 ALTER TABLE plugin_node_state ADD COLUMN IF NOT EXISTS isolation text;
 `,
   },
+  // Ids 6 and 7 are taken by changes made in parallel; the runner applies whatever is missing, by id.
+  {
+    id: 8,
+    name: 'plugin_sources',
+    // Uploaded plugins: the source archive (tar.gz, base64) by its SHA-256, so any node can unpack and
+    // recompile it; plugins.source_archive names the archive of the version the row describes.
+    sql: `
+CREATE TABLE IF NOT EXISTS plugin_sources (
+  hash        text PRIMARY KEY,
+  plugin_name text NOT NULL,
+  archive     text NOT NULL,
+  size        integer NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE plugins ADD COLUMN IF NOT EXISTS source_archive text;
+`,
+  },
 ];
 
 /** Arbitrary but fixed key for pg_advisory_xact_lock: "plugin-host" migrations. */

@@ -3,7 +3,7 @@ import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, sql } from 'drizzl
 import type { PluginStatus } from '../model/index.js';
 import { guardConnectionErrors } from './connection-errors.js';
 import type { EndpointRow, NewPluginRow, NodeStateRow, PluginRow, RemovalRow } from './schema.js';
-import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, pluginRemovals, plugins } from './schema.js';
+import { hostNodes, pluginArtifacts, pluginEndpoints, pluginNodeState, pluginRemovals, pluginSources, plugins } from './schema.js';
 import type { Orm } from './types.js';
 
 export interface EndpointInput {
@@ -235,6 +235,20 @@ export class PluginRepository {
       .insert(pluginArtifacts)
       .values({ ...a, size: Buffer.byteLength(a.bundle) })
       .onConflictDoNothing();
+  }
+
+  /** Stores an uploaded plugin's source archive; the same archive again is a no-op. */
+  async putSource(s: { hash: string; pluginName: string; archive: Buffer }): Promise<void> {
+    await this.orm
+      .insert(pluginSources)
+      .values({ hash: s.hash, pluginName: s.pluginName, archive: s.archive.toString('base64'), size: s.archive.length })
+      .onConflictDoNothing();
+  }
+
+  async getSource(hash: string): Promise<Buffer | undefined> {
+    const rows = await this.orm.select({ archive: pluginSources.archive }).from(pluginSources).where(eq(pluginSources.hash, hash));
+    const row = rows[0];
+    return row === undefined ? undefined : Buffer.from(row.archive, 'base64');
   }
 
   async getArtifact(hash: string): Promise<ArtifactRecord | undefined> {

@@ -21,6 +21,8 @@ export const plugins = pgTable('plugins', {
   artifactHash: text('artifact_hash'),
   /** `inline` or `worker`; null: the host's default (`PLUGIN_ISOLATION`). */
   isolation: text('isolation'),
+  /** Uploaded plugins: SHA-256 of the source archive in `plugin_sources` (null for a directory plugin). */
+  sourceArchive: text('source_archive'),
   /** Bumped to force a reload even when the artifact is unchanged (admin reload). */
   generation: integer('generation').notNull().default(0),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -53,6 +55,15 @@ export const pluginArtifacts = pgTable('plugin_artifacts', {
   bundle: text('bundle').notNull(),
   /** Hex SHA-256 of `bundle`, checked before a byte of it is evaluated. */
   sha256: text('sha256').notNull(),
+  size: integer('size').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Source archives of uploaded plugins (`tar.gz`, base64) by SHA-256 of the archive: any node can restore the source. */
+export const pluginSources = pgTable('plugin_sources', {
+  hash: text('hash').primaryKey(),
+  pluginName: text('plugin_name').notNull(),
+  archive: text('archive').notNull(),
   size: integer('size').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -94,7 +105,7 @@ export const pluginNodeState = pgTable(
   (t) => [primaryKey({ columns: [t.nodeId, t.pluginName] })],
 );
 
-export const schema = { plugins, pluginEndpoints, pluginArtifacts, pluginRemovals, hostNodes, pluginNodeState };
+export const schema = { plugins, pluginEndpoints, pluginArtifacts, pluginSources, pluginRemovals, hostNodes, pluginNodeState };
 export type Schema = typeof schema;
 export type PluginRow = typeof plugins.$inferSelect;
 export type NewPluginRow = typeof plugins.$inferInsert;

@@ -8,6 +8,7 @@ import { isValidPluginName, PLUGIN_STATUSES, type PluginStatus } from '../model/
 import type { Dispatcher } from '../routing/index.js';
 import type { LoadedVersion, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
+import type { SourceArchives } from '../uploads/index.js';
 import { type ManagerEvents, ObservedState, type PluginRecord, type PluginSnapshot } from './observed.js';
 import { DesiredPublisher } from './publish-desired.js';
 import { isSourceError, type Resolved, Resolver } from './resolve.js';
@@ -31,6 +32,8 @@ export interface ManagerOptions {
   log: FastifyBaseLogger;
   /** Plugins compiled into the host (type `static`), by name. */
   staticPlugins?: ReadonlyMap<string, PluginFactory>;
+  /** Source archives of uploaded plugins. */
+  sources?: SourceArchives;
 }
 
 /**
@@ -57,6 +60,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       artifacts: o.artifacts,
       runtimes: o.runtimes,
       staticPlugins: o.staticPlugins,
+      sources: o.sources,
     });
     this.scheduler = new Scheduler({
       run: (name, row) => this.reconcileOnce(name, row),
