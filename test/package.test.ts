@@ -5,13 +5,15 @@
 // everything the host needs at run time (TypeScript, @types/node, Fastify's types, PGlite's files) is a
 // dependency and is shipped. `--prefer-offline` takes the dependencies from the npm cache that `npm ci` of
 // this checkout filled (the network only for what is missing), which keeps it to tens of seconds on a busy
-// machine; the time it took is printed.
+// machine; the time it took is printed. The server uses a PostgreSQL database of its own rather than the embedded
+// PGlite, whose first start (initdb in WebAssembly) would double the test's time.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
+import { createTestDatabase } from './support/databases.js';
 import { requireFreshDist } from './support/dist.js';
 import { ServerProcess } from './support/server-process.js';
 import { getJson, ROOT, tempDir } from './support/util.js';
@@ -54,9 +56,10 @@ test('npm pack, npm install of the tarball in an empty project, plugin-host new,
   assert.match(created.stdout, /serves GET \/hello-x/);
 
   // detached: npx runs the bin in a child of its own; the whole group is ended at the end
+  const database = await createTestDatabase();
   const child = spawn(NPX, ['--no', 'plugin-host', 'serve', '--plugins-dir', './plugins'], {
     cwd: project,
-    env: userEnv(),
+    env: { ...userEnv(), DATABASE_URL: database.url },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -66,7 +69,7 @@ test('npm pack, npm install of the tarball in an empty project, plugin-host new,
     const r = await getJson(`${server.url}/hello-x`);
     assert.equal(r.status, 200, server.tail());
     assert.equal(r.body.plugin, 'hello-x');
-    // data went to the user's project, not into node_modules
+    // data (the artifacts) went to the user's project, not into node_modules
     assert.ok(readdirSync(project).includes('data'));
   } finally {
     try {
@@ -75,5 +78,6 @@ test('npm pack, npm install of the tarball in an empty project, plugin-host new,
       // already gone
     }
     await server.exited;
+    await database.drop();
   }
 });

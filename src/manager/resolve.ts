@@ -42,6 +42,9 @@ const SOURCE_ERRORS = new Set([
   'PH_ERR_LOAD_NO_FACTORY',
 ]);
 
+/** An artifact that cannot be used, which an uploaded plugin's stored source can replace. */
+const ARTIFACT_UNUSABLE = new Set(['PH_ERR_ARTIFACT_MISSING', 'PH_ERR_ARTIFACT_INCOMPATIBLE', 'PH_ERR_ARTIFACT_INTEGRITY']);
+
 export function isSourceError(err: unknown): boolean {
   return isHostError(err) && SOURCE_ERRORS.has(err.code);
 }
@@ -123,7 +126,7 @@ export class Resolver {
         const { mode: _mode, ...r } = await this.fromArtifact(row, row.artifactHash);
         return r;
       } catch (err) {
-        if (!(isHostError(err) && err.code.startsWith('PH_ERR_ARTIFACT_'))) throw err;
+        if (!(isHostError(err) && ARTIFACT_UNUSABLE.has(err.code))) throw err;
       }
     }
     const dir = await sources.restore(row.name, archive);
