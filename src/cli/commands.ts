@@ -44,8 +44,8 @@ Sets the plugin's desired status to inactive; every node unloads it.
 ${CONNECTION_HELP}`,
   reload: `Usage: plugin-host reload NAME [options]
 
-Recompiles the plugin from its source in PLUGINS_DIR (when this machine has it), publishes the
-artifact and bumps its generation, so every node reloads it. A compile error is printed with
+Recompiles the plugin from its source in PLUGINS_DIR (when this machine has it; an uploaded plugin
+from its archive stored in the database), publishes the artifact and bumps its generation, so every node reloads it. A compile error is printed with
 file:line:column and nothing changes (exit 1).
 
 ${CONNECTION_HELP}`,
