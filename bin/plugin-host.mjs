@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx's loader: no build step, same code in dev, tests and production.
-import { register } from 'tsx/esm/api';
+// Runs the compiled host (dist/, built by `npm run build`, which `npm install` of a checkout runs through `prepare`).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  console.error('plugin-host: dist/ is missing; run `npm run build` in the plugin-host checkout');
+  process.exit(1);
+}
+await import(main.href);

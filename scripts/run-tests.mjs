@@ -1,4 +1,4 @@
-// Runs every test file under test/ with Node's test runner and tsx's loader.
+// Runs every test file under test/ with Node's test runner and tsx's loader, building dist/ first if stale.
 // Node 20's runner does not discover .ts files by itself, so the list is built here.
 //
 // Time limits, so that a hang fails with a name instead of stalling the run:
@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { distStale } from './dist-fresh.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const testDir = process.env.TEST_DIR ?? 'test';
@@ -37,6 +38,14 @@ const testTimeout = ms('TEST_TIMEOUT_MS', 180_000);
 const fileTimeout = ms('TEST_FILE_TIMEOUT_MS', 480_000);
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 console.log(`# time limits: ${testTimeout / 1000} s per test and hook, ${fileTimeout / 1000} s per file; ${concurrency} files at once`);
+
+// Tests that start server processes run dist/: build it first when the sources are newer.
+const stale = distStale(root);
+if (stale !== undefined) {
+  console.log(`# building dist/: ${stale}`);
+  const b = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
+  if (b.status !== 0) process.exit(b.status ?? 1);
+}
 
 const limits = pathToFileURL(path.join(root, 'scripts', 'test-time-limit.mjs')).href;
 const r = spawnSync(

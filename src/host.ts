@@ -36,6 +36,7 @@ import { CanaryWatch, Releases, RolloutDecisions } from './releases/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
 import { type Runtimes, runtimesFor, WorkerRuntime } from './runtime/index.js';
 import type { PluginFactory } from './sdk/index.js';
+import { SourceArchives } from './uploads/index.js';
 import { PluginWatcher } from './watch/index.js';
 
 export interface HostOptions {
@@ -160,6 +161,11 @@ export class Host {
       minRequests: c.rolloutMinRequests,
     });
     const staticPlugins = this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {};
+    const sources = new SourceArchives({
+      repo: this.repo,
+      root: path.join(c.dataDir, 'sources'),
+      limits: { maxEntries: c.uploadMaxEntries, maxBytes: c.uploadMaxUnpackedBytes },
+    });
     this.manager = new PluginManager({
       nodeId: c.nodeId,
       pluginsDir: c.pluginsDir,
@@ -173,6 +179,7 @@ export class Host {
       log: this.log,
       environment,
       canary,
+      sources,
       ...staticPlugins,
     });
     this.admin = new PluginAdmin({
@@ -183,6 +190,7 @@ export class Host {
       pluginsDir: c.pluginsDir,
       hookTimeoutMs: c.hookTimeoutMs,
       log: this.log,
+      sources,
       ...staticPlugins,
     });
     this.releases = new Releases({
@@ -326,6 +334,7 @@ export class Host {
       manager: this.manager,
       nodeId: this.config.nodeId,
       liveWithinMs,
+      uploadLimitBytes: this.config.uploadLimitBytes,
       settleTimeoutMs: this.config.drainTimeoutMs + 4 * this.config.hookTimeoutMs + 5000,
       releases: this.releases,
     });

@@ -7,6 +7,7 @@ import { resolvePluginDirectory } from './paths.js';
 import { PluginConfigAdmin } from './plugin-config.js';
 import { compileAndPublish, type Proven, publishedFields } from './publish.js';
 import { type DiscoveryError, Registration, type RegistrationOptions } from './registration.js';
+import { type UploadResult, uploadPlugin } from './upload.js';
 
 export type PluginAdminOptions = RegistrationOptions;
 
@@ -78,6 +79,16 @@ export class PluginAdmin {
     const row = await this.o.repo.getByName(name);
     if (row === undefined) throw notFound(name);
     return row;
+  }
+
+  /**
+   * Installs or updates a plugin from a `tar.gz` of its directory (`PUT /plugins/:name/source`, `plugin-host push`).
+   * Throws a coded 4xx error for a hostile archive, or the compile or trial-load error, having stored nothing.
+   */
+  upload(name: string, archive: Buffer): Promise<UploadResult> {
+    const sources = this.o.sources;
+    if (sources === undefined) return Promise.reject(new HostError('PH_ERR_INTERNAL', 'uploads are not enabled on this host'));
+    return uploadPlugin({ ...this.o, sources }, name, archive);
   }
 
   /** Sets the desired status; `changed` is false when it already had it (no write, no notification). */
@@ -155,7 +166,7 @@ export class PluginAdmin {
 
   /**
    * Recompiles the plugin from its source (when this process has it inside
-   * `PLUGINS_DIR`), proves the result loads (evaluate, factory, metadata),
+   * `PLUGINS_DIR`, or from its stored archive for an uploaded plugin), proves the result loads (evaluate, factory, metadata),
    * publishes the artifact and bumps `generation`, so every node reloads even
    * when the content is unchanged, and unpins a rolled-back plugin. A compile or
    * trial failure throws its coded error with nothing written.
@@ -164,7 +175,13 @@ export class PluginAdmin {
     const row = await this.existing(name);
     const patch: Partial<PluginRow> = {};
     let recompiled = false;
-    const dir = row.type === 'dynamic' ? sourceDirOf(row, this.o.pluginsDir) : undefined;
+    // an uploaded plugin is recompiled from its stored archive, restored here if this node never had it
+    const dir =
+      row.type !== 'dynamic'
+        ? undefined
+        : row.sourceArchive !== null && this.o.sources !== undefined
+          ? await this.o.sources.restore(row.name, row.sourceArchive)
+          : sourceDirOf(row, this.o.pluginsDir);
     if (dir !== undefined) {
       const runtime = this.o.runtimes.get(this.o.runtimes.modeOf(row));
       Object.assign(patch, publishedFields(await compileAndPublish({ ...this.o, runtime }, name, dir, 'reload')));

@@ -8,6 +8,7 @@ import { isHostError, type RecordedError, recordError } from '../errors/index.js
 import type { PluginStatus } from '../model/index.js';
 import type { Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
+import type { SourceArchives } from '../uploads/index.js';
 import { compileAndPublish } from './publish.js';
 
 export interface RegistrationOptions {
@@ -20,6 +21,8 @@ export interface RegistrationOptions {
   hookTimeoutMs: number;
   log: FastifyBaseLogger;
   staticPlugins?: ReadonlyMap<string, PluginFactory>;
+  /** Source archives of uploaded plugins; without it, uploads are refused. */
+  sources?: SourceArchives;
 }
 
 export type DiscoveryError = RecordedError & { source_path: string };

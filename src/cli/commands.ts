@@ -45,8 +45,8 @@ Sets the plugin's desired status to inactive; every node unloads it.
 ${CONNECTION_HELP}`,
   reload: `Usage: plugin-host reload NAME [options]
 
-Recompiles the plugin from its source in PLUGINS_DIR (when this machine has it), publishes the
-artifact and bumps its generation, so every node reloads it. A compile error is printed with
+Recompiles the plugin from its source in PLUGINS_DIR (when this machine has it; an uploaded plugin
+from its archive stored in the database), publishes the artifact and bumps its generation, so every node reloads it. A compile error is printed with
 file:line:column and nothing changes (exit 1).
 
 ${CONNECTION_HELP}`,
@@ -559,7 +559,7 @@ async function rollback(argv: string[]): Promise<number> {
 export async function runCommand(command: string, argv: string[]): Promise<number> {
   try {
     if (argv.includes('--help') || argv.includes('-h')) {
-      const usage = COMMAND_USAGE[command];
+      const usage = command === 'push' ? (await import('./push.js')).PUSH_USAGE : COMMAND_USAGE[command];
       if (usage === undefined) throw new HostError('PH_ERR_USAGE', `unknown command "${command}" (try plugin-host --help)`);
       console.log(usage);
       return 0;
@@ -586,6 +586,8 @@ export async function runCommand(command: string, argv: string[]): Promise<numbe
         return await create(argv);
       case 'build':
         return await buildCommand(argv);
+      case 'push':
+        return await (await import('./push.js')).push(argv);
       default:
         throw new HostError('PH_ERR_USAGE', `unknown command "${command}" (try plugin-host --help)`);
     }

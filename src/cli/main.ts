@@ -27,6 +27,7 @@ Commands:
   rollback NAME V  pin a plugin to a stored version V (semver or hash) on every node; reload unpins
   new NAME         scaffold a plugin directory with its test
   build DIR        compile and validate a plugin directory, printing file:line:column errors
+  push DIR         pack a plugin directory and upload it to a running server (every node serves it)
 Run plugin-host COMMAND --help for the options of each command.
 
 Options of serve (each overrides its environment variable):
@@ -39,7 +40,7 @@ Options of serve (each overrides its environment variable):
   --log-level LEVEL    LOG_LEVEL       (default info)
   --watch              WATCH=1         recompile plugins when their source changes
   -h, --help           show this help
-Relative paths resolve against the project root, not the working directory.`;
+Relative paths resolve against the project root in a checkout, against the working directory when installed.`;
 
 async function serve(overrides: ConfigOverrides): Promise<void> {
   const config = loadConfig(process.env, overrides);

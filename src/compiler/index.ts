@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as esbuild from 'esbuild';
+import type * as esbuild from 'esbuild';
 import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader } from '../artifacts/index.js';
 import { ENTRY_FILES, findEntry, hashSourceAsync } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
@@ -172,9 +172,11 @@ export class Compiler implements PluginCompiler {
   }
 
   private async bundle(entry: string, dir: string, hash: string): Promise<string> {
+    // esbuild is loaded on the first bundle: a node that compiles nothing never loads it
+    const { build } = await import('esbuild');
     let result: esbuild.BuildResult<{ write: false }>;
     try {
-      result = await esbuild.build({
+      result = await build({
         entryPoints: [entry],
         absWorkingDir: dir,
         bundle: true,

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import ts from 'typescript';
-import { SDK_ENTRY } from './sdk-path.js';
+import { FASTIFY_TYPES, SDK_ENTRY, TYPE_ROOTS } from './sdk-path.js';
 
-/** The host's project root: its `node_modules` holds the declarations plugins are checked against. */
+/** The host's package root: the checker's working directory. */
 const HOST_ROOT = path.resolve(path.dirname(SDK_ENTRY), '..', '..');
 
 export interface Diagnostic {
@@ -34,12 +34,12 @@ const OPTIONS: ts.CompilerOptions = {
   // Every plugin file is a module (esbuild bundles it as one), so plugins checked in one program never share globals.
   moduleDetection: ts.ModuleDetectionKind.Force,
   // Declarations come from the host's own dependencies, wherever the plugins directory and the working directory are.
-  typeRoots: [path.join(HOST_ROOT, 'node_modules', '@types')],
+  typeRoots: [TYPE_ROOTS],
   paths: {
     'plugin-host/sdk': [SDK_ENTRY],
     'plugin-host/sdk/*': [SDK_ENTRY],
     // the host provides fastify at run time: plugins are checked against that copy
-    fastify: [path.join(HOST_ROOT, 'node_modules', 'fastify', 'fastify.d.ts')],
+    fastify: [FASTIFY_TYPES],
   },
 };
 

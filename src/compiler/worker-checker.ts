@@ -1,9 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { HostError } from '../errors/index.js';
+import { workerModule } from '../worker-module.js';
 import type { Diagnostic } from './typecheck.js';
 import type { CheckRequest, CheckResponse } from './worker-protocol.js';
 
-const ENTRY = new URL('./typecheck-worker-entry.mjs', import.meta.url);
+const ENTRY = workerModule(import.meta.url, 'typecheck-worker');
 
 /**
  * Checks a worker answers before it is replaced by a fresh one. The checker's

@@ -6,8 +6,17 @@ import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors/index.js';
 import { ISOLATION_MODES, type IsolationMode } from '../model/index.js';
 
-/** Root of this project: relative paths resolve here, never against the working directory. */
+/** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * What relative paths resolve against. In a checkout: the project root, so the server behaves the same
+ * started from any directory. Installed as a dependency (the root lies inside `node_modules`): the working
+ * directory, since data and plugins belong to the user's project, never inside `node_modules`.
+ */
+export function pathBase(): string {
+  return PROJECT_ROOT.split(path.sep).includes('node_modules') ? process.cwd() : PROJECT_ROOT;
+}
 
 export interface HostConfig {
   port: number;
@@ -66,6 +75,12 @@ export interface HostConfig {
   rollout5xxPercent: number;
   /** Answers a candidate must have given on a node before its 5xx ratio is judged. */
   rolloutMinRequests: number;
+  /** `PUT /plugins/:name/source`: largest request body (the gzipped archive), in bytes. */
+  uploadLimitBytes: number;
+  /** Uploaded archives: most entries (files and directories) accepted. */
+  uploadMaxEntries: number;
+  /** Uploaded archives: largest unpacked size (the tar stream), in bytes; bounds a gzip bomb. */
+  uploadMaxUnpackedBytes: number;
 }
 
 /** Flags a CLI passes; each wins over its environment variable. */
@@ -95,6 +110,21 @@ function parseBool(raw: string | boolean | undefined): boolean {
 }
 
 /** The default isolation mode and the limits of worker plugins. */
+const MB = 1024 * 1024;
+
+function uploads(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
+  uploadLimitBytes: number;
+  uploadMaxEntries: number;
+  uploadMaxUnpackedBytes: number;
+} {
+  return {
+    uploadLimitBytes: MB * parseInteger('UPLOAD_LIMIT_MB', pick('uploadLimitBytes', 'UPLOAD_LIMIT_MB') ?? '10', 1, 1024),
+    uploadMaxEntries: parseInteger('UPLOAD_MAX_ENTRIES', pick('uploadMaxEntries', 'UPLOAD_MAX_ENTRIES') ?? '10000', 1, 1_000_000),
+    uploadMaxUnpackedBytes:
+      MB * parseInteger('UPLOAD_MAX_UNPACKED_MB', pick('uploadMaxUnpackedBytes', 'UPLOAD_MAX_UNPACKED_MB') ?? '100', 1, 16_384),
+  };
+}
+
 function isolation(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
   pluginIsolation: IsolationMode;
   pluginRequestTimeoutMs: number;
@@ -199,8 +229,7 @@ export function scrubSecrets(env: NodeJS.ProcessEnv = process.env): void {
 
 /**
  * Reads configuration from the environment and CLI overrides. Relative paths
- * resolve against `PROJECT_ROOT`, so the server behaves the same started from
- * any directory. Throws `PH_ERR_CONFIG_INVALID` naming the setting.
+ * resolve against `pathBase()`. Throws `PH_ERR_CONFIG_INVALID` naming the setting.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): HostConfig {
   const pick = (key: keyof HostConfig, envName: string): string | undefined => {
@@ -220,12 +249,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     invalid('DATABASE_URL', 'expected a postgres:// or postgresql:// URL');
   }
-  const dataDir = resolvePath(pick('dataDir', 'DATA_DIR') ?? 'data', PROJECT_ROOT);
-  const pluginsDir = resolvePath(pick('pluginsDir', 'PLUGINS_DIR') ?? 'plugins', PROJECT_ROOT);
+  const base = pathBase();
+  const dataDir = resolvePath(pick('dataDir', 'DATA_DIR') ?? 'data', base);
+  const pluginsDir = resolvePath(pick('pluginsDir', 'PLUGINS_DIR') ?? 'plugins', base);
   if (!existsSync(pluginsDir) || !statSync(pluginsDir).isDirectory()) {
     invalid('PLUGINS_DIR', `directory does not exist: ${pluginsDir}`);
   }
-  const artifactsDir = resolvePath(pick('artifactsDir', 'ARTIFACTS_DIR') ?? path.join(dataDir, 'artifacts'), PROJECT_ROOT);
+  const artifactsDir = resolvePath(pick('artifactsDir', 'ARTIFACTS_DIR') ?? path.join(dataDir, 'artifacts'), base);
   const logLevel = pick('logLevel', 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) invalid('LOG_LEVEL', `expected one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"`);
   const adminToken = overrideOf('adminToken') ?? secret(env, 'ADMIN_TOKEN');
@@ -254,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     drainTimeoutMs: parseInteger('DRAIN_TIMEOUT_MS', pick('drainTimeoutMs', 'DRAIN_TIMEOUT_MS') ?? '10000', 0, 600_000),
     ...timeouts(pick),
     ...isolation(pick),
+    ...uploads(pick),
     artifactRetentionMs: parseInteger(
       'ARTIFACT_RETENTION_MS',
       pick('artifactRetentionMs', 'ARTIFACT_RETENTION_MS') ?? String(7 * 86_400_000),

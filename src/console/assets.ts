@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
 
 /** Where the console's client sources and stylesheet live (they ship with the package). */
 export const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
@@ -19,7 +18,9 @@ function asset(body: string, type: string): Asset {
 
 /** Bundles the client module (plain TypeScript, no framework) with esbuild, the compiler the host already has. */
 async function buildScript(): Promise<Asset> {
-  const r = await esbuild.build({
+  // loaded on the first request for the script: a host nobody opens the console of never loads it for this
+  const { build } = await import('esbuild');
+  const r = await build({
     entryPoints: [path.join(ASSETS_DIR, 'app.ts')],
     tsconfig: path.join(ASSETS_DIR, 'tsconfig.json'),
     bundle: true,

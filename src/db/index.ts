@@ -1,7 +1,6 @@
 import { HostError } from '../errors/index.js';
 import { guardConnectionErrors, isConnectionError } from './connection-errors.js';
 import { migrate } from './migrations.js';
-import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
 import type { Database } from './types.js';
 
@@ -32,6 +31,8 @@ export interface OpenOptions {
  */
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   if (options.databaseUrl === undefined) {
+    // loaded only when used: PGlite's module is a large share of a start on PostgreSQL otherwise
+    const { openPglite } = await import('./pglite.js');
     const db = await openPglite(options.dataDir);
     // not `onMigrated?.(await migrate(db))`: optional chaining would skip the migration itself without a callback
     const applied = await migrate(db);

@@ -293,6 +293,22 @@ CREATE TRIGGER plugin_rollouts_notify AFTER INSERT OR UPDATE OR DELETE ON plugin
   FOR EACH ROW EXECUTE FUNCTION notify_plugin_change();
 `,
   },
+  {
+    id: 8,
+    name: 'plugin_sources',
+    // Uploaded plugins: the source archive (tar.gz, base64) by its SHA-256, so any node can unpack and
+    // recompile it; plugins.source_archive names the archive of the version the row describes.
+    sql: `
+CREATE TABLE IF NOT EXISTS plugin_sources (
+  hash        text PRIMARY KEY,
+  plugin_name text NOT NULL,
+  archive     text NOT NULL,
+  size        integer NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE plugins ADD COLUMN IF NOT EXISTS source_archive text;
+`,
+  },
 ];
 
 /** Arbitrary but fixed key for pg_advisory_xact_lock: "plugin-host" migrations. */

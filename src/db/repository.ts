@@ -12,6 +12,7 @@ import {
   pluginNodeState,
   pluginRemovals,
   pluginRollouts,
+  pluginSources,
   plugins,
   pluginVersions,
 } from './schema.js';
@@ -368,6 +369,20 @@ export class PluginRepository {
         .values({ pluginName: a.pluginName, hash: a.hash, version: a.version, sha256: a.sha256, ...record })
         .onConflictDoNothing();
     });
+  }
+
+  /** Stores an uploaded plugin's source archive; the same archive again is a no-op. */
+  async putSource(s: { hash: string; pluginName: string; archive: Buffer }): Promise<void> {
+    await this.orm
+      .insert(pluginSources)
+      .values({ hash: s.hash, pluginName: s.pluginName, archive: s.archive.toString('base64'), size: s.archive.length })
+      .onConflictDoNothing();
+  }
+
+  async getSource(hash: string): Promise<Buffer | undefined> {
+    const rows = await this.orm.select({ archive: pluginSources.archive }).from(pluginSources).where(eq(pluginSources.hash, hash));
+    const row = rows[0];
+    return row === undefined ? undefined : Buffer.from(row.archive, 'base64');
   }
 
   async getArtifact(hash: string): Promise<ArtifactRecord | undefined> {

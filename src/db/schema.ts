@@ -25,6 +25,8 @@ export const plugins = pgTable('plugins', {
   /** Set by a rollback: every node serves this stored version, whatever its source says; a reload clears it. */
   pinnedHash: text('pinned_hash'),
   pinnedVersion: text('pinned_version'),
+  /** Uploaded plugins: SHA-256 of the source archive in `plugin_sources` (null for a directory plugin). */
+  sourceArchive: text('source_archive'),
   /** Bumped to force a reload even when the artifact is unchanged (admin reload). */
   generation: integer('generation').notNull().default(0),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -74,6 +76,15 @@ export const pluginConfigs = pgTable('plugin_configs', {
   revision: integer('revision').notNull().default(0),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   updatedBy: text('updated_by').notNull().default(''),
+});
+
+/** Source archives of uploaded plugins (`tar.gz`, base64) by SHA-256 of the archive: any node can restore the source. */
+export const pluginSources = pgTable('plugin_sources', {
+  hash: text('hash').primaryKey(),
+  pluginName: text('plugin_name').notNull(),
+  archive: text('archive').notNull(),
+  size: integer('size').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
 /** Plugins removed by name: discovery and watch mode do not register them again; an INSERT of the name forgets it. */
@@ -166,6 +177,7 @@ export const schema = {
   pluginEndpoints,
   pluginArtifacts,
   pluginConfigs,
+  pluginSources,
   pluginRemovals,
   hostNodes,
   pluginNodeState,

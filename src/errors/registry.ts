@@ -69,6 +69,13 @@ export const ERROR_CODES = {
   PH_ERR_ROLLOUT_INVALID: { status: 422, title: 'Rollout cannot start' },
   PH_ERR_USAGE: { status: 400, title: 'Invalid command-line usage' },
   PH_ERR_SERVER_UNREACHABLE: { status: 503, title: 'Running server not reachable' },
+  PH_ERR_UPLOAD_NOT_GZIP: { status: 400, title: 'Upload is not a gzip stream' },
+  PH_ERR_UPLOAD_BAD_ARCHIVE: { status: 400, title: 'Upload is not a valid tar archive' },
+  PH_ERR_UPLOAD_UNSAFE_PATH: { status: 400, title: 'Archive entry path leaves the unpack directory' },
+  PH_ERR_UPLOAD_LINK: { status: 400, title: 'Archive contains a link' },
+  PH_ERR_UPLOAD_SPECIAL_FILE: { status: 400, title: 'Archive contains a device file or FIFO' },
+  PH_ERR_UPLOAD_TOO_MANY_ENTRIES: { status: 413, title: 'Archive has too many entries' },
+  PH_ERR_UPLOAD_TOO_LARGE: { status: 413, title: 'Archive unpacks to too many bytes' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

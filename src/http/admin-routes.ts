@@ -24,6 +24,8 @@ export interface AdminRoutesOptions {
   settleTimeoutMs: number;
   /** Rollbacks and staged rollouts. */
   releases: Releases;
+  /** Largest body `PUT /plugins/:name/source` accepts (`UPLOAD_LIMIT_MB`). */
+  uploadLimitBytes: number;
 }
 
 const NAME_PATTERN = PLUGIN_NAME_PATTERN.source;
@@ -252,6 +254,37 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
         changed: true,
         settled,
       };
+    },
+  );
+
+  // Plugin archives: read whole (bounded by UPLOAD_LIMIT_MB, past which Fastify answers 413 unread) and checked by the reader.
+  app.addContentTypeParser(
+    ['application/gzip', 'application/x-gzip'],
+    { parseAs: 'buffer', bodyLimit: o.uploadLimitBytes },
+    (_req, body, done) => done(null, body),
+  );
+
+  app.put(
+    '/plugins/:name/source',
+    {
+      bodyLimit: o.uploadLimitBytes,
+      schema: {
+        tags: ['admin'],
+        summary: 'Upload a plugin',
+        description:
+          'Installs or updates a plugin from a tar.gz of its directory (`content-type: application/gzip`, `plugin-host push` builds one). The archive is checked (no links, device files, absolute or `..` paths; bounded entries and unpacked size), unpacked into a directory the host owns, compiled and trial-loaded; then it is stored in the database beside its artifact, so every node serves it and any node can recompile it. 201 for a new plugin, 200 for a new version; a compile or load failure answers 422 with file:line:column and stores nothing. The name in the URL must equal the metadata name.',
+        security: [{ bearerAuth: [] }],
+        params: nameParams,
+        response: { 200: pluginStateSchema, 201: pluginStateSchema, ...errorResponses, 415: problemSchema },
+      },
+    },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      if (!Buffer.isBuffer(req.body)) throw new HostError('PH_ERR_UPLOAD_NOT_GZIP', 'send the archive with content-type: application/gzip');
+      const { row, created } = await o.admin.upload(name, req.body);
+      const settled = await settle(name);
+      reply.code(created ? 201 : 200);
+      return stateOf(row, { action: created ? 'upload' : 'upload-version', changed: true, settled });
     },
   );
 

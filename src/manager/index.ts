@@ -12,6 +12,7 @@ import type { Dispatcher } from '../routing/index.js';
 import type { LoadedVersion, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import { VersionConfigs } from './configs.js';
+import type { SourceArchives } from '../uploads/index.js';
 import { type ManagerEvents, ObservedState, type PluginRecord, type PluginSnapshot } from './observed.js';
 import { DesiredPublisher } from './publish-desired.js';
 import { isSourceError, type Resolved, Resolver } from './resolve.js';
@@ -39,6 +40,8 @@ export interface ManagerOptions {
   environment?: SecretEnvironment;
   /** Watches the candidates of staged rollouts this node is a canary of (none: nothing bakes here). */
   canary?: CanaryWatch;
+  /** Source archives of uploaded plugins. */
+  sources?: SourceArchives;
 }
 
 /**
@@ -65,6 +68,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       artifacts: o.artifacts,
       runtimes: o.runtimes,
       staticPlugins: o.staticPlugins,
+      sources: o.sources,
     });
     this.scheduler = new Scheduler({
       run: (name, row) => this.reconcileOnce(name, row),

@@ -8,6 +8,7 @@ import { HostError, isHostError } from '../errors/index.js';
 import type { IsolationMode } from '../model/index.js';
 import type { PluginCode, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
+import type { SourceArchives } from '../uploads/index.js';
 import type { ServedFrom } from './observed.js';
 
 /** A row resolved into the code of one version, ready for a runtime to load. */
@@ -28,6 +29,8 @@ export interface ResolverOptions {
   artifacts: ArtifactStore;
   runtimes: Runtimes;
   staticPlugins: ReadonlyMap<string, PluginFactory> | undefined;
+  /** Source archives of uploaded plugins (restored to recompile one whose artifact cannot be used). */
+  sources?: SourceArchives | undefined;
 }
 
 /** Failures of the plugin's source itself, as opposed to the desired state or the environment. */
@@ -39,14 +42,18 @@ const SOURCE_ERRORS = new Set([
   'PH_ERR_LOAD_NO_FACTORY',
 ]);
 
+/** An artifact that cannot be used, which an uploaded plugin's stored source can replace. */
+const ARTIFACT_UNUSABLE = new Set(['PH_ERR_ARTIFACT_MISSING', 'PH_ERR_ARTIFACT_INCOMPATIBLE', 'PH_ERR_ARTIFACT_INTEGRITY']);
+
 export function isSourceError(err: unknown): boolean {
   return isHostError(err) && SOURCE_ERRORS.has(err.code);
 }
 
 /**
  * Turns a `plugins` row into the code to load: a static factory, the source
- * compiled here (when this node has it inside `PLUGINS_DIR`), or the
- * published artifact from the store. Throws the coded error of the first
+ * compiled here (when this node has it inside `PLUGINS_DIR`), the published
+ * artifact from the store, or for an uploaded plugin its artifact, else its
+ * stored source archive. Throws the coded error of the first
  * step that fails.
  */
 export class Resolver {
@@ -72,6 +79,7 @@ export class Resolver {
     }
     if (row.type !== 'dynamic')
       throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${row.name}: unknown type "${row.type}" (expected dynamic or static)`);
+    if (row.sourceArchive !== null && this.o.sources !== undefined) return this.uploaded(row, this.o.sources, row.sourceArchive);
     const dir = sourceDirOf(row, this.o.pluginsDir);
     if (dir !== undefined) {
       if (path.basename(dir) !== row.name) {
@@ -106,6 +114,30 @@ export class Resolver {
     }
     const { mode: _mode, ...r } = await this.fromArtifact(row, row.artifactHash);
     return r;
+  }
+
+  /**
+   * An uploaded plugin: its published artifact when it can be used; otherwise (missing, built by an
+   * incompatible host, failing its check) the source restored from the stored archive and compiled here.
+   */
+  private async uploaded(row: PluginRow, sources: SourceArchives, archive: string): Promise<Omit<Resolved, 'mode'>> {
+    if (row.artifactHash !== null) {
+      try {
+        const { mode: _mode, ...r } = await this.fromArtifact(row, row.artifactHash);
+        return r;
+      } catch (err) {
+        if (!(isHostError(err) && ARTIFACT_UNUSABLE.has(err.code))) throw err;
+      }
+    }
+    const dir = await sources.restore(row.name, archive);
+    const artifact = await this.o.compiler.compile(dir);
+    return {
+      hash: artifact.hash,
+      from: 'source',
+      code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
+      sourceDir: dir,
+      artifact,
+    };
   }
 
   /** A published artifact by hash: the disk cache first, then the database. */

@@ -1,6 +1,7 @@
 /** Runs the `plugin-host` command as a child process, with an environment free of settings a developer may have exported. */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { requireFreshDist } from './dist.js';
 import { ROOT } from './util.js';
 
 export const BIN = path.join(ROOT, 'bin', 'plugin-host.mjs');
@@ -22,6 +23,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 
 /** Runs `node bin/plugin-host.mjs ARGS` as a child process and collects its exit code and output. */
 export function cli(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<CliResult> {
+  requireFreshDist();
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code as number) : 1;

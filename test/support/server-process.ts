@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { requireFreshDist } from './dist.js';
 import { ROOT, waitFor } from './util.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
@@ -136,8 +137,9 @@ export class ServerProcess {
   }
 }
 
-/** Starts `node bin/plugin-host.mjs serve` with PORT=0 (the URL is read from its log) unless `env.PORT` is set. */
+/** Starts `node bin/plugin-host.mjs serve` (the compiled host in dist/) with PORT=0 (the URL is read from its log) unless `env.PORT` is set. */
 export async function startServer(o: ServerOptions): Promise<ServerProcess> {
+  requireFreshDist();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: '0',

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { SECRET_SETTINGS } from '../../config/index.js';
 import { ERROR_CODES, type ErrorCode, HostError } from '../../errors/index.js';
 import type { PluginMetadata } from '../../sdk/index.js';
+import { workerModule } from '../../worker-module.js';
 import type { LoadRequest, RegisteredRoute } from '../types.js';
 import {
   type FromWorker,
@@ -14,7 +15,7 @@ import {
   type WorkerBoot,
 } from './protocol.js';
 
-const ENTRY = new URL('./thread-entry.mjs', import.meta.url);
+const ENTRY = workerModule(import.meta.url, 'thread');
 
 export interface ThreadLimits {
   /** Heap cap of the worker (`resourceLimits.maxOldGenerationSizeMb`). */

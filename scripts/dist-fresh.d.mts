@@ -1,0 +1,3 @@
+export const ROOT: string;
+/** Undefined when dist/ is up to date, else why it is not. */
+export function distStale(root?: string): string | undefined;
