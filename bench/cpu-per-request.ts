@@ -9,7 +9,11 @@
  *
  * `BENCH_COMPARE_CMD="node /path/to/other/checkout/bin/plugin-host.mjs"` adds
  * that host (inline) as one more target, for a before/after in the same run;
- * `BENCH_WORKER=0` leaves the worker-isolated host out.
+ * `BENCH_WORKER=0` leaves the worker-isolated host out. `BENCH_PAIRED=1`
+ * loads all targets at the same time in each round rather than one after
+ * another: on a machine whose other load changes from second to second, every
+ * target of a round then shares the same conditions (absolute figures are
+ * higher, as the targets compete with each other; ratios are steadier).
  */
 import path from 'node:path';
 import { processCpuNs } from './lib/cpu.js';
@@ -22,6 +26,8 @@ import { fmt, isMain, log, median, QUICK, type Row, ratio, report, verdict } fro
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 2 : 5));
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? (QUICK ? 4000 : 12_000));
 const CONNECTIONS = 10;
+/** Load every target at the same time in each round (same contention for all), instead of one after another. */
+const PAIRED = process.env.BENCH_PAIRED === '1';
 
 interface Sample {
   cpuUs: number;
@@ -79,7 +85,12 @@ export async function main(): Promise<Row[]> {
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length] as ServerProcess);
-      for (const t of order) (samples.get(t.name) as Sample[]).push(await measure(t, `${t.url}/hello`));
+      if (PAIRED) {
+        const r = await Promise.all(order.map((t) => measure(t, `${t.url}/hello`)));
+        for (const [i, t] of order.entries()) (samples.get(t.name) as Sample[]).push(r[i] as Sample);
+      } else {
+        for (const t of order) (samples.get(t.name) as Sample[]).push(await measure(t, `${t.url}/hello`));
+      }
       log(
         `round ${round + 1}/${ROUNDS}: ${targets.map((t) => `${t.name} ${fmt((samples.get(t.name) as Sample[])[round]?.cpuUs ?? 0, 1)} µs`).join(', ')}`,
       );
@@ -134,7 +145,7 @@ export async function main(): Promise<Row[]> {
       });
     }
     report('CPU per request', rows, [
-      `${ROUNDS} alternated rounds of ${REQUESTS} requests at ${CONNECTIONS} connections per target; CPU = all threads of the server process (/proc/<pid>/task/*/schedstat); ratios per round, median shown.`,
+      `${ROUNDS} ${PAIRED ? 'rounds loading every target at once' : 'alternated rounds'} of ${REQUESTS} requests at ${CONNECTIONS} connections per target; CPU = all threads of the server process (/proc/<pid>/task/*/schedstat); ratios per round, median shown.`,
     ]);
     return rows;
   } finally {

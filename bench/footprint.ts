@@ -75,6 +75,19 @@ export async function main(): Promise<Row[]> {
     for (const s of servers) await load(`${s.url}/hello`, 10, 0, 5000);
     await sleep(SETTLE_MS);
     const rest = await atRest(servers);
+    // the same host restarted on its database and artifacts: nothing to compile, so no checker was started
+    await host.stop();
+    const restarted = await startHost('restarted', {
+      DATABASE_URL: db.url,
+      PLUGINS_DIR: a.dir,
+      ARTIFACTS_DIR: path.join(a.dir, '.artifacts'),
+      NODE_ID: 'fp-a',
+      ...probe('restarted'),
+    });
+    servers.push(restarted);
+    await load(`${restarted.url}/hello`, 10, 0, 5000);
+    await sleep(SETTLE_MS);
+    for (const [k, v] of await atRest([plain, restarted])) rest.set(k === 'plain' ? 'plain-again' : k, v);
     await stopAll(servers);
     const tsFiles = (name: string) => {
       const f = path.join(a.dir, `${name}.probe.json`);
@@ -82,11 +95,13 @@ export async function main(): Promise<Row[]> {
     };
     const p = rest.get('plain') as Rest;
     const rows: Row[] = [];
-    for (const [s, label] of [
-      [host, 'host serving powertable (compiles its source)'],
-      [artifactOnly, 'second node, DISCOVER=0 (loads the published artifact)'],
+    for (const [s, label, base] of [
+      [host, 'host serving powertable, cold start (compiled it; checker warm until 5 min without a check)', p],
+      [restarted, 'the same host restarted (artifacts cached, nothing to check)', rest.get('plain-again') as Rest],
+      [artifactOnly, 'second node, DISCOVER=0 (loads the published artifact)', p],
     ] as const) {
       const r = rest.get(s.name) as Rest;
+      const p = base;
       rows.push({
         benchmark: 'footprint',
         measure: `idle RSS, ${label}`,
@@ -102,13 +117,13 @@ export async function main(): Promise<Row[]> {
         verdict: `+${fmt(r.cpuMsPerSec - p.cpuMsPerSec, 1)} ms per second (timers: heartbeat, listener ping, event-loop delay)`,
       });
     }
-    const files = { host: tsFiles('host'), artifact: tsFiles('artifact-only') };
+    const files = { host: tsFiles('host'), restarted: tsFiles('restarted'), artifact: tsFiles('artifact-only') };
     rows.push({
       benchmark: 'footprint',
       measure: 'TypeScript files loaded by the serving thread',
-      result: `DISCOVER=0 node: ${files.artifact}; compiling node: ${files.host}`,
+      result: `DISCOVER=0 node: ${files.artifact}; compiling node: ${files.host} (restarted: ${files.restarted})`,
       baseline: 'a probe preloaded in each process lists them at exit',
-      verdict: verdict(files.artifact === 0 && files.host === 0, 'target 0 (checks run in a worker)'),
+      verdict: verdict(files.artifact === 0 && files.host === 0 && files.restarted === 0, 'target 0 (checks run in a worker)'),
     });
     report('Footprint at rest', rows, [
       `RSS: median of one reading a second over ${IDLE_MS / 1000} s, ${SETTLE_MS / 1000} s after 5,000 requests; CPU: all threads over the same window.`,
