@@ -6,6 +6,14 @@
  * plugin code: once with `logger: false`, once with pino at the host's level.
  * Rounds alternate the targets; each round sends the same number of requests
  * to each; ratios are taken per round, then the median.
+ *
+ * `BENCH_COMPARE_CMD="node /path/to/other/checkout/bin/plugin-host.mjs"` adds
+ * that host (inline) as one more target, for a before/after in the same run;
+ * `BENCH_WORKER=0` leaves the worker-isolated host out. `BENCH_PAIRED=1`
+ * loads all targets at the same time in each round rather than one after
+ * another: on a machine whose other load changes from second to second, every
+ * target of a round then shares the same conditions (absolute figures are
+ * higher, as the targets compete with each other; ratios are steadier).
  */
 import path from 'node:path';
 import { processCpuNs } from './lib/cpu.js';
@@ -18,6 +26,8 @@ import { fmt, isMain, log, median, QUICK, type Row, ratio, report, verdict } fro
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 2 : 5));
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? (QUICK ? 4000 : 12_000));
 const CONNECTIONS = 10;
+/** Load every target at the same time in each round (same contention for all), instead of one after another. */
+const PAIRED = process.env.BENCH_PAIRED === '1';
 
 interface Sample {
   cpuUs: number;
@@ -38,6 +48,7 @@ export async function main(): Promise<Row[]> {
   const dir = tempDir('cpu');
   const db = await createDatabase('cpu');
   const dbw = await createDatabase('cpuw');
+  const dbc = await createDatabase('cpuc');
   const servers: ServerProcess[] = [];
   try {
     const pt = copyPowertable(dir.dir);
@@ -49,19 +60,37 @@ export async function main(): Promise<Row[]> {
       PLUGINS_DIR: dir.dir,
       ARTIFACTS_DIR: path.join(dir.dir, '.artifacts'),
     });
-    const worker = await startHost('host-worker', {
-      DATABASE_URL: dbw.url,
-      PLUGINS_DIR: dir.dir,
-      ARTIFACTS_DIR: path.join(dir.dir, '.artifacts-w'),
-      PLUGIN_ISOLATION: 'worker',
-    });
-    servers.push(plainOff, plainPino, inline, worker);
-    const targets = [plainOff, plainPino, inline, worker];
+    const withWorker = process.env.BENCH_WORKER !== '0';
+    const worker = withWorker
+      ? await startHost('host-worker', {
+          DATABASE_URL: dbw.url,
+          PLUGINS_DIR: dir.dir,
+          ARTIFACTS_DIR: path.join(dir.dir, '.artifacts-w'),
+          PLUGIN_ISOLATION: 'worker',
+        })
+      : undefined;
+    const compareCmd = (process.env.BENCH_COMPARE_CMD ?? '').split(' ').filter((x) => x !== '');
+    const compare =
+      compareCmd.length > 0
+        ? await startHost(
+            'host-compare',
+            { DATABASE_URL: dbc.url, PLUGINS_DIR: dir.dir, ARTIFACTS_DIR: path.join(dir.dir, '.artifacts-c') },
+            120_000,
+            compareCmd,
+          )
+        : undefined;
+    const targets = [plainOff, plainPino, inline, worker, compare].filter((t) => t !== undefined);
+    servers.push(...targets);
     for (const t of targets) await load(`${t.url}/hello`, CONNECTIONS, 0, 2000); // warm up
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length] as ServerProcess);
-      for (const t of order) (samples.get(t.name) as Sample[]).push(await measure(t, `${t.url}/hello`));
+      if (PAIRED) {
+        const r = await Promise.all(order.map((t) => measure(t, `${t.url}/hello`)));
+        for (const [i, t] of order.entries()) (samples.get(t.name) as Sample[]).push(r[i] as Sample);
+      } else {
+        for (const t of order) (samples.get(t.name) as Sample[]).push(await measure(t, `${t.url}/hello`));
+      }
       log(
         `round ${round + 1}/${ROUNDS}: ${targets.map((t) => `${t.name} ${fmt((samples.get(t.name) as Sample[])[round]?.cpuUs ?? 0, 1)} µs`).join(', ')}`,
       );
@@ -76,6 +105,7 @@ export async function main(): Promise<Row[]> {
       [inline, 'inline', 1.03],
       [worker, 'worker', 2.0],
     ] as const) {
+      if (t === undefined) continue;
       const vsOff = perRound(t, plainOff);
       const vsPino = perRound(t, plainPino);
       rows.push({
@@ -93,22 +123,36 @@ export async function main(): Promise<Row[]> {
         verdict: `${ratio(median(vsPino))} (rounds ${spread(vsPino)})`,
       });
     }
-    const p99gap = median(of(worker).map((x, i) => x.p99 - ((of(inline)[i] as Sample).p99 as number)));
-    rows.push({
-      benchmark: 'CPU per request',
-      measure: 'p99 latency at 10 connections, worker − inline',
-      result: `${fmt(p99gap, 1)} ms`,
-      baseline: `inline p99 ${fmt(median(of(inline).map((x) => x.p99)), 0)} ms`,
-      verdict: verdict(p99gap <= 2, 'target ≤ 2 ms'),
-    });
+    if (compare !== undefined) {
+      const vsOff = perRound(compare, plainOff);
+      const vsCompare = perRound(inline, compare);
+      rows.push({
+        benchmark: 'CPU per request',
+        measure: `GET /hello, inline, this tree vs ${compareCmd.join(' ')}`,
+        result: cpu(inline),
+        baseline: `${cpu(compare)} (${ratio(median(vsOff))} plain)`,
+        verdict: `${ratio(median(vsCompare))} (rounds ${spread(vsCompare)})`,
+      });
+    }
+    if (worker !== undefined) {
+      const p99gap = median(of(worker).map((x, i) => x.p99 - ((of(inline)[i] as Sample).p99 as number)));
+      rows.push({
+        benchmark: 'CPU per request',
+        measure: 'p99 latency at 10 connections, worker − inline',
+        result: `${fmt(p99gap, 1)} ms`,
+        baseline: `inline p99 ${fmt(median(of(inline).map((x) => x.p99)), 0)} ms`,
+        verdict: verdict(p99gap <= 2, 'target ≤ 2 ms'),
+      });
+    }
     report('CPU per request', rows, [
-      `${ROUNDS} alternated rounds of ${REQUESTS} requests at ${CONNECTIONS} connections per target; CPU = all threads of the server process (/proc/<pid>/task/*/schedstat); ratios per round, median shown.`,
+      `${ROUNDS} ${PAIRED ? 'rounds loading every target at once' : 'alternated rounds'} of ${REQUESTS} requests at ${CONNECTIONS} connections per target; CPU = all threads of the server process (/proc/<pid>/task/*/schedstat); ratios per round, median shown.`,
     ]);
     return rows;
   } finally {
     await stopAll(servers);
     await db.drop().catch(() => {});
     await dbw.drop().catch(() => {});
+    await dbc.drop().catch(() => {});
     dir.cleanup();
   }
 }

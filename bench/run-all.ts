@@ -10,7 +10,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fmt, machine, now, ROOT, type Row, table } from './lib/util.js';
 
-const BENCHMARKS = ['compile', 'request-overhead', 'reload-latency', 'reload-under-load', 'startup', 'memory'];
+const BENCHMARKS = [
+  'compile',
+  'cpu-per-request',
+  'request-overhead',
+  'reload-latency',
+  'reload-under-load',
+  'startup',
+  'footprint',
+  'memory',
+];
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 const selected = only.length > 0 ? BENCHMARKS.filter((b) => only.includes(b)) : BENCHMARKS;
 

@@ -31,8 +31,31 @@ export interface HostEnv {
 
 const KEEP_LINES = 200;
 
-function spawnServer(name: string, args: string[], env: Record<string, string | undefined>, port: number): ServerProcess {
-  const proc = spawn(process.execPath, args, {
+/**
+ * `BENCH_CPU_PROF=<dir>`: every server runs with `--cpu-prof`, its profile
+ * written to `<dir>/<name>/` when it exits (open it in Chrome's DevTools or
+ * summarise it with `node --import tsx bench/lib/profile-summary.ts <file>`).
+ */
+function profileArgs(name: string): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`];
+}
+
+/**
+ * The command that starts a host, `serve` appended: `BENCH_HOST_CMD` when set
+ * (split on spaces, e.g. `node dist/bin/plugin-host.mjs` for a compiled build,
+ * or `node /other/checkout/bin/plugin-host.mjs` to compare two trees), else
+ * this checkout's `bin/plugin-host.mjs` under the running node.
+ */
+export function hostCommand(): string[] {
+  const cmd = (process.env.BENCH_HOST_CMD ?? '').split(' ').filter((x) => x !== '');
+  return cmd.length > 0 ? cmd : [process.execPath, path.join(ROOT, 'bin', 'plugin-host.mjs')];
+}
+
+function spawnServer(name: string, command: string[], env: Record<string, string | undefined>, port: number): ServerProcess {
+  const [exe = process.execPath, ...args] = command;
+  const isNode = exe === process.execPath || path.basename(exe) === 'node';
+  const proc = spawn(exe, [...(isNode ? profileArgs(name) : []), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -82,11 +105,14 @@ export async function waitFor200(url: string, since: number, timeoutMs: number, 
   }
 }
 
-/** Starts `node bin/plugin-host.mjs serve` and waits for `GET /readyz` to answer 200. */
-export async function startHost(name: string, env: HostEnv, timeoutMs = 120_000): Promise<ServerProcess> {
+/**
+ * Starts a host (`hostCommand()`, or `command`, followed by `serve`) and waits
+ * for `GET /readyz` to answer 200.
+ */
+export async function startHost(name: string, env: HostEnv, timeoutMs = 120_000, command = hostCommand()): Promise<ServerProcess> {
   const port = await freePort();
   const t0 = now();
-  const s = spawnServer(name, [path.join(ROOT, 'bin', 'plugin-host.mjs'), 'serve'], { LOG_LEVEL: 'warn', ...env }, port);
+  const s = spawnServer(name, [...command, 'serve'], { LOG_LEVEL: 'warn', ...env }, port);
   try {
     s.readyMs = await waitFor200(`${s.url}/readyz`, t0, timeoutMs, s.proc);
   } catch (err) {
@@ -108,7 +134,7 @@ export async function startPlain(
   const t0 = now();
   const s = spawnServer(
     name,
-    ['--import', 'tsx', path.join(ROOT, 'bench', 'plain-server.ts')],
+    [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench', 'plain-server.ts')],
     { PLAIN_PLUGINS: pluginDirs.join(path.delimiter), LOG_LEVEL: 'warn', ...env },
     port,
   );

@@ -5,7 +5,7 @@ import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader } from '.
 import { ENTRY_FILES, findEntry, hashSourceAsync } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
 import type { Diagnostic, TypeChecker } from './typecheck.js';
-import { WorkerTypeChecker } from './worker-checker.js';
+import { START_BATCH_IDLE_MS, WorkerTypeChecker } from './worker-checker.js';
 
 export type { Artifact } from '../artifacts/index.js';
 export type { TypeChecker } from './typecheck.js';
@@ -75,8 +75,8 @@ export class Compiler implements PluginCompiler {
   }
 
   /** Checks `items` in one program: in the worker when there is one (the server), else in process (the command line). */
-  private async checkMany(items: ReadonlyArray<{ dir: string; entry: string }>): Promise<Map<string, Diagnostic[]>> {
-    if (this.worker !== undefined) return this.worker.checkMany(items);
+  private async checkMany(items: ReadonlyArray<{ dir: string; entry: string }>, idleMs?: number): Promise<Map<string, Diagnostic[]>> {
+    if (this.worker !== undefined) return this.worker.checkMany(items, idleMs);
     return (await this.checker()).checkMany(items);
   }
 
@@ -96,7 +96,7 @@ export class Compiler implements PluginCompiler {
     const todo = await this.unchecked(dirs);
     if (todo.length === 0) return;
     try {
-      const results = await this.checkMany(todo);
+      const results = await this.checkMany(todo, START_BATCH_IDLE_MS);
       for (const t of todo) this.prechecked.set(t.hash, results.get(path.resolve(t.dir)) ?? []);
     } catch {
       // fall back to checking each plugin in compile()

@@ -15,6 +15,12 @@ const ENTRY = workerModule(import.meta.url, 'typecheck-worker');
 const RECYCLE_AFTER = 200;
 /** Default time a worker may sit idle before it is ended (its TypeScript program and caches go with it). */
 const DEFAULT_IDLE_MS = 5 * 60_000;
+/**
+ * Idle time after the start-up batch (every plugin not built yet, in one
+ * program): its program and TypeScript itself would otherwise double the
+ * idle memory of a node for five minutes after every cold start.
+ */
+export const START_BATCH_IDLE_MS = 30_000;
 
 type Pending = {
   items: CheckRequest['items'];
@@ -22,6 +28,8 @@ type Pending = {
   reject: (e: Error) => void;
   /** Times the worker checking it was lost. */
   lost: number;
+  /** The idle time that ends the worker if this is the last check answered (default: the checker's). */
+  idleMs: number | undefined;
 };
 
 /**
@@ -59,10 +67,15 @@ export class WorkerTypeChecker {
     return w;
   }
 
-  checkMany(items: ReadonlyArray<{ dir: string; entry: string }>): Promise<Map<string, Diagnostic[]>> {
+  /**
+   * Checks `items` in one program. `idleMs` overrides the idle time after this
+   * check, when it is the last one answered: the start-up batch uses a short
+   * one, as a start does not announce more checks the way an edit does.
+   */
+  checkMany(items: ReadonlyArray<{ dir: string; entry: string }>, idleMs?: number): Promise<Map<string, Diagnostic[]>> {
     if (this.closed) return Promise.reject(new Error('type checker closed'));
     return new Promise((resolve, reject) => {
-      this.send({ items: items.map((i) => ({ dir: i.dir, entry: i.entry })), resolve, reject, lost: 0 });
+      this.send({ items: items.map((i) => ({ dir: i.dir, entry: i.entry })), resolve, reject, lost: 0, idleMs });
     });
   }
 
@@ -84,17 +97,17 @@ export class WorkerTypeChecker {
     if (this.pending.size === 0) {
       w.unref();
       if (this.answered >= RECYCLE_AFTER && this.worker === w) this.end(w);
-      else this.scheduleIdleEnd(w);
+      else this.scheduleIdleEnd(w, Math.min(p.idleMs ?? this.idleMs, this.idleMs));
     }
     if (res.ok) p.resolve(new Map(res.results));
     else p.reject(new Error(`type check failed in the worker: ${res.error}`));
   }
 
-  private scheduleIdleEnd(w: Worker): void {
+  private scheduleIdleEnd(w: Worker, idleMs: number): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       if (this.worker === w && this.pending.size === 0) this.end(w);
-    }, this.idleMs);
+    }, idleMs);
     this.idleTimer.unref();
   }
 

@@ -1,10 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { LoadedVersion, RequestHandler } from '../runtime/index.js';
 import { HostPaths } from './host-paths.js';
-import { RouteTable } from './route-table.js';
+import { type RouteEntry, RouteTable } from './route-table.js';
 
-const kVersion = Symbol('plugin-host.version');
-type TaggedResponse = ServerResponse & { [kVersion]?: LoadedVersion | undefined };
+type CloseListener = (this: ServerResponse) => void;
 
 /**
  * The request path: a request under a path the host owns goes to the host's
@@ -19,29 +18,14 @@ export class Dispatcher {
   /** Plugin responses not finished yet: told to close their connection when draining starts. */
   private readonly open = new Set<ServerResponse>();
   /**
-   * The one 'close' listener every plugin response shares (no closure, no
-   * `once` wrapper per request): `this` is the response, tagged with the
-   * version that serves it.
+   * The 'close' listener of the responses of each version, made once per
+   * version (no closure per request, and nothing added to the response object,
+   * whose shape stays the one Node's and Fastify's code is optimised for).
    */
-  private readonly finished: (this: TaggedResponse) => void;
+  private readonly listeners = new WeakMap<LoadedVersion, CloseListener>();
 
   /** The paths the host owns; set once the host's routes are all registered, before any plugin loads. */
   private owned: HostPaths = HostPaths.none;
-
-  constructor() {
-    const open = this.open;
-    this.finished = function (this: TaggedResponse) {
-      open.delete(this);
-      const v = this[kVersion];
-      if (v !== undefined) {
-        // counted per version, so a canary node can compare a candidate's 5xx ratio with its predecessor's
-        v.answered++;
-        if (this.statusCode >= 500) v.serverErrors++;
-        v.release();
-      }
-      this[kVersion] = undefined;
-    };
-  }
 
   get current(): RouteTable {
     return this.table;
@@ -84,11 +68,30 @@ export class Dispatcher {
       if (this.draining) res.setHeader('connection', 'close');
       const p = e.plugin;
       p.inflight++;
-      (res as TaggedResponse)[kVersion] = p;
       this.open.add(res);
       // 'close' fires once per response, so `on` is enough and cheaper than `once`
-      res.on('close', this.finished);
+      res.on('close', e.closed ?? this.listenerFor(e));
       p.handle(req, res);
     };
+  }
+
+  /** The 'close' listener of `e`'s version, kept on the route entry so the next request finds it in the entry it looked up. */
+  private listenerFor(e: RouteEntry): CloseListener {
+    const p = e.plugin;
+    let listener = this.listeners.get(p);
+    if (listener === undefined) {
+      const open = this.open;
+      const release = p.release;
+      listener = function (this: ServerResponse) {
+        open.delete(this);
+        // counted per version, so a canary node can compare a candidate's 5xx ratio with its predecessor's
+        p.answered++;
+        if (this.statusCode >= 500) p.serverErrors++;
+        release();
+      };
+      this.listeners.set(p, listener);
+    }
+    e.closed = listener;
+    return listener;
   }
 }

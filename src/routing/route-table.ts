@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import FindMyWay from 'find-my-way';
 import { HostError } from '../errors/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
@@ -16,6 +17,8 @@ export interface RouteEntry {
   readonly method: string;
   readonly url: string;
   hits: number;
+  /** The dispatcher's 'close' listener for the responses of this entry's version (set on its first request). */
+  closed: ((this: ServerResponse) => void) | undefined;
 }
 
 // One entry per version and route, kept across table rebuilds so a version's counts never reset while it serves.
@@ -30,7 +33,7 @@ function entryOf(plugin: LoadedVersion, method: string, url: string): RouteEntry
   const key = `${method} ${url}`;
   let e = m.get(key);
   if (e === undefined) {
-    e = { plugin, method, url, hits: 0 };
+    e = { plugin, method, url, hits: 0, closed: undefined };
     m.set(key, e);
   }
   return e;

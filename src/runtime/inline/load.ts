@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { deepFreeze, type JsonObject } from '../../config/plugins/index.js';
 import { describeError, HostError, PROBLEM_CONTENT_TYPE, pluginProblem } from '../../errors/index.js';
 import type { PluginContext, PluginFactory, PluginInterface, PluginMetadata } from '../../sdk/index.js';
@@ -128,15 +128,14 @@ export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
 
     const routes: RegisteredRoute[] = [];
     server = Fastify({
-      loggerInstance: log,
-      logController: new LogController({ disableRequestLogging: true }),
+      // No logger instance: Fastify then adds no per-response listeners and timestamps (it has no request lines
+      // to write). request.log is the plugin's own logger all the same (its lines carry the plugin's name),
+      // never a pino child per request bound to a request id nobody reads; and so is the instance's log.
+      childLoggerFactory: () => log,
       // longer than the hook limit, so a registerRoutes that never settles is reported by callHook as a timeout
       pluginTimeout: req.hookTimeoutMs * 2,
-      // the host already parsed and bounded the URL; keep plugin routing identical to a plain app
-      // request.log is the plugin's own logger (its lines carry the plugin's name): a pino child per request,
-      // bound to a request id nobody reads, was the largest cost a plugin route had over a plain app
-      childLoggerFactory: (logger: FastifyBaseLogger) => logger,
     });
+    server.log = log;
     server.setErrorHandler(pluginErrorHandler(req.name) as never);
     server.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
