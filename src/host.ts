@@ -35,7 +35,7 @@ import { PluginManager } from './manager/index.js';
 import { CanaryWatch, Releases, RolloutDecisions } from './releases/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
 import { type Runtimes, runtimesFor, WorkerRuntime } from './runtime/index.js';
-import type { PluginFactory } from './sdk/index.js';
+import type { PluginFactory, PluginMetadata } from './sdk/index.js';
 import { SourceArchives } from './uploads/index.js';
 import { PluginWatcher } from './watch/index.js';
 
@@ -178,6 +178,7 @@ export class Host {
       dispatcher: this.dispatcher,
       log: this.log,
       environment,
+      recordedMetadata: async (name, hash) => (await releaseRepo.findVersion(name, { hash }))?.metadata as PluginMetadata | undefined,
       canary,
       sources,
       ...staticPlugins,

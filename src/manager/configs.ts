@@ -7,9 +7,16 @@ import {
   type SecretEnvironment,
 } from '../config/plugins/index.js';
 import type { StoredConfig } from '../db/index.js';
+import { isHostError } from '../errors/index.js';
 import type { IsolationMode } from '../model/index.js';
 import type { LoadRequest, Runtimes } from '../runtime/index.js';
 import type { PluginMetadata } from '../sdk/index.js';
+
+/**
+ * The metadata recorded with a version when it was published (the version history), by plugin and
+ * artifact hash; undefined when none is recorded (a static plugin, a version collected by retention).
+ */
+export type RecordedMetadata = (name: string, hash: string) => Promise<PluginMetadata | undefined>;
 
 /** Metadata kept, by plugin and artifact hash (content-addressed, so an entry never goes stale). */
 const MAX_KEPT = 512;
@@ -22,7 +29,10 @@ const MAX_KEPT = 512;
 export class VersionMetadata {
   private readonly kept = new Map<string, PluginMetadata>();
 
-  constructor(private readonly runtimes: Runtimes) {}
+  constructor(
+    private readonly runtimes: Runtimes,
+    private readonly recorded?: RecordedMetadata,
+  ) {}
 
   /**
    * Throws the trial's coded error. The trial runs in the runtime the version will run in: a worker
@@ -32,15 +42,31 @@ export class VersionMetadata {
     const key = `${req.name}\0${req.hash}`;
     const hit = this.kept.get(key);
     if (hit !== undefined) return hit;
-    const m = await this.runtimes.get(mode).trial(req);
+    // What was proven when the version was published saves evaluating its code once more (at every start,
+    // and on a node that loads a published artifact); the trial is the fallback.
+    const m = (await this.recordedOf(req)) ?? (await this.runtimes.get(mode).trial(req));
     if (this.kept.size >= MAX_KEPT) this.kept.delete(this.kept.keys().next().value as string);
     this.kept.set(key, m);
     return m;
+  }
+
+  private async recordedOf(req: LoadRequest): Promise<PluginMetadata | undefined> {
+    if (this.recorded === undefined || req.code.kind !== 'bundle') return undefined;
+    try {
+      const m = await this.recorded(req.name, req.hash);
+      return m !== undefined && m.name === req.name && typeof m.version === 'string' ? m : undefined;
+    } catch (err) {
+      // a lost connection is the run's to retry; anything else leaves the trial to answer
+      if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
+      return undefined;
+    }
   }
 }
 
 export interface VersionConfigsOptions {
   runtimes: Runtimes;
+  /** The metadata recorded with each published version, read instead of a trial load when there. */
+  recorded?: RecordedMetadata;
   /** Where secret references resolve on this node. */
   environment: SecretEnvironment;
 }
@@ -54,7 +80,7 @@ export class VersionConfigs {
   private readonly metadata: VersionMetadata;
 
   constructor(private readonly o: VersionConfigsOptions) {
-    this.metadata = new VersionMetadata(o.runtimes);
+    this.metadata = new VersionMetadata(o.runtimes, o.recorded);
   }
 
   /** The version's metadata (its `configSchema` above all). Throws the trial's coded error. */

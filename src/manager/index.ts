@@ -12,7 +12,7 @@ import type { Dispatcher } from '../routing/index.js';
 import type { LoadedVersion, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import type { SourceArchives } from '../uploads/index.js';
-import { VersionConfigs } from './configs.js';
+import { type RecordedMetadata, VersionConfigs } from './configs.js';
 import { type ManagerEvents, ObservedState, type PluginRecord, type PluginSnapshot } from './observed.js';
 import { DesiredPublisher } from './publish-desired.js';
 import { isSourceError, type Resolved, Resolver } from './resolve.js';
@@ -38,6 +38,8 @@ export interface ManagerOptions {
   staticPlugins?: ReadonlyMap<string, PluginFactory>;
   /** Where plugins' secret references resolve (default: none resolve). */
   environment?: SecretEnvironment;
+  /** The metadata recorded with each published version (read instead of evaluating the version once more). */
+  recordedMetadata?: RecordedMetadata;
   /** Watches the candidates of staged rollouts this node is a canary of (none: nothing bakes here). */
   canary?: CanaryWatch;
   /** Source archives of uploaded plugins. */
@@ -82,7 +84,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       resolver: this.resolver,
       dispatcher: o.dispatcher,
       observed: this.observed,
-      configs: new VersionConfigs({ runtimes: o.runtimes, environment: o.environment ?? {} }),
+      configs: new VersionConfigs({ runtimes: o.runtimes, environment: o.environment ?? {}, recorded: o.recordedMetadata }),
       log: o.log,
       hookTimeoutMs: o.hookTimeoutMs,
       drainTimeoutMs: o.drainTimeoutMs,
