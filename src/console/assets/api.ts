@@ -120,11 +120,42 @@ export interface ActionResult extends PluginItem {
 
 /** Calls the admin API with the token as a bearer token; a refusal (401, 403, 422, …) is thrown with its message. */
 export async function runAction(name: string, action: Action, token: string): Promise<ActionResult> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (token !== '') headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`/plugins/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers, cache: 'no-store' });
+  return postAdmin(name, action, token);
+}
+
+/** `POST /plugins/:name/<path>` with the token (and a JSON body when given); a refusal is thrown with its message. */
+export async function postAdmin(name: string, path: string, token: string, body?: unknown): Promise<ActionResult> {
+  const res = await fetch(`/plugins/${encodeURIComponent(name)}/${path}`, {
+    method: 'POST',
+    headers: adminHeaders(token, body !== undefined),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    cache: 'no-store',
+  });
   if (!res.ok) throw await failure(res);
   return (await res.json()) as ActionResult;
+}
+
+/** One entry of `GET /plugins/:name/versions` (newest first). */
+export interface VersionEntry {
+  version: string;
+  hash: string;
+  sha256: string;
+  created_at: string;
+  published_by: string;
+  action: string;
+  /** Live nodes serving this version now. */
+  nodes: string[];
+}
+
+/** The `rollout` field of a plugin (absent or null: none was ever started). */
+export interface RolloutInfo {
+  candidate_version?: string;
+  candidate_hash?: string;
+  previous_version?: string | null;
+  state?: string;
+  nodes?: string[] | null;
+  percent?: number | null;
+  reason?: string | null;
 }
 
 /** `GET /plugins/:name/config`: stored values (secret references as written), schema, revision. */

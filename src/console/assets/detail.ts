@@ -1,11 +1,21 @@
-import { getJson, type HistoryEntry, PLUGIN_NAME, type PluginDetail, type PluginItem, RequestFailed } from './api.js';
+import {
+  getJson,
+  type HistoryEntry,
+  PLUGIN_NAME,
+  type PluginDetail,
+  type PluginItem,
+  RequestFailed,
+  type RolloutInfo,
+  type VersionEntry,
+} from './api.js';
 import { ConfigEditor } from './config-editor.js';
 import { badge, byId, el, errorView, timeEl } from './dom.js';
+import { VersionsSection } from './versions.js';
 
 /**
  * The detail view of one plugin, in a modal `<dialog>` (focus stays inside, Escape closes it):
- * summary, every node's view, routes, health check on this node and the errors this node has
- * seen. Its sections are refilled in place, so a refresh never moves the focus.
+ * summary, every node's view, versions, routes, health check on this node and the errors this
+ * node has seen. Its sections are refilled in place, so a refresh never moves the focus.
  */
 export class DetailView {
   private readonly dialog = byId<HTMLDialogElement>('detail');
@@ -13,6 +23,7 @@ export class DetailView {
   private loading: Promise<void> | undefined;
   private again = false;
   private readonly config: ConfigEditor;
+  private readonly versions: VersionsSection;
 
   constructor(
     /** The last `GET /plugins` answer: unregistered directories are shown from it. */
@@ -21,6 +32,10 @@ export class DetailView {
     token: { get(): string; set(token: string): void },
   ) {
     this.config = new ConfigEditor(token);
+    this.versions = new VersionsSection(
+      () => token.get(),
+      () => this.refresh(),
+    );
     byId('detail-close').addEventListener('click', () => this.dialog.close());
     byId('detail-refresh').addEventListener('click', () => this.refresh());
     this.dialog.addEventListener('close', () => {
@@ -40,6 +55,7 @@ export class DetailView {
       for (const id of ['detail-summary', 'detail-nodes', 'detail-routes', 'detail-health', 'detail-errors']) {
         byId(id).replaceChildren(el('p', { class: 'loading' }, 'Loading…'));
       }
+      this.versions.open(name);
       this.config.open(name, this.listed(name)?.registered !== false);
     }
     if (!this.dialog.open) this.dialog.showModal();
@@ -64,14 +80,21 @@ export class DetailView {
 
   private async load(name: string): Promise<void> {
     const valid = PLUGIN_NAME.test(name);
-    const [detail, errors] = await Promise.all([
-      valid ? getJson<PluginDetail>(`/plugins/${encodeURIComponent(name)}`).catch((err: unknown) => err as Error) : undefined,
+    const reading = valid ? getJson<PluginDetail>(`/plugins/${encodeURIComponent(name)}`).catch((err: unknown) => err as Error) : undefined;
+    const [detail, errors, versions] = await Promise.all([
+      reading,
       valid
         ? getJson<{ errors: HistoryEntry[] }>(`/plugins/${encodeURIComponent(name)}/errors`).then(
             (r) => r.errors,
             () => [] as HistoryEntry[],
           )
         : ([] as HistoryEntry[]),
+      // read once the plugin is known to be registered: an unregistered directory has no versions (404)
+      reading?.then((d) =>
+        d instanceof Error || d.registered === false
+          ? ([] as VersionEntry[])
+          : getJson<VersionEntry[]>(`/plugins/${encodeURIComponent(name)}/versions`).catch((err: unknown) => err as Error),
+      ) ?? ([] as VersionEntry[]),
     ]);
     if (this.current !== name) return; // another plugin was opened meanwhile
     const p: PluginDetail | undefined = detail instanceof Error || detail === undefined ? this.listed(name) : detail;
@@ -79,11 +102,18 @@ export class DetailView {
       const why = detail instanceof RequestFailed && detail.status === 404 ? 'This plugin is not registered (any more).' : String(detail);
       byId('detail-summary').replaceChildren(el('p', { class: 'notice' }, why));
       for (const id of ['detail-nodes', 'detail-routes', 'detail-health']) byId(id).replaceChildren();
+      this.versions.update({ name, pinnedHash: null, rollout: null, versions: [] });
       this.renderErrors(errors);
       return;
     }
     this.renderSummary(p);
     this.renderNodes(p);
+    this.versions.update({
+      name,
+      pinnedHash: typeof p.pinned_hash === 'string' ? p.pinned_hash : null,
+      rollout: p.rollout !== null && typeof p.rollout === 'object' ? (p.rollout as RolloutInfo) : null,
+      versions: p.registered === false ? [] : versions,
+    });
     this.renderRoutes(p);
     this.renderHealth(p);
     this.renderErrors(errors);
