@@ -6,32 +6,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createTestDatabase, type DbKind, type TestDatabase } from './support/databases.js';
-import { pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
+import { pluginsDirWithPowertable, routesPlugin, writePlugin } from './support/plugin-sources.js';
 import { killAllServers, startServer } from './support/server-process.js';
 import { getJson, tempDir, waitFor } from './support/util.js';
 
 const TOKEN = 'trust-boundary-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-
-/** A plugin registering the given routes (each answers who it is). */
-function routesPlugin(name: string, routes: Array<[method: string, url: string]>, version = '1.0.0'): string {
-  const regs = routes
-    .map(
-      ([m, u]) =>
-        `    server.route({ method: ${JSON.stringify(m)}, url: ${JSON.stringify(u)}, handler: async () => ({ captured: ${JSON.stringify(name)} }) });`,
-    )
-    .join('\n');
-  return `import { definePlugin } from 'plugin-host/sdk';
-export const newPlugin = definePlugin(() => ({
-  getMetadata: () => ({ name: ${JSON.stringify(name)}, version: ${JSON.stringify(version)}, description: 'd', author: 'a' }),
-  initialize() {},
-  registerRoutes(server) {
-${regs}
-  },
-  cleanup() {},
-}));
-`;
-}
 
 /** A plugin answering what it can read of the host's secrets. */
 function peekPlugin(name: string): string {

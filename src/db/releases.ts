@@ -5,6 +5,9 @@ import type { PluginRow, RolloutRow, VersionRow } from './schema.js';
 import { hostNodes, pluginNodeState, pluginRollouts, plugins, pluginVersions } from './schema.js';
 import type { Orm } from './types.js';
 
+/** A Drizzle transaction of `Orm`. */
+type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
+
 /** A staged rollout to start: the candidate, where it goes, and how it is judged. */
 export interface RolloutInput {
   name: string;
@@ -138,22 +141,8 @@ export class ReleaseRepository {
    * Makes the candidate what every node serves. A candidate built from the current source becomes the
    * published version (and any pin goes); a stored one is pinned. `id`, when given, must be the rollout's.
    */
-  async promote(name: string, reason: string, id?: string): Promise<RolloutRow | Refusal> {
-    return this.orm.transaction(async (tx) => {
-      const [row] = await tx.select().from(plugins).where(eq(plugins.name, name)).for('update');
-      if (row === undefined) return 'not-found';
-      const [r] = await tx
-        .update(pluginRollouts)
-        .set({ state: 'promoted', reason, endedAt: sql`now()` })
-        .where(
-          and(
-            eq(pluginRollouts.pluginId, row.id),
-            eq(pluginRollouts.state, 'canary'),
-            id === undefined ? undefined : eq(pluginRollouts.id, id),
-          ),
-        )
-        .returning();
-      if (r === undefined) return 'no-rollout';
+  promote(name: string, reason: string, id?: string): Promise<RolloutRow | Refusal> {
+    return this.endCanary(name, 'promoted', reason, id, async (tx, row, r) => {
       await tx
         .update(plugins)
         .set(
@@ -162,7 +151,6 @@ export class ReleaseRepository {
             : { pinnedHash: r.candidateHash, pinnedVersion: r.candidateVersion },
         )
         .where(eq(plugins.id, row.id));
-      return r;
     });
   }
 
@@ -171,13 +159,31 @@ export class ReleaseRepository {
    * from the current source leaves that source behind it, so the previous version is pinned (unless a pin is
    * there already): a source node would otherwise serve the aborted candidate again.
    */
-  async abort(name: string, reason: string, id?: string): Promise<RolloutRow | Refusal> {
+  abort(name: string, reason: string, id?: string): Promise<RolloutRow | Refusal> {
+    return this.endCanary(name, 'aborted', reason, id, async (tx, row, r) => {
+      if (r.fromSource && row.pinnedHash === null) {
+        await tx.update(plugins).set({ pinnedHash: r.previousHash, pinnedVersion: r.previousVersion }).where(eq(plugins.id, row.id));
+      }
+    });
+  }
+
+  /**
+   * Ends the plugin's rollout in its canary stage as `state` (`id`, when given, must be the rollout's) and
+   * lets `then` change the plugin's row in the same transaction, under the row's lock.
+   */
+  private endCanary(
+    name: string,
+    state: 'promoted' | 'aborted',
+    reason: string,
+    id: string | undefined,
+    then: (tx: Tx, row: PluginRow, r: RolloutRow) => Promise<void>,
+  ): Promise<RolloutRow | Refusal> {
     return this.orm.transaction(async (tx) => {
       const [row] = await tx.select().from(plugins).where(eq(plugins.name, name)).for('update');
       if (row === undefined) return 'not-found';
       const [r] = await tx
         .update(pluginRollouts)
-        .set({ state: 'aborted', reason, endedAt: sql`now()` })
+        .set({ state, reason, endedAt: sql`now()` })
         .where(
           and(
             eq(pluginRollouts.pluginId, row.id),
@@ -187,9 +193,7 @@ export class ReleaseRepository {
         )
         .returning();
       if (r === undefined) return 'no-rollout';
-      if (r.fromSource && row.pinnedHash === null) {
-        await tx.update(plugins).set({ pinnedHash: r.previousHash, pinnedVersion: r.previousVersion }).where(eq(plugins.id, row.id));
-      }
+      await then(tx, row, r);
       return r;
     });
   }

@@ -95,7 +95,11 @@ export function configRoutes(app: FastifyInstance, o: ConfigRoutesOptions): void
     const plugin = await o.stateOf(change.row, {});
     return { ...withEtag(reply, change.state), action: 'configure', changed: change.changed, settled, plugin };
   };
-  const by = (req: FastifyRequest) => `admin API (${req.ip})`;
+  // who writes, and the revision the write is conditional on (`If-Match`)
+  const writeOptions = (req: FastifyRequest) => {
+    const expected = expectedRevision(req);
+    return { by: `admin API (${req.ip})`, ...(expected === undefined ? {} : { expectedRevision: expected }) };
+  };
   // the body is any JSON: the configuration's own check answers for it, naming the fields
   const anyBody = () => () => true;
 
@@ -137,11 +141,7 @@ export function configRoutes(app: FastifyInstance, o: ConfigRoutesOptions): void
     },
     async (req, reply) => {
       const { name } = req.params as { name: string };
-      const expected = expectedRevision(req);
-      const change = await o.admin.config.put(name, req.body, {
-        by: by(req),
-        ...(expected === undefined ? {} : { expectedRevision: expected }),
-      });
+      const change = await o.admin.config.put(name, req.body, writeOptions(req));
       return answer(reply, change);
     },
   );
@@ -170,11 +170,7 @@ export function configRoutes(app: FastifyInstance, o: ConfigRoutesOptions): void
     },
     async (req, reply) => {
       const { name } = req.params as { name: string };
-      const expected = expectedRevision(req);
-      const change = await o.admin.config.patch(name, req.body, {
-        by: by(req),
-        ...(expected === undefined ? {} : { expectedRevision: expected }),
-      });
+      const change = await o.admin.config.patch(name, req.body, writeOptions(req));
       return answer(reply, change);
     },
   );

@@ -88,14 +88,7 @@ export class Resolver {
           `${row.name}: source directory ${path.basename(dir)} does not match the plugin name`,
         );
       }
-      const artifact = await this.o.compiler.compile(dir);
-      return {
-        hash: artifact.hash,
-        from: 'source',
-        code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
-        sourceDir: dir,
-        artifact,
-      };
+      return this.compiled(dir);
     }
     // No usable source here: load the published artifact by hash (disk cache first, then the database).
     const source = row.sourcePath ?? row.path;
@@ -129,7 +122,11 @@ export class Resolver {
         if (!(isHostError(err) && ARTIFACT_UNUSABLE.has(err.code))) throw err;
       }
     }
-    const dir = await sources.restore(row.name, archive);
+    return this.compiled(await sources.restore(row.name, archive));
+  }
+
+  /** The plugin source in `dir`, compiled here (or its artifact, when the compiler has it already). */
+  private async compiled(dir: string): Promise<Omit<Resolved, 'mode'>> {
     const artifact = await this.o.compiler.compile(dir);
     return {
       hash: artifact.hash,

@@ -116,3 +116,23 @@ export function pluginsDirWithPowertable(): { dir: string; cleanup(): void } {
   cpSync(path.join(ROOT, 'plugins', 'powertable'), path.join(t.dir, 'powertable'), { recursive: true });
   return t;
 }
+
+/** A plugin registering the given routes (each answers who it is). */
+export function routesPlugin(name: string, routes: Array<[method: string, url: string]>, version = '1.0.0'): string {
+  const regs = routes
+    .map(
+      ([m, u]) =>
+        `    server.route({ method: ${JSON.stringify(m)}, url: ${JSON.stringify(u)}, handler: async () => ({ captured: ${JSON.stringify(name)} }) });`,
+    )
+    .join('\n');
+  return `import { definePlugin } from 'plugin-host/sdk';
+export const newPlugin = definePlugin(() => ({
+  getMetadata: () => ({ name: ${JSON.stringify(name)}, version: ${JSON.stringify(version)}, description: 'd', author: 'a' }),
+  initialize() {},
+  registerRoutes(server) {
+${regs}
+  },
+  cleanup() {},
+}));
+`;
+}

@@ -7,7 +7,7 @@ import type { HealthResult, PluginMetadata } from '../../sdk/index.js';
 import { InflightVersion } from '../inflight.js';
 import type { LoadedVersion, LoadRequest, RegisteredRoute, RequestHandler } from '../types.js';
 import { answerProblem, readRequest } from './forward.js';
-import type { FromWorker, WireRequest } from './protocol.js';
+import type { FromWorker, ToWorker, WireRequest } from './protocol.js';
 import { type Forwarded, observe, type WorkerStats } from './stats.js';
 import { bootOf, type DeathReason, fromWire, type Ready, ThreadHandle } from './thread-handle.js';
 
@@ -49,6 +49,10 @@ function relayLog(log: FastifyBaseLogger, line: string): void {
   } catch {
     log.info({ line }, 'unreadable log line from the plugin worker');
   }
+}
+
+function hookTimeout(name: string, hook: 'healthCheck' | 'onConfigChange', timeoutMs: number): HostError {
+  return new HostError('PH_ERR_HOOK_TIMEOUT', `${name}: ${hook}() did not finish within ${timeoutMs} ms`, { details: { hook } });
 }
 
 /**
@@ -162,8 +166,8 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
   private status: 'up' | 'restarting' | 'failed' | 'stopping' = 'up';
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly healthWaiters = new Map<number, (r: HealthResult | HostError) => void>();
-  private readonly configWaiters = new Map<number, (r: boolean | HostError) => void>();
+  /** Answers awaited from the worker (health checks, configuration changes), by message id. */
+  private readonly replies = new Map<number, (r: unknown) => void>();
   private unloadWaiter: ((error: HostError | undefined) => void) | undefined;
   private readonly deaths: number[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
@@ -317,15 +321,14 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
         return;
       }
       case 'health': {
-        const w = this.healthWaiters.get(msg.id);
-        this.healthWaiters.delete(msg.id);
-        w?.(msg.error !== undefined ? fromWire(msg.error) : { ok: msg.ok, ...(msg.detail === undefined ? {} : { detail: msg.detail }) });
+        this.reply(
+          msg.id,
+          msg.error !== undefined ? fromWire(msg.error) : { ok: msg.ok, ...(msg.detail === undefined ? {} : { detail: msg.detail }) },
+        );
         return;
       }
       case 'configured': {
-        const w = this.configWaiters.get(msg.id);
-        this.configWaiters.delete(msg.id);
-        w?.(msg.error !== undefined ? fromWire(msg.error) : msg.handled);
+        this.reply(msg.id, msg.error !== undefined ? fromWire(msg.error) : msg.handled);
         return;
       }
       case 'unloaded':
@@ -360,13 +363,8 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
     if (reason === 'stopped' || this.status === 'stopping') return;
     this.thread = undefined;
     for (const id of [...this.pending.keys()]) this.fail(id, 'PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name}'s worker ended (${detail})`);
-    for (const [id, w] of this.healthWaiters) {
-      this.healthWaiters.delete(id);
-      w(new HostError('PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name}'s worker ended (${detail})`));
-    }
-    for (const [id, w] of this.configWaiters) {
-      this.configWaiters.delete(id);
-      w(new HostError('PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name}'s worker ended (${detail})`));
+    for (const id of [...this.replies.keys()]) {
+      this.reply(id, new HostError('PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name}'s worker ended (${detail})`));
     }
     this.deathCount++;
     this.stats.death(this.name, reason);
@@ -425,52 +423,56 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
     if (this.status !== 'up' || t === undefined) {
       return Promise.reject(new HostError('PH_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name} is ${this.status}`));
     }
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.healthWaiters.delete(id);
-        reject(
-          new HostError('PH_ERR_HOOK_TIMEOUT', `${this.name}: healthCheck() did not finish within ${timeoutMs} ms`, {
-            details: { hook: 'healthCheck' },
-          }),
-        );
-      }, timeoutMs + 500);
-      this.healthWaiters.set(id, (r) => {
-        clearTimeout(timer);
-        if (r instanceof HostError) reject(r);
-        else resolve(r);
-      });
-      t.post({ t: 'health', id, timeoutMs });
-    });
+    return this.ask<HealthResult>(
+      t,
+      (id) => ({ t: 'health', id, timeoutMs }),
+      timeoutMs + 500,
+      () => hookTimeout(this.name, 'healthCheck', timeoutMs),
+    );
   }
 
   /**
    * Calls the plugin's `onConfigChange` in its worker. Resolves false when the plugin has none, or when
    * its worker is not up (restarting): the manager then loads a new instance with the configuration.
    */
-  reconfigure(config: JsonObject, timeoutMs: number): Promise<boolean> {
+  async reconfigure(config: JsonObject, timeoutMs: number): Promise<boolean> {
     const t = this.thread;
-    if (this.status !== 'up' || t === undefined) return Promise.resolve(false);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.configWaiters.delete(id);
+    if (this.status !== 'up' || t === undefined) return false;
+    const handled = await this.ask<boolean>(
+      t,
+      (id) => ({ t: 'config', id, config, timeoutMs }),
+      timeoutMs + 500,
+      () => {
         // the hook may still be running in there: end the worker rather than leave it half-configured
         t.end('timeout');
-        reject(
-          new HostError('PH_ERR_HOOK_TIMEOUT', `${this.name}: onConfigChange() did not finish within ${timeoutMs} ms`, {
-            details: { hook: 'onConfigChange' },
-          }),
-        );
-      }, timeoutMs + 500);
-      this.configWaiters.set(id, (r) => {
+        return hookTimeout(this.name, 'onConfigChange', timeoutMs);
+      },
+    );
+    if (handled) this.req = { ...this.req, config };
+    return handled;
+  }
+
+  /** Posts a message carrying a new id and waits for the worker's answer to it, or `timedOut()` after `waitMs`. */
+  private ask<T>(t: ThreadHandle, message: (id: number) => ToWorker, waitMs: number, timedOut: () => HostError): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.delete(id);
+        reject(timedOut());
+      }, waitMs);
+      this.replies.set(id, (r) => {
         clearTimeout(timer);
-        if (r instanceof HostError) return reject(r);
-        if (r) this.req = { ...this.req, config };
-        resolve(r);
+        if (r instanceof HostError) reject(r);
+        else resolve(r as T);
       });
-      t.post({ t: 'config', id, config, timeoutMs });
+      t.post(message(id));
     });
+  }
+
+  private reply(id: number, r: unknown): void {
+    const w = this.replies.get(id);
+    this.replies.delete(id);
+    w?.(r);
   }
 
   /** Runs `cleanup` in the worker (bounded: a worker that does not answer is ended), then ends the worker. Never throws. */
