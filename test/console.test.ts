@@ -191,13 +191,15 @@ describe('console on PGlite', () => {
   });
 
   test('a node holds at most 256 event streams and refuses the next with a problem', async () => {
-    const open: AbortController[] = [];
+    // the responses are kept too: an unread fetch body whose Response is garbage-collected is cancelled,
+    // which would close its stream and let the node accept more than it holds at once
+    const open: { ac: AbortController; res: Response }[] = [];
     try {
       let refused: Response | undefined;
       while (refused === undefined && open.length < 300) {
         const ac = new AbortController();
         const res = await fetch(`${t.url}/events`, { signal: ac.signal });
-        if (res.status === 200) open.push(ac);
+        if (res.status === 200) open.push({ ac, res });
         else refused = res;
       }
       assert.ok(refused, 'a stream was refused');
@@ -206,7 +208,7 @@ describe('console on PGlite', () => {
       assert.equal(((await refused.json()) as { code: string }).code, 'PH_ERR_EVENTS_LIMIT');
       assert.equal(open.length + 1, 256, 'the page’s stream and ours make 256');
     } finally {
-      for (const ac of open) ac.abort();
+      for (const o of open) o.ac.abort();
     }
     await waitFor(async () => (await fetch(`${t.url}/events`, { method: 'HEAD' })).status === 200, 'streams released');
   });
