@@ -124,6 +124,8 @@ describe('console on PGlite', () => {
     assert.match(await textOf(dialog.locator('#detail-errors')), /None since this node started/);
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
+    // the dialog hides at once; its close event, which forgets the fragment, is a task queued after it
+    await page.waitForFunction("location.hash === ''", undefined, { timeout: 5000 }).catch(() => undefined);
     assert.equal(new URL(page.url()).hash, '', 'closing forgets the fragment');
 
     // an unregistered directory has its error history too
