@@ -22,6 +22,7 @@ import {
   healthRoutes,
   hostErrorHandler,
   installHttpHardening,
+  LazySchemaCompilers,
   metricsRoutes,
   OpenApiDocument,
   openapiRoutes,
@@ -92,6 +93,8 @@ export class Host {
   private readonly hostFaults: string[] = [];
   /** URL patterns of every route the host registers on its own Fastify instance. */
   private readonly hostRouteUrls: string[] = [];
+  /** The host routes' validators and serializers, compiled on first use (tests compile them all). */
+  readonly schemas = new LazySchemaCompilers();
 
   constructor(
     readonly config: HostConfig,
@@ -291,6 +294,7 @@ export class Host {
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: 1024 * 1024,
       routerOptions: { maxParamLength: 200 },
+      schemaController: { compilersFactory: this.schemas.factories() },
       forceCloseConnections: 'idle',
       clientErrorHandler,
       frameworkErrors,
@@ -338,6 +342,7 @@ export class Host {
       uploadLimitBytes: this.config.uploadLimitBytes,
       settleTimeoutMs: this.config.drainTimeoutMs + 4 * this.config.hookTimeoutMs + 5000,
       releases: this.releases,
+      schemas: this.schemas,
     });
     app.register(releaseReadRoutes, { releases: this.releases, liveWithinMs });
     app.register(metricsRoutes, { metrics: this.metrics });

@@ -130,6 +130,13 @@ onEachDatabase('live OpenAPI', (db) => {
     assert.ok(after.paths['/hello'], 'other plugins stay');
   });
 
+  test("every schema of the host's routes compiles (they compile on first use, not at start)", () => {
+    // a route's validators and serializers that no request needed yet are still pending after start
+    const pending = t.host.schemas.compileAll();
+    assert.ok(pending > 20, `the host's route schemas waited for their first use (${pending} pending)`);
+    assert.equal(t.host.schemas.compileAll(), 0, 'each compiles once');
+  });
+
   test('Swagger UI at /docs shows the same live document', async () => {
     const page = await fetch(`${t.url}/docs/`);
     assert.equal(page.status, 200);

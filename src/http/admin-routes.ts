@@ -9,6 +9,7 @@ import { assertPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
 import type { Releases } from '../releases/index.js';
 import { configRoutes } from './config-routes.js';
 import { ADMIN_BODY_LIMIT } from './hardening.js';
+import type { LazySchemaCompilers } from './lazy-compilers.js';
 import { pluginView } from './plugin-view.js';
 import { releaseAdminRoutes } from './release-routes.js';
 
@@ -26,6 +27,8 @@ export interface AdminRoutesOptions {
   releases: Releases;
   /** Largest body `PUT /plugins/:name/source` accepts (`UPLOAD_LIMIT_MB`). */
   uploadLimitBytes: number;
+  /** The host's schema compilers (compiled on first use). */
+  schemas: LazySchemaCompilers;
 }
 
 const NAME_PATTERN = PLUGIN_NAME_PATTERN.source;
@@ -97,8 +100,16 @@ function digest(s: string): Buffer {
 export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): Promise<void> {
   const expected = o.token === undefined ? undefined : digest(o.token);
   // Strict validation: unknown properties are refused (Fastify's default strips them), types are not coerced.
-  const ajv = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: false, allErrors: false, strict: false });
-  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+  let ajv: Ajv | undefined;
+  const strict = () =>
+    (ajv ??= new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: false, allErrors: false, strict: false }));
+  app.setValidatorCompiler(
+    o.schemas.validatorCompiler(
+      () =>
+        ({ schema }) =>
+          strict().compile(schema as object),
+    ),
+  );
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (expected === undefined) {

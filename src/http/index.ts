@@ -10,3 +10,4 @@ export { pluginView, unregisteredView } from './plugin-view.js';
 export { pluginsRoutes } from './plugins-routes.js';
 export { hostErrorHandler, sendProblem } from './problem.js';
 export { releaseReadRoutes } from './release-routes.js';
+export { LazySchemaCompilers } from './lazy-compilers.js';
