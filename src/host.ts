@@ -16,6 +16,7 @@ import {
   adminRoutes,
   clientErrorHandler,
   clusterRoutes,
+  type DescribedRoute,
   eventsRoutes,
   frameworkErrors,
   HostMetrics,
@@ -27,7 +28,6 @@ import {
   OpenApiDocument,
   openapiRoutes,
   pluginsRoutes,
-  registerSwagger,
   releaseReadRoutes,
 } from './http/index.js';
 import { Janitor } from './janitor/index.js';
@@ -92,7 +92,7 @@ export class Host {
   /** Faults no plugin explains (see `noteHostFault`): the node reports not ready while any is recorded. */
   private readonly hostFaults: string[] = [];
   /** URL patterns of every route the host registers on its own Fastify instance. */
-  private readonly hostRouteUrls: string[] = [];
+  private readonly hostRoutes: DescribedRoute[] = [];
   /** The host routes' validators and serializers, compiled on first use (tests compile them all). */
   readonly schemas = new LazySchemaCompilers();
 
@@ -220,7 +220,7 @@ export class Host {
     this.app = this.buildApp();
     await this.app.ready();
     // Every route of the host is registered now: from here on its paths are the host's, before any plugin loads.
-    this.dispatcher.setHostPaths(HostPaths.fromRoutes(this.hostRouteUrls));
+    this.dispatcher.setHostPaths(HostPaths.fromRoutes(this.hostRoutes.map((r) => r.url)));
 
     await this.repo.registerNode(c.nodeId, '', process.pid);
     await this.admin.registerStatic();
@@ -318,10 +318,9 @@ export class Host {
     });
     app.setErrorHandler(hostErrorHandler);
     app.addHook('onRoute', (route) => {
-      this.hostRouteUrls.push(route.url);
+      this.hostRoutes.push({ method: route.method, url: route.url, schema: route.schema });
     });
     installHttpHardening(app);
-    registerSwagger(app, hostVersion());
     const liveWithinMs = this.liveWithinMs;
     app.register(pluginsRoutes, {
       repo: this.repo,
@@ -356,7 +355,7 @@ export class Host {
     });
     app.register(eventsRoutes, { feed: this.feed, nodeId: this.config.nodeId });
     app.register(consoleRoutes, { nodeId: this.config.nodeId, version: hostVersion() });
-    this.openapi = new OpenApiDocument(app, this.dispatcher, this.manager, this.log);
+    this.openapi = new OpenApiDocument(this.hostRoutes, hostVersion(), this.dispatcher, this.manager, this.log);
     app.register(openapiRoutes, { document: this.openapi });
     return app;
   }

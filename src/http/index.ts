@@ -6,7 +6,7 @@ export { clientErrorHandler, frameworkErrors, installHttpHardening } from './har
 export { healthRoutes } from './health-routes.js';
 export { LazySchemaCompilers } from './lazy-compilers.js';
 export { HostMetrics, metricsRoutes } from './metrics.js';
-export { OpenApiDocument, openapiRoutes, registerSwagger } from './openapi.js';
+export { type DescribedRoute, OpenApiDocument, openapiRoutes } from './openapi.js';
 export { pluginView, unregisteredView } from './plugin-view.js';
 export { pluginsRoutes } from './plugins-routes.js';
 export { hostErrorHandler, sendProblem } from './problem.js';

@@ -1,6 +1,4 @@
-import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { describeError } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
 import type { Dispatcher } from '../routing/index.js';
@@ -20,32 +18,70 @@ interface PluginDoc {
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 
-/**
- * Registers `@fastify/swagger` on the host's instance (it must come before
- * any route, since it records routes as they are added). It describes the
- * core and admin routes; plugin routes are merged in by `OpenApiDocument`.
- */
-export function registerSwagger(app: FastifyInstance, version: string): void {
-  app.register(fastifySwagger, {
-    openapi: {
-      openapi: OPENAPI_VERSION,
-      info: {
-        title: 'plugin-host',
-        version,
-        description:
-          'Core, admin and plugin routes of this node. Plugin routes are those of the plugins loaded right now, tagged by plugin; the document is regenerated whenever a plugin loads, reloads or unloads.',
-      },
-      tags: [
-        { name: 'plugins', description: 'Read the registered plugins and their state' },
-        { name: 'admin', description: 'Change desired state (bearer token from ADMIN_TOKEN)' },
-        { name: 'operations', description: 'Health, readiness, metrics, this document' },
-        { name: 'console', description: 'The operator console and its event stream' },
-      ],
-      components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN the server was started with' } },
-      },
+/** What the document says of the host itself, beside its routes. */
+function hostDocument(version: string): Json {
+  return {
+    openapi: OPENAPI_VERSION,
+    info: {
+      title: 'plugin-host',
+      version,
+      description:
+        'Core, admin and plugin routes of this node. Plugin routes are those of the plugins loaded right now, tagged by plugin; the document is regenerated whenever a plugin loads, reloads or unloads.',
     },
-  });
+    tags: [
+      { name: 'plugins', description: 'Read the registered plugins and their state' },
+      { name: 'admin', description: 'Change desired state (bearer token from ADMIN_TOKEN)' },
+      { name: 'operations', description: 'Health, readiness, metrics, this document' },
+      { name: 'console', description: 'The operator console and its event stream' },
+    ],
+    components: {
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN the server was started with' } },
+    },
+  };
+}
+
+/** A route as the document needs it: recorded from the host's `onRoute` hook. */
+export interface DescribedRoute {
+  method: string | string[];
+  url: string;
+  schema?: unknown;
+}
+
+/**
+ * Runs `@fastify/swagger` over routes replayed (method, URL, schema; no-op
+ * handlers, no validator compiled) on a throwaway Fastify instance, and
+ * answers the document it generates. `@fastify/swagger` is loaded on the
+ * first document asked for, not at start.
+ */
+async function swaggerOf(
+  routes: readonly DescribedRoute[],
+  document: Json,
+  options: { sharedSchemas?: readonly unknown[]; schemaOf?: (r: DescribedRoute) => Json },
+): Promise<Json> {
+  const { default: fastifySwagger } = await import('@fastify/swagger');
+  const temp = Fastify({ logger: false, exposeHeadRoutes: false });
+  try {
+    temp.setValidatorCompiler(() => () => true);
+    temp.setSerializerCompiler(() => (data) => JSON.stringify(data));
+    for (const sc of options.sharedSchemas ?? []) temp.addSchema(sc as Json);
+    await temp.register(fastifySwagger, { openapi: document });
+    const twins = new Set(routes.filter((r) => methods(r).includes('GET')).map((r) => r.url));
+    for (const r of routes) {
+      // Fastify adds a HEAD route beside every GET: the document lists the GET only
+      const ms = methods(r).filter((m) => !(m === 'HEAD' && twins.has(r.url)));
+      if (ms.length === 0) continue;
+      const schema = options.schemaOf?.(r) ?? r.schema;
+      temp.route({ method: ms as 'GET'[], url: r.url, ...(schema === undefined ? {} : { schema }), handler: async () => null });
+    }
+    await temp.ready();
+    return temp.swagger() as Json;
+  } finally {
+    await temp.close().catch(() => {});
+  }
+}
+
+function methods(r: DescribedRoute): string[] {
+  return (Array.isArray(r.method) ? r.method : [r.method]).map((m) => m.toUpperCase());
 }
 
 /** Walks a JSON value and rewrites `$ref`s and `operationId`s with `fn`. */
@@ -76,33 +112,27 @@ function neutraliseForeignRefs(value: Json): Json {
  * plugin name as prefix so plugins never collide.
  */
 async function describePlugin(p: LoadedVersion): Promise<PluginDoc> {
-  const routes = p.routes.filter((r) => !(r.method === 'HEAD' && p.routes.some((x) => x.method === 'GET' && x.url === r.url)));
   const replay = async (withSchemas: boolean): Promise<PluginDoc> => {
-    const temp = Fastify({ logger: false, exposeHeadRoutes: false });
-    try {
-      temp.setValidatorCompiler(() => () => true);
-      temp.setSerializerCompiler(() => (data) => JSON.stringify(data));
-      if (withSchemas) for (const sc of p.sharedSchemas()) temp.addSchema(sc as Json);
-      await temp.register(fastifySwagger, { openapi: { openapi: OPENAPI_VERSION, info: { title: p.name, version: p.version } } });
-      for (const r of routes) {
-        const own = withSchemas && r.schema !== null && typeof r.schema === 'object' ? (r.schema as Record<string, unknown>) : {};
-        const schema = { ...own, tags: [p.name], hide: false };
-        temp.route({ method: r.method as 'GET', url: r.url, schema, handler: async () => null });
-      }
-      await temp.ready();
-      const doc = temp.swagger() as Json;
-      const prefix = (s: string) => `${p.name}.${s}`;
-      const renamed = rewrite({ paths: doc.paths ?? {}, schemas: doc.components?.schemas ?? {} }, (k, v) => {
-        if (k === '$ref' && v.startsWith('#/components/schemas/')) return `#/components/schemas/${prefix(v.slice(21))}`;
-        if (k === 'operationId') return prefix(v);
-        return v;
-      });
-      const schemas: Record<string, Json> = {};
-      for (const [k, v] of Object.entries(renamed.schemas as Record<string, Json>)) schemas[prefix(k)] = v;
-      return { paths: neutraliseForeignRefs(renamed.paths), schemas: neutraliseForeignRefs(schemas) };
-    } finally {
-      await temp.close().catch(() => {});
-    }
+    const doc = await swaggerOf(
+      p.routes,
+      { openapi: OPENAPI_VERSION, info: { title: p.name, version: p.version } },
+      {
+        sharedSchemas: withSchemas ? p.sharedSchemas() : [],
+        schemaOf: (r) => {
+          const own = withSchemas && r.schema !== null && typeof r.schema === 'object' ? (r.schema as Record<string, unknown>) : {};
+          return { ...own, tags: [p.name], hide: false };
+        },
+      },
+    );
+    const prefix = (s: string) => `${p.name}.${s}`;
+    const renamed = rewrite({ paths: doc.paths ?? {}, schemas: doc.components?.schemas ?? {} }, (k, v) => {
+      if (k === '$ref' && v.startsWith('#/components/schemas/')) return `#/components/schemas/${prefix(v.slice(21))}`;
+      if (k === 'operationId') return prefix(v);
+      return v;
+    });
+    const schemas: Record<string, Json> = {};
+    for (const [k, v] of Object.entries(renamed.schemas as Record<string, Json>)) schemas[prefix(k)] = v;
+    return { paths: neutraliseForeignRefs(renamed.paths), schemas: neutraliseForeignRefs(schemas) };
   };
   try {
     return await replay(true);
@@ -113,17 +143,20 @@ async function describePlugin(p: LoadedVersion): Promise<PluginDoc> {
 }
 
 /**
- * The live OpenAPI document: the host's own routes (from `@fastify/swagger`)
- * plus the routes of every plugin version in the current route table. Built
- * on demand and cached until the manager reports a change.
+ * The live OpenAPI document: the host's own routes (recorded as they are
+ * added, described once on first need) plus the routes of every plugin
+ * version in the current route table. Built on demand and cached until the
+ * manager reports a change.
  */
 export class OpenApiDocument {
   private cache: Promise<Json> | undefined;
+  private hostDoc: Promise<Json> | undefined;
   private readonly perPlugin = new WeakMap<LoadedVersion, Promise<PluginDoc>>();
   private readonly off: () => void;
 
   constructor(
-    private readonly app: FastifyInstance,
+    private readonly hostRoutes: readonly DescribedRoute[],
+    private readonly version: string,
     private readonly dispatcher: Dispatcher,
     manager: PluginManager,
     private readonly log: FastifyBaseLogger,
@@ -162,7 +195,8 @@ export class OpenApiDocument {
 
   private async build(): Promise<Json> {
     const plugins = [...this.dispatcher.current.plugins.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-    const doc: Json = structuredClone(this.app.swagger());
+    this.hostDoc ??= swaggerOf(this.hostRoutes, hostDocument(this.version), {});
+    const doc: Json = structuredClone(await this.hostDoc);
     doc.paths ??= {};
     doc.components ??= {};
     doc.components.schemas ??= {};
@@ -194,21 +228,57 @@ export class OpenApiDocument {
   }
 }
 
-/** `GET /openapi.json` (the live document) and Swagger UI at `/docs`, which shows the same document. */
+/** Response headers of the Swagger UI app that the host's own reply sets itself. */
+const HOP_BY_HOP = new Set(['connection', 'content-length', 'date', 'keep-alive', 'transfer-encoding']);
+
+/**
+ * `GET /openapi.json` (the live document) and Swagger UI at `/docs`, which
+ * shows the same document. Swagger UI (its plugin, static files and their
+ * routes) lives in an app of its own built on the first request for `/docs`:
+ * a node nobody browses never loads it. The host's routes answer with what
+ * that app answers, so the host's hooks and headers apply as to any route.
+ */
 export async function openapiRoutes(app: FastifyInstance, o: { document: OpenApiDocument }): Promise<void> {
   app.get(
     '/openapi.json',
     { schema: { tags: ['operations'], summary: 'This OpenAPI document: core, admin and currently loaded plugin routes' } },
     async () => o.document.current(),
   );
-  await app.register(fastifySwaggerUi, {
+  let ui: Promise<FastifyInstance> | undefined;
+  const serveUi = async (req: FastifyRequest, reply: FastifyReply) => {
+    ui ??= swaggerUiApp(o.document).catch((err: unknown) => {
+      ui = undefined;
+      throw err;
+    });
+    const res = await (await ui).inject({ method: req.method as 'GET', url: req.url, headers: req.headers });
+    reply.code(res.statusCode);
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value);
+    }
+    return res.rawPayload.length === 0 ? reply.send() : reply.send(res.rawPayload);
+  };
+  app.get('/docs', { schema: { hide: true } }, serveUi);
+  app.get('/docs/*', { schema: { hide: true } }, serveUi);
+}
+
+async function swaggerUiApp(document: OpenApiDocument): Promise<FastifyInstance> {
+  const [{ default: fastifySwagger }, { default: fastifySwaggerUi }] = await Promise.all([
+    import('@fastify/swagger'),
+    import('@fastify/swagger-ui'),
+  ]);
+  const ui = Fastify({ logger: false });
+  // Swagger UI reads the document from @fastify/swagger: a static placeholder, replaced per request by the live one
+  await ui.register(fastifySwagger, { mode: 'static', specification: { document: hostDocument('') } });
+  await ui.register(fastifySwaggerUi, {
     routePrefix: '/docs',
     uiHooks: {
       preHandler: async (req: FastifyRequest) => {
-        (req as FastifyRequest & { openapiDocument?: Json }).openapiDocument = await o.document.current();
+        (req as FastifyRequest & { openapiDocument?: Json }).openapiDocument = await document.current();
       },
     },
     transformSpecificationClone: false,
-    transformSpecification: (_spec, req) => (req as FastifyRequest & { openapiDocument?: Json }).openapiDocument ?? _spec,
+    transformSpecification: (spec, req) => (req as FastifyRequest & { openapiDocument?: Json }).openapiDocument ?? spec,
   });
+  await ui.ready();
+  return ui;
 }
