@@ -87,6 +87,8 @@ export class Host {
   private follower: ChangeFollower | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private initialLoadDone = false;
+  /** Set once start() asks for the first full reconcile: resyncs before it are covered by it. */
+  private firstRoundAsked = false;
   private closing: Promise<void> | undefined;
   private readonly startAbort = new AbortController();
   /** Faults no plugin explains (see `noteHostFault`): the node reports not ready while any is recorded. */
@@ -181,7 +183,10 @@ export class Host {
       dispatcher: this.dispatcher,
       log: this.log,
       environment,
-      recordedMetadata: async (name, hash) => (await releaseRepo.findVersion(name, { hash }))?.metadata as PluginMetadata | undefined,
+      recordedMetadata: {
+        one: async (name, hash) => (await releaseRepo.findVersion(name, { hash }))?.metadata as PluginMetadata | undefined,
+        many: async (versions) => (await releaseRepo.metadataOf(versions)) as Map<string, PluginMetadata>,
+      },
       canary,
       sources,
       ...staticPlugins,
@@ -236,11 +241,15 @@ export class Host {
         this.feed.desired(change);
       },
       onResync: () => {
+        // The first LISTEN's resync is the full reconcile just below (it reads after LISTEN is up, so it misses
+        // nothing): a second one racing it would re-read and re-resolve every plugin at start for nothing.
+        if (!this.firstRoundAsked) return;
         void this.manager.reconcileAll();
         this.feed.resync();
       },
     });
     await this.follower.start();
+    this.firstRoundAsked = true;
     await this.manager.reconcileAll();
     await this.manager.idle();
     this.initialLoadDone = true;

@@ -52,16 +52,17 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     const removed = all.filter((d) => removals.has(d.name)).map((d) => d.name);
     const found = all.filter((d) => !removals.has(d.name));
     for (const name of removals) this.discoveryErrors.delete(name);
+    // Registered already: left to the reconcile (a row written meanwhile is caught by insertIfAbsent below).
+    const registeredNames = await this.o.repo.names();
     // One type-check program for every new plugin found, instead of one per plugin.
-    await this.o.compiler.prepare(found.filter((d) => d.problem === undefined).map((d) => d.dir));
+    await this.o.compiler.prepare(found.filter((d) => d.problem === undefined && !registeredNames.has(d.name)).map((d) => d.dir));
     for (const d of found) {
       if (d.problem !== undefined) {
         this.noteDiscoveryError(d.name, d.dir, d.problem);
         failed.push(d.name);
         continue;
       }
-      const existing = await this.o.repo.getByName(d.name);
-      if (existing !== undefined) {
+      if (registeredNames.has(d.name)) {
         this.discoveryErrors.delete(d.name);
         continue;
       }

@@ -30,6 +30,8 @@ export function bundleDigest(bundle: string): string {
  */
 export class ArtifactStore {
   readonly files: ArtifactFiles;
+  /** Digests read ahead for a batch of loads (the first full reconcile), each used once, then read again. */
+  private readonly readAhead = new Map<string, string | undefined>();
 
   constructor(
     artifactsDir: string,
@@ -70,7 +72,7 @@ export class ArtifactStore {
    */
   async fetch(name: string, hash: string): Promise<Artifact> {
     assertArtifactHash(hash, name);
-    const expected = await this.repo.artifactDigest(hash);
+    const expected = await this.digestOf(hash);
     if (expected === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
     const cached = await this.files.readAsync(hash);
     if (cached !== undefined && this.localMatches(name, cached, expected)) return cached;
@@ -95,9 +97,34 @@ export class ArtifactStore {
    * same digest for it. A mismatch deletes the file, so it is rebuilt.
    */
   async trustLocal(name: string, artifact: Artifact): Promise<boolean> {
-    const expected = await this.repo.artifactDigest(artifact.hash);
+    const expected = await this.digestOf(artifact.hash);
     if (expected === undefined) return false; // never published: nothing to check it against, rebuild
     return this.localMatches(name, artifact, expected);
+  }
+
+  /**
+   * Reads the recorded digests of `hashes` in one query, for the loads about to start: each load then
+   * checks against what the store held when the batch began, as a query of its own would, without a
+   * round trip per plugin. Each digest read ahead serves once; later checks query again.
+   */
+  async readAheadDigests(hashes: Iterable<string>): Promise<void> {
+    const wanted = [...new Set(hashes)];
+    const found = await this.repo.artifactDigests(wanted);
+    for (const h of wanted) this.readAhead.set(h, found.get(h));
+  }
+
+  /** Forgets what `readAheadDigests` read and no load used: from now on every check queries. */
+  dropReadAhead(): void {
+    this.readAhead.clear();
+  }
+
+  private async digestOf(hash: string): Promise<string | undefined> {
+    if (this.readAhead.has(hash)) {
+      const d = this.readAhead.get(hash);
+      this.readAhead.delete(hash);
+      return d;
+    }
+    return this.repo.artifactDigest(hash);
   }
 
   private localMatches(name: string, artifact: Artifact, expected: string): boolean {

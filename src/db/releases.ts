@@ -58,6 +58,22 @@ export class ReleaseRepository {
     return rows[0];
   }
 
+  /** The metadata recorded for each of `versions` (plugin and hash), by `name\0hash`. */
+  async metadataOf(versions: ReadonlyArray<{ name: string; hash: string }>): Promise<Map<string, unknown>> {
+    if (versions.length === 0) return new Map();
+    const rows = await this.orm
+      .select({ name: pluginVersions.pluginName, hash: pluginVersions.hash, metadata: pluginVersions.metadata })
+      .from(pluginVersions)
+      .where(inArray(pluginVersions.hash, [...new Set(versions.map((v) => v.hash))]));
+    const wanted = new Set(versions.map((v) => `${v.name}\0${v.hash}`));
+    const out = new Map<string, unknown>();
+    for (const r of rows) {
+      const key = `${r.name}\0${r.hash}`;
+      if (wanted.has(key)) out.set(key, r.metadata);
+    }
+    return out;
+  }
+
   /** Live nodes (heartbeat newer than `liveSince`) serving each hash of a plugin. */
   async servingNodes(name: string, liveSince: Date): Promise<Map<string, string[]>> {
     const rows = await this.orm

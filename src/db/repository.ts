@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, or, type SQL, sql } from 'drizzle-orm';
 import type { JsonObject } from '../config/plugins/json.js';
 import type { PluginStatus } from '../model/index.js';
 import { guardConnectionErrors } from './connection-errors.js';
@@ -86,6 +86,26 @@ export interface NodeStateInput {
   lastErrorAt: Date | null;
 }
 
+/** The columns an observed-state upsert overwrites (all but its key). */
+const NODE_STATE_FIELDS = [
+  'state',
+  'servingVersion',
+  'servingHash',
+  'isolation',
+  'servingConfigRevision',
+  'note',
+  'failedVersion',
+  'failedHash',
+  'lastErrorCode',
+  'lastError',
+  'lastErrorAt',
+] as const satisfies ReadonlyArray<Exclude<keyof NodeStateInput, 'nodeId' | 'pluginName'>>;
+// A field added to NodeStateInput must be listed above, or an upsert would keep its old value: this fails to compile.
+const everyFieldListed: Exclude<keyof NodeStateInput, 'nodeId' | 'pluginName' | (typeof NODE_STATE_FIELDS)[number]> extends never
+  ? true
+  : never = true;
+void everyFieldListed;
+
 export interface NodeView extends NodeStateRow {
   address: string;
   heartbeatAt: Date;
@@ -111,6 +131,12 @@ export class PluginRepository {
     if (filter.status === undefined) this.known.clear();
     for (const r of out) this.known.set(r.name, r);
     return out;
+  }
+
+  /** The names of every registered plugin (one light query, for discovery to tell new directories apart). */
+  async names(): Promise<Set<string>> {
+    const rows = await this.orm.select({ name: plugins.name }).from(plugins);
+    return new Set(rows.map((r) => r.name));
   }
 
   async getByName(name: string): Promise<PluginWithEndpoints | undefined> {
@@ -356,6 +382,16 @@ export class PluginRepository {
     return rows[0]?.sha256;
   }
 
+  /** The SHA-256 recorded for each of `hashes` that is in the store. */
+  async artifactDigests(hashes: readonly string[]): Promise<Map<string, string>> {
+    if (hashes.length === 0) return new Map();
+    const rows = await this.orm
+      .select({ hash: pluginArtifacts.hash, sha256: pluginArtifacts.sha256 })
+      .from(pluginArtifacts)
+      .where(inArray(pluginArtifacts.hash, [...hashes]));
+    return new Map(rows.map((r) => [r.hash, r.sha256]));
+  }
+
   /** Stores an artifact (idempotent) and, with `record`, its entry in the version history (recorded once per plugin and hash). */
   async putArtifact(a: ArtifactRecord, record?: VersionRecord): Promise<void> {
     await this.orm.transaction(async (tx) => {
@@ -465,18 +501,30 @@ export class PluginRepository {
   }
 
   async recordNodeState(s: NodeStateInput): Promise<void> {
-    const { nodeId, pluginName, ...rest } = s;
+    await this.recordNodeStates([s]);
+  }
+
+  /** Upserts several plugins' observed state in one statement (at most one entry per node and plugin). */
+  async recordNodeStates(states: readonly NodeStateInput[]): Promise<void> {
+    if (states.length === 0) return;
+    const now = new Date();
+    const set: Record<string, SQL> = { updatedAt: sql.raw(`excluded.${pluginNodeState.updatedAt.name}`) };
+    for (const key of NODE_STATE_FIELDS) set[key] = sql.raw(`excluded.${pluginNodeState[key].name}`);
     await this.orm
       .insert(pluginNodeState)
-      .values({ ...s, updatedAt: new Date() })
-      .onConflictDoUpdate({
-        target: [pluginNodeState.nodeId, pluginNodeState.pluginName],
-        set: { ...rest, updatedAt: new Date() },
-      });
+      .values(states.map((s) => ({ ...s, updatedAt: now })))
+      .onConflictDoUpdate({ target: [pluginNodeState.nodeId, pluginNodeState.pluginName], set });
   }
 
   async removeNodeState(nodeId: string, pluginName: string): Promise<void> {
-    await this.orm.delete(pluginNodeState).where(and(eq(pluginNodeState.nodeId, nodeId), eq(pluginNodeState.pluginName, pluginName)));
+    await this.removeNodeStates(nodeId, [pluginName]);
+  }
+
+  async removeNodeStates(nodeId: string, pluginNames: readonly string[]): Promise<void> {
+    if (pluginNames.length === 0) return;
+    await this.orm
+      .delete(pluginNodeState)
+      .where(and(eq(pluginNodeState.nodeId, nodeId), inArray(pluginNodeState.pluginName, [...pluginNames])));
   }
 
   /** Every live node's view of a plugin (heartbeat within `liveWithinMs`). */

@@ -16,7 +16,11 @@ import type { PluginMetadata } from '../sdk/index.js';
  * The metadata recorded with a version when it was published (the version history), by plugin and
  * artifact hash; undefined when none is recorded (a static plugin, a version collected by retention).
  */
-export type RecordedMetadata = (name: string, hash: string) => Promise<PluginMetadata | undefined>;
+export interface RecordedMetadata {
+  one(name: string, hash: string): Promise<PluginMetadata | undefined>;
+  /** Several versions in one read, by `name\0hash` (those with none recorded left out). */
+  many(versions: ReadonlyArray<{ name: string; hash: string }>): Promise<Map<string, PluginMetadata>>;
+}
 
 /** Metadata kept, by plugin and artifact hash (content-addressed, so an entry never goes stale). */
 const MAX_KEPT = 512;
@@ -50,17 +54,38 @@ export class VersionMetadata {
     return m;
   }
 
+  /**
+   * Reads the recorded metadata of the versions about to load (the first full reconcile) in one query
+   * instead of one per plugin. Best effort: a version not read here is read, or trial-loaded, when it loads.
+   */
+  async readAhead(versions: ReadonlyArray<{ name: string; hash: string }>): Promise<void> {
+    if (this.recorded === undefined || versions.length === 0) return;
+    try {
+      for (const [key, m] of await this.recorded.many(versions)) {
+        const name = key.slice(0, key.indexOf('\0'));
+        if (usable(m, name) && this.kept.size < MAX_KEPT) this.kept.set(key, m);
+      }
+    } catch {
+      // each load reads its own
+    }
+  }
+
   private async recordedOf(req: LoadRequest): Promise<PluginMetadata | undefined> {
     if (this.recorded === undefined || req.code.kind !== 'bundle') return undefined;
     try {
-      const m = await this.recorded(req.name, req.hash);
-      return m !== undefined && m.name === req.name && typeof m.version === 'string' ? m : undefined;
+      const m = await this.recorded.one(req.name, req.hash);
+      return m !== undefined && usable(m, req.name) ? m : undefined;
     } catch (err) {
       // a lost connection is the run's to retry; anything else leaves the trial to answer
       if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
       return undefined;
     }
   }
+}
+
+/** Recorded metadata of the plugin it names, in the shape a trial answers (else the trial is asked). */
+function usable(m: PluginMetadata, name: string): boolean {
+  return m !== null && typeof m === 'object' && m.name === name && typeof m.version === 'string';
 }
 
 export interface VersionConfigsOptions {
@@ -81,6 +106,11 @@ export class VersionConfigs {
 
   constructor(private readonly o: VersionConfigsOptions) {
     this.metadata = new VersionMetadata(o.runtimes, o.recorded);
+  }
+
+  /** See `VersionMetadata.readAhead`. */
+  readAhead(versions: ReadonlyArray<{ name: string; hash: string }>): Promise<void> {
+    return this.metadata.readAhead(versions);
   }
 
   /** The version's metadata (its `configSchema` above all). Throws the trial's coded error. */

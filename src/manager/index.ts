@@ -59,10 +59,12 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   private readonly resolver: Resolver;
   private readonly rollout: Rollout;
   private readonly desired: DesiredPublisher;
+  private readonly configs: VersionConfigs;
   private stopped = false;
 
   constructor(private readonly o: ManagerOptions) {
     super();
+    this.configs = new VersionConfigs({ runtimes: o.runtimes, environment: o.environment ?? {}, recorded: o.recordedMetadata });
     this.observed = new ObservedState({ nodeId: o.nodeId, repo: o.repo, log: o.log, events: this });
     this.resolver = new Resolver({
       pluginsDir: o.pluginsDir,
@@ -76,7 +78,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       run: (name, row) => this.reconcileOnce(name, row),
       list: () => o.repo.list(),
       known: () => this.observed.names(),
-      beforeFirstRound: (rows) => this.resolver.prepare(rows),
+      beforeFirstRound: (rows) => this.beforeFirstRound(rows),
+      afterFirstRound: () => {
+        o.artifacts.dropReadAhead();
+        return this.observed.releaseWrites();
+      },
       log: o.log,
     });
     this.rollout = new Rollout({
@@ -84,7 +90,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       resolver: this.resolver,
       dispatcher: o.dispatcher,
       observed: this.observed,
-      configs: new VersionConfigs({ runtimes: o.runtimes, environment: o.environment ?? {}, recorded: o.recordedMetadata }),
+      configs: this.configs,
       log: o.log,
       hookTimeoutMs: o.hookTimeoutMs,
       drainTimeoutMs: o.drainTimeoutMs,
@@ -131,6 +137,27 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /** The `generation` of the row the serving version was loaded for; -1 when nothing serves. */
   servingGeneration(name: string): number {
     return this.observed.get(name)?.servingGeneration ?? -1;
+  }
+
+  /**
+   * Before the first full reconcile: one type-check program for every source that changed, the digests
+   * and recorded metadata of the versions about to load read in one query each, and the observed state
+   * of the round written in one statement when it ends, instead of a round trip of each per plugin.
+   */
+  private async beforeFirstRound(rows: readonly PluginWithEndpoints[]): Promise<void> {
+    this.observed.holdWrites();
+    const versions: Array<{ name: string; hash: string }> = [];
+    for (const r of rows) {
+      if (r.status !== 'active' || r.type !== 'dynamic') continue;
+      const hash = targetFor(r, this.o.nodeId)?.hash ?? r.artifactHash;
+      if (hash !== null) versions.push({ name: r.name, hash });
+    }
+    await Promise.all([
+      this.resolver.prepare(rows),
+      // best effort: a digest not read ahead is read when its artifact is checked
+      this.o.artifacts.readAheadDigests(versions.map((v) => v.hash)).catch(() => undefined),
+      this.configs.readAhead(versions),
+    ]);
   }
 
   /** One reconcile run for one plugin. Runs only inside its lane. */

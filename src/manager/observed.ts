@@ -4,6 +4,7 @@ import type { PluginRepository } from '../db/index.js';
 import { describeError, type RecordedError, recordError } from '../errors/index.js';
 import type { PluginState } from '../model/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
+import { NodeStateWriter } from './node-state-writer.js';
 import { transition } from './state.js';
 
 export interface FailedAttempt extends RecordedError {
@@ -74,8 +75,11 @@ export interface ObservedStateOptions {
  */
 export class ObservedState {
   private readonly records = new Map<string, MutableRecord>();
+  private readonly writer: NodeStateWriter;
 
-  constructor(private readonly o: ObservedStateOptions) {}
+  constructor(private readonly o: ObservedStateOptions) {
+    this.writer = new NodeStateWriter(o.nodeId, o.repo);
+  }
 
   get(name: string): PluginRecord | undefined {
     return this.records.get(name);
@@ -223,14 +227,27 @@ export class ObservedState {
   /** The plugin's row is gone: forget it here and in the observed-state table. */
   async forget(name: string): Promise<void> {
     this.records.delete(name);
-    await this.o.repo.removeNodeState(this.o.nodeId, name).catch(() => {});
+    await this.writer.remove(name).catch(() => {});
+  }
+
+  /** From now on until `releaseWrites()`, observed state is written in one statement at the end (the first round). */
+  holdWrites(): void {
+    this.writer.hold();
+  }
+
+  async releaseWrites(): Promise<void> {
+    try {
+      await this.writer.release();
+    } catch (err) {
+      this.o.log.debug({ err: describeError(err) }, 'could not record observed state');
+    }
   }
 
   /** Writes this node's observed state for one plugin (best effort: the next reconcile rewrites it). */
   async publish(rec: PluginRecord): Promise<void> {
     const e = rec.lastError;
     try {
-      await this.o.repo.recordNodeState({
+      await this.writer.record({
         nodeId: this.o.nodeId,
         pluginName: rec.name,
         state: rec.state,

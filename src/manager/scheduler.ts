@@ -12,6 +12,8 @@ export interface SchedulerOptions {
   known(): Iterable<string>;
   /** Called once, with the rows of the first full reconcile, before its runs start. */
   beforeFirstRound(rows: readonly PluginWithEndpoints[]): Promise<void>;
+  /** Called once the first full reconcile's runs are done; the round ends when it settles. */
+  afterFirstRound(): Promise<void>;
   log: FastifyBaseLogger;
 }
 
@@ -126,6 +128,7 @@ export class Scheduler {
       await Promise.all([...names].map((n) => done.get(n) ?? this.reconcile(n)));
     } finally {
       this.admission = undefined;
+      await this.o.afterFirstRound();
     }
   }
 
