@@ -59,8 +59,11 @@ export interface CompilerOptions {
 export class Compiler implements PluginCompiler {
   private inProcess: Promise<TypeChecker> | undefined;
   private readonly worker: WorkerTypeChecker | undefined;
-  /** Type-check results computed ahead by `prepare`, by source hash; consumed by `compile`. */
-  private readonly prechecked = new Map<string, Diagnostic[]>();
+  /**
+   * Work started ahead by `prepare`, by source hash, consumed by `compile`: the type check of the batch
+   * (undefined if the batch check failed: `compile` checks that plugin alone) and the plugin's bundle.
+   */
+  private readonly prepared = new Map<string, { diags: Promise<Diagnostic[] | undefined>; bundle: Promise<string> }>();
   private readonly files: ArtifactFiles;
 
   constructor(private readonly options: CompilerOptions) {
@@ -86,20 +89,25 @@ export class Compiler implements PluginCompiler {
   }
 
   /**
-   * Type-checks, in one program, every plugin of `dirs` whose artifact is not
-   * built yet, so that the `compile` calls that follow (at start, one per
-   * plugin) find their check done. Cuts a cold start with many plugins from
-   * one TypeScript program per plugin to one in all. Never throws: a problem
-   * is reported by the `compile` of that plugin.
+   * Starts, for every plugin of `dirs` whose artifact is not built yet, a
+   * type check of them all in one program (in the worker) and, meanwhile, the
+   * bundle of each (esbuild's service), so that the `compile` calls that follow
+   * (at start, one per plugin) find both under way or done. Cuts a cold start
+   * with many plugins from one TypeScript program per plugin to one in all,
+   * bundled while it checks. Resolves once that work is started; never
+   * throws: a problem is reported by the `compile` of that plugin, which uses
+   * a bundle only once its check has passed.
    */
   async prepare(dirs: readonly string[]): Promise<void> {
     const todo = await this.unchecked(dirs);
     if (todo.length === 0) return;
-    try {
-      const results = await this.checkMany(todo, START_BATCH_IDLE_MS);
-      for (const t of todo) this.prechecked.set(t.hash, results.get(path.resolve(t.dir)) ?? []);
-    } catch {
-      // fall back to checking each plugin in compile()
+    // a failed batch (the worker died) leaves each compile() to check its plugin alone
+    const results = this.checkMany(todo, START_BATCH_IDLE_MS).catch(() => undefined);
+    for (const t of todo) {
+      const bundle = this.bundle(t.entry, t.dir, t.hash);
+      bundle.catch(() => undefined); // reported by compile(), if its check passes
+      const diags = results.then((r) => (r === undefined ? undefined : (r.get(path.resolve(t.dir)) ?? [])));
+      this.prepared.set(t.hash, { diags, bundle });
     }
   }
 
@@ -112,7 +120,7 @@ export class Compiler implements PluginCompiler {
         const entry = findEntry(dir);
         if (entry === undefined) continue;
         const hash = await hashSourceAsync(dir);
-        if (this.prechecked.has(hash) || (await this.files.hasAsync(hash))) continue;
+        if (this.prepared.has(hash) || (await this.files.hasAsync(hash))) continue;
         todo.push({ dir, entry, hash });
       } catch {
         // reported by compile()
@@ -132,13 +140,16 @@ export class Compiler implements PluginCompiler {
       const trust = this.options.trustCache;
       if (trust === undefined || (await trust(path.basename(dir), step.cached))) return step.cached;
     }
-    let diags = this.takePrechecked(step.hash);
+    const ahead = this.prepared.get(step.hash);
+    this.prepared.delete(step.hash);
+    let diags = await ahead?.diags;
     if (diags === undefined && this.options.typecheck) {
       diags = (await this.checkMany([{ dir, entry: step.entry }])).get(path.resolve(dir)) ?? [];
     }
     if (diags !== undefined && diags.length > 0) throw this.typeError(step.entry, diags);
     const t2 = performance.now();
-    const bundle = await this.bundle(step.entry, dir, step.hash);
+    // the same content hash: a bundle made ahead is this source's bundle
+    const bundle = await (ahead?.bundle ?? this.bundle(step.entry, dir, step.hash));
     const t3 = performance.now();
     const written = await this.files.writeAsync(step.hash, bundle);
     return {
@@ -148,12 +159,6 @@ export class Compiler implements PluginCompiler {
       built: true,
       timings: { hashMs: step.t1 - step.t0, typecheckMs: t2 - step.t1, bundleMs: t3 - t2 },
     };
-  }
-
-  private takePrechecked(hash: string): Diagnostic[] | undefined {
-    const pre = this.prechecked.get(hash);
-    this.prechecked.delete(hash);
-    return pre;
   }
 
   /** Entry and content hash; the artifact itself when it is already built. */

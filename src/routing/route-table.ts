@@ -64,6 +64,19 @@ function routeKeys(method: string, url: string): string[] {
   return [`${method} ${normalizePattern(full)}`, `${method} ${normalizePattern(without)}`];
 }
 
+// A version's routes, their conflict keys and entries, worked out once: each load rebuilds the table from
+// every serving version's routes, and at start a hundred loads would otherwise redo all of it a hundred times.
+const keyedRoutes = new WeakMap<LoadedVersion, ReadonlyArray<{ keys: string[]; entry: RouteEntry }>>();
+
+function keyedRoutesOf(p: LoadedVersion): ReadonlyArray<{ keys: string[]; entry: RouteEntry }> {
+  let k = keyedRoutes.get(p);
+  if (k === undefined) {
+    k = p.routes.map((r) => ({ keys: routeKeys(r.method, r.url), entry: entryOf(p, r.method, r.url) }));
+    keyedRoutes.set(p, k);
+  }
+  return k;
+}
+
 /**
  * Which plugin version owns which method and path. Immutable: a change builds
  * a new table (finding conflicts before anything is swapped) and the
@@ -124,13 +137,13 @@ export class RouteTable {
     const entries: RouteEntry[] = [];
     for (const p of plugins) {
       checkReservedOnce(p, host);
-      for (const r of p.routes) {
-        for (const key of routeKeys(r.method, r.url)) {
+      for (const r of keyedRoutesOf(p)) {
+        for (const key of r.keys) {
           const owner = owners.get(key);
-          if (owner !== undefined && owner !== p) throw conflict(p, owner, r.method, r.url);
+          if (owner !== undefined && owner !== p) throw conflict(p, owner, r.entry.method, r.entry.url);
           owners.set(key, p);
         }
-        entries.push(entryOf(p, r.method, r.url));
+        entries.push(r.entry);
       }
       byName.set(p.name, p);
     }
