@@ -16,7 +16,7 @@
  * higher, as the targets compete with each other; ratios are steadier).
  */
 import path from 'node:path';
-import { processCpuNs } from './lib/cpu.js';
+import { cpuBetweenNs, threadCpuNs } from './lib/cpu.js';
 import { type LoadResult, load } from './lib/load.js';
 import { createDatabase } from './lib/pg.js';
 import { copyPowertable, tempDir } from './lib/plugins.js';
@@ -37,11 +37,11 @@ interface Sample {
 
 async function measure(s: ServerProcess, url: string): Promise<Sample> {
   const pid = s.proc.pid as number;
-  const before = processCpuNs(pid);
+  const before = threadCpuNs(pid);
   const r: LoadResult = await load(url, CONNECTIONS, 0, REQUESTS);
-  const after = processCpuNs(pid);
+  const after = threadCpuNs(pid);
   if (r.errors + r.timeouts + r.non2xx > 0) throw new Error(`${s.name}: errors during load`);
-  return { cpuUs: (after - before) / 1000 / r.total, p99: r.p99, rps: r.rps };
+  return { cpuUs: cpuBetweenNs(before, after) / 1000 / r.total, p99: r.p99, rps: r.rps };
 }
 
 export async function main(): Promise<Row[]> {

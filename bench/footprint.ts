@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { processCpuNs, rssBytes } from './lib/cpu.js';
+import { cpuBetweenNs, rssBytes, threadCpuNs } from './lib/cpu.js';
 import { load } from './lib/load.js';
 import { createDatabase } from './lib/pg.js';
 import { copyPowertable, tempDir } from './lib/plugins.js';
@@ -29,17 +29,20 @@ interface Rest {
 /** RSS (median of readings once a second) and CPU per second over `IDLE_MS` of rest. */
 async function atRest(servers: readonly ServerProcess[]): Promise<Map<string, Rest>> {
   const pids = servers.map((s) => s.proc.pid as number);
-  const cpu0 = pids.map(processCpuNs);
+  const cpu0 = pids.map(threadCpuNs);
   const rss: number[][] = pids.map(() => []);
   for (let t = 0; t < IDLE_MS; t += 1000) {
     await sleep(1000);
     for (const [i, p] of pids.entries()) rss[i]?.push(rssBytes(p));
   }
-  const cpu1 = pids.map(processCpuNs);
+  const cpu1 = pids.map(threadCpuNs);
   return new Map(
     servers.map((s, i) => [
       s.name,
-      { rss: median(rss[i] as number[]), cpuMsPerSec: ((cpu1[i] as number) - (cpu0[i] as number)) / 1e6 / (IDLE_MS / 1000) },
+      {
+        rss: median(rss[i] as number[]),
+        cpuMsPerSec: cpuBetweenNs(cpu0[i] as Map<string, number>, cpu1[i] as Map<string, number>) / 1e6 / (IDLE_MS / 1000),
+      },
     ]),
   );
 }

@@ -2,7 +2,7 @@
  * The baseline: a plain Fastify 5 app serving the very same plugin code (each
  * directory of PLAIN_PLUGINS is imported and its routes registered on a child
  * context, as the host does), with the host's logger settings or (PLAIN_LOGGER=off) none.
- * Started by the request-overhead benchmark as its own process.
+ * Started by the benchmarks as its own process, compiled to JavaScript first (bench/lib/server.ts).
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,8 +18,10 @@ const app =
     ? Fastify({ logger: false })
     : Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
 const dirs = (process.env.PLAIN_PLUGINS ?? '').split(path.delimiter).filter((d) => d !== '');
-for (const dir of dirs) {
-  const entry = findEntry(dir);
+// PLAIN_MODULES: each plugin compiled to JavaScript (same order as PLAIN_PLUGINS), so no TypeScript loader is needed
+const modules = (process.env.PLAIN_MODULES ?? '').split(path.delimiter).filter((d) => d !== '');
+for (const [i, dir] of dirs.entries()) {
+  const entry = modules[i] ?? findEntry(dir);
   if (entry === undefined) throw new Error(`${dir}: no entry file`);
   const mod = (await import(pathToFileURL(entry).href)) as { newPlugin: PluginFactory };
   const plugin = mod.newPlugin();

@@ -1,20 +1,30 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
- * CPU time a process has used so far, in nanoseconds, summed over all its
- * threads (the main thread, worker threads, libuv's pool, V8's helpers): the
+ * CPU time of every thread of a process, in nanoseconds by thread id: the
  * first field of each `/proc/<pid>/task/<tid>/schedstat`. Steadier than
  * requests per second on a shared machine, and fine-grained (not clock ticks).
  */
-export function processCpuNs(pid: number): number {
-  let total = 0;
+export function threadCpuNs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      out.set(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
     } catch {
-      // the thread ended meanwhile: its time is no longer counted (a worker restarted; never during a run here)
+      // the thread ended while the directory was read
     }
   }
+  return out;
+}
+
+/**
+ * CPU the process spent between two `threadCpuNs` readings: per thread, so a
+ * thread that ended meanwhile (a type-check worker ending when idle) does not
+ * take its whole past time off the sum; only its time inside the window is lost.
+ */
+export function cpuBetweenNs(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): number {
+  let total = 0;
+  for (const [tid, ns] of after) total += ns - (before.get(tid) ?? 0);
   return total;
 }
 

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { findEntry } from '../../src/discovery/index.js';
 import { freePort, log, now, ROOT, sleep } from './util.js';
 
 export interface ServerProcess {
@@ -123,7 +124,29 @@ export async function startHost(name: string, env: HostEnv, timeoutMs = 120_000,
   return s;
 }
 
-/** Starts the plain Fastify app serving the same handlers (bench/plain-server.ts). */
+/**
+ * The plain app and the plugins it serves, compiled to JavaScript under `.tmp/bench-plain/` (inside the
+ * package, so `fastify` and `plugin-host/sdk` resolve as they would in an app): the baseline runs on plain
+ * `node`, without a TypeScript loader in its process, as the host runs its own compiled code.
+ */
+async function compilePlain(pluginDirs: string[]): Promise<{ server: string; modules: string[] }> {
+  const { build } = await import('esbuild');
+  const out = path.join(ROOT, '.tmp', 'bench-plain');
+  const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' } as const;
+  const server = path.join(out, 'plain-server.mjs');
+  await build({ ...common, entryPoints: [path.join(ROOT, 'bench', 'plain-server.ts')], outfile: server });
+  const modules: string[] = [];
+  for (const [i, dir] of pluginDirs.entries()) {
+    const entry = findEntry(dir);
+    if (entry === undefined) throw new Error(`${dir}: no entry file`);
+    const file = path.join(out, `plugin-${i}-${path.basename(dir)}.mjs`);
+    await build({ ...common, entryPoints: [entry], outfile: file });
+    modules.push(file);
+  }
+  return { server, modules };
+}
+
+/** Starts the plain Fastify app serving the same handlers (bench/plain-server.ts, compiled). */
 export async function startPlain(
   name: string,
   pluginDirs: string[],
@@ -131,11 +154,17 @@ export async function startPlain(
   env: Record<string, string> = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
+  const compiled = await compilePlain(pluginDirs);
   const t0 = now();
   const s = spawnServer(
     name,
-    [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench', 'plain-server.ts')],
-    { PLAIN_PLUGINS: pluginDirs.join(path.delimiter), LOG_LEVEL: 'warn', ...env },
+    [process.execPath, compiled.server],
+    {
+      PLAIN_PLUGINS: pluginDirs.join(path.delimiter),
+      PLAIN_MODULES: compiled.modules.join(path.delimiter),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
     port,
   );
   try {
