@@ -204,6 +204,10 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     // names a stored version, served from the verified artifact store whether or not the source is here.
     const target = targetFor(row, this.o.nodeId);
     if (await this.noteRelease(rec, row, target)) await this.observed.publish(rec);
+    if (target === undefined && (await this.unchangedSource(rec, row))) {
+      this.o.canary?.observe(name, target, rec.serving, undefined);
+      return;
+    }
     let resolved: Resolved;
     try {
       resolved = target === undefined ? await this.resolver.resolve(row) : await this.resolver.fromArtifact(row, target.hash);
@@ -262,6 +266,22 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       await this.desired.publish(row, loaded, resolved);
     }
     await this.observed.publish(rec);
+  }
+
+  /**
+   * Whether nothing changed for a version this node compiled from its source and published: the source
+   * still hashes to what serves, and the row asks for that artifact, generation, runtime and configuration.
+   * Such a run (a periodic resync, this node's own publication coming back as a notification) then skips
+   * the compile step, which reads the artifact back and checks it against its recorded digest, for each
+   * plugin; hashing the source stays, as it is how a change on disk is seen.
+   */
+  private async unchangedSource(rec: PluginRecord, row: PluginWithEndpoints): Promise<boolean> {
+    const s = rec.serving;
+    if (s === undefined || rec.state !== 'serving' || rec.servingFrom !== 'source' || rec.lastError !== undefined) return false;
+    if (row.type !== 'dynamic' || row.sourceArchive !== null || row.artifactHash !== s.hash) return false;
+    if (row.generation !== rec.servingGeneration || row.config.revision !== rec.servingConfigRevision) return false;
+    if (this.o.runtimes.modeOf(row) !== s.runtime || !this.desired.isPublished(row, s.hash)) return false;
+    return (await this.resolver.sourceHash(row)) === s.hash;
   }
 
   /**

@@ -26,8 +26,7 @@ export class DesiredPublisher {
     // Once per row and hash: every write here notifies every node, so a node that re-published on each
     // no-op reconcile would wake its peers forever (two nodes whose sources differ would overwrite each
     // other's hash in a loop). A failed publish is not recorded, so the next reconcile repairs it.
-    const last = this.published.get(row.name);
-    if (row.artifactHash !== null && last?.id === row.id && last.hash === r.hash) return;
+    if (this.isPublished(row, r.hash)) return;
     try {
       const m = loaded.metadata;
       // Endpoints first: whoever sees the row's new version or hash finds its endpoints already there.
@@ -61,6 +60,12 @@ export class DesiredPublisher {
     } catch (err) {
       this.o.log.warn({ plugin: row.name, err: describeError(err) }, 'could not publish plugin state to the database');
     }
+  }
+
+  /** Whether this node published `hash` for this very row (nothing left to write for it). */
+  isPublished(row: PluginRow, hash: string): boolean {
+    const last = this.published.get(row.name);
+    return row.artifactHash !== null && last?.id === row.id && last.hash === hash;
   }
 
   get remembered(): number {

@@ -166,6 +166,11 @@ export class Resolver {
     return (await this.sourceFingerprint(row)) !== hash;
   }
 
+  /** The content hash of the row's source on this node ('' when it has none here or it cannot be read). */
+  sourceHash(row: PluginRow): Promise<string> {
+    return this.sourceFingerprint(row);
+  }
+
   private async sourceFingerprint(row: PluginRow): Promise<string> {
     const dir = sourceDirOf(row, this.o.pluginsDir);
     if (dir === undefined) return '';
