@@ -1,13 +1,14 @@
 // A reconcile that finds nothing changed for a version compiled here (a periodic resync, this node's own
 // publication coming back as a notification) skips the compile step: it neither reads the artifact back nor
-// rebuilds it. A change of the source on disk is still seen, since the source is hashed every time.
+// rebuilds it. A change of the source on disk is still seen, since the source is hashed every time. And the
+// first round, which writes its endpoint lists together when it ends, leaves each plugin's real routes stored.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { onEachDatabase } from './support/databases.js';
 import { startTestHost, type TestHost } from './support/host.js';
-import { pluginsDirWithPowertable } from './support/plugin-sources.js';
+import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
 import { getJson } from './support/util.js';
 
 onEachDatabase('a reconcile with nothing changed', (db) => {
@@ -16,6 +17,18 @@ onEachDatabase('a reconcile with nothing changed', (db) => {
 
   before(async () => {
     plugins = pluginsDirWithPowertable();
+    // declares one endpoint, registers two routes: its first load stores both
+    writePlugin(
+      plugins.dir,
+      'twoways',
+      pluginSource({
+        name: 'twoways',
+        routes: [
+          "      server.get('/twoways', async () => ({ ok: 1 }));",
+          "      server.post('/twoways/items', async () => ({ ok: 2 }));",
+        ].join('\n'),
+      }),
+    );
     t = await startTestHost({ ...db.hostOptions, pluginsDir: plugins.dir });
   });
   after(async () => {
@@ -42,5 +55,15 @@ onEachDatabase('a reconcile with nothing changed', (db) => {
     assert.notEqual(next, serving, 'a changed source is compiled and loaded');
     assert.equal(next?.version, '0.2.0');
     assert.equal((await getJson(`${t.url}/hello`)).body.version, '0.2.0');
+  });
+
+  test('the endpoints of the first round are the routes each plugin registered', async () => {
+    const row = await t.host.repo.getByName('twoways');
+    assert.deepEqual(row?.endpoints.map((e) => `${e.method} ${e.path}`).sort(), ['GET /twoways', 'POST /twoways/items']);
+    const pt = await t.host.repo.getByName('powertable');
+    assert.deepEqual(
+      pt?.endpoints.map((e) => `${e.method} ${e.path}`),
+      ['GET /hello'],
+    );
   });
 });

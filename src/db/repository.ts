@@ -359,20 +359,34 @@ export class PluginRepository {
 
   /** Replaces the endpoint list (declared plus really registered routes) when it changed. */
   async replaceEndpoints(pluginId: string, endpoints: EndpointInput[]): Promise<void> {
+    await this.replaceEndpointsOf(new Map([[pluginId, endpoints]]));
+  }
+
+  /** `replaceEndpoints` for several plugins in one transaction (by plugin id); a plugin whose list is unchanged is left alone. */
+  async replaceEndpointsOf(lists: ReadonlyMap<string, readonly EndpointInput[]>): Promise<void> {
+    if (lists.size === 0) return;
+    const ids = [...lists.keys()];
     await this.orm.transaction(async (tx) => {
-      const current = await tx.select().from(pluginEndpoints).where(eq(pluginEndpoints.pluginId, pluginId));
+      const current = await tx.select().from(pluginEndpoints).where(inArray(pluginEndpoints.pluginId, ids));
       const key = (e: { method: string; path: string; handler?: string | null; type?: string | null }) =>
         `${e.method} ${e.path} ${e.handler ?? ''} ${e.type ?? 'REST'}`;
-      const want = new Set(endpoints.map(key));
-      const have = new Set(current.map(key));
-      if (want.size === have.size && [...want].every((k) => have.has(k))) return;
-      await tx.delete(pluginEndpoints).where(eq(pluginEndpoints.pluginId, pluginId));
-      if (endpoints.length > 0) {
-        await tx
-          .insert(pluginEndpoints)
-          .values(endpoints.map((e) => ({ pluginId, method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })))
-          .onConflictDoNothing();
-      }
+      const changed = ids.filter((id) => {
+        const want = new Set((lists.get(id) ?? []).map(key));
+        const have = new Set(current.filter((c) => c.pluginId === id).map(key));
+        return !(want.size === have.size && [...want].every((k) => have.has(k)));
+      });
+      if (changed.length === 0) return;
+      await tx.delete(pluginEndpoints).where(inArray(pluginEndpoints.pluginId, changed));
+      const rows = changed.flatMap((pluginId) =>
+        (lists.get(pluginId) ?? []).map((e) => ({
+          pluginId,
+          method: e.method,
+          path: e.path,
+          handler: e.handler ?? '',
+          type: e.type ?? 'REST',
+        })),
+      );
+      if (rows.length > 0) await tx.insert(pluginEndpoints).values(rows).onConflictDoNothing();
     });
   }
 

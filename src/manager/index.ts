@@ -79,9 +79,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       list: () => o.repo.list(),
       known: () => this.observed.names(),
       beforeFirstRound: (rows) => this.beforeFirstRound(rows),
-      afterFirstRound: () => {
+      afterFirstRound: async () => {
         o.artifacts.dropReadAhead();
-        return this.observed.releaseWrites();
+        await Promise.all([this.desired.release(), this.observed.releaseWrites()]);
       },
       log: o.log,
     });
@@ -142,10 +142,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /**
    * Before the first full reconcile: one type-check program for every source that changed, the digests
    * and recorded metadata of the versions about to load read in one query each, and the observed state
-   * of the round written in one statement when it ends, instead of a round trip of each per plugin.
+   * and endpoint lists of the round written together when it ends, instead of round trips per plugin.
    */
   private async beforeFirstRound(rows: readonly PluginWithEndpoints[]): Promise<void> {
     this.observed.holdWrites();
+    this.desired.hold();
     const versions: Array<{ name: string; hash: string }> = [];
     for (const r of rows) {
       if (r.status !== 'active' || r.type !== 'dynamic') continue;

@@ -19,8 +19,32 @@ export interface DesiredPublisherOptions {
 export class DesiredPublisher {
   /** Plugin name -> the row id and hash this node last published successfully. */
   private readonly published = new Map<string, { id: string; hash: string }>();
+  /** While held (the first round): endpoint lists kept to be written together, by plugin name. */
+  private held: Map<string, { id: string; hash: string; endpoints: EndpointInput[] }> | undefined;
 
   constructor(private readonly o: DesiredPublisherOptions) {}
+
+  /**
+   * Keeps the endpoint lists that are all a publication writes (the artifact is already the row's) until
+   * `release()`: the first round of a node that just registered its plugins replaces each one's declared
+   * endpoints with the routes it really registered, in one transaction instead of one per plugin.
+   */
+  hold(): void {
+    this.held ??= new Map();
+  }
+
+  async release(): Promise<void> {
+    const batch = this.held;
+    this.held = undefined;
+    if (batch === undefined || batch.size === 0) return;
+    try {
+      await this.o.repo.replaceEndpointsOf(new Map([...batch.values()].map((b) => [b.id, b.endpoints])));
+      for (const [name, b] of batch) this.published.set(name, { id: b.id, hash: b.hash });
+    } catch (err) {
+      // not marked published: the next reconcile of each writes its own
+      this.o.log.warn({ err: describeError(err) }, 'could not publish the endpoints of the first round to the database');
+    }
+  }
 
   async publish(row: PluginRow, loaded: LoadedVersion, r: Resolved): Promise<void> {
     // Once per row and hash: every write here notifies every node, so a node that re-published on each
@@ -33,7 +57,16 @@ export class DesiredPublisher {
       if (r.from !== 'artifact') {
         const want = endpointsOf(loaded);
         const have = (row as Partial<PluginWithEndpoints>).endpoints;
-        if (have === undefined || !sameEndpoints(have, want)) await this.o.repo.replaceEndpoints(row.id, want);
+        // a list kept earlier in the round is outdated by this one, kept or written below
+        this.held?.delete(row.name);
+        if (have === undefined || !sameEndpoints(have, want)) {
+          if (this.held !== undefined && r.artifact !== undefined && !rowChanges(row, r.hash, m)) {
+            // nothing else to write for this plugin: its endpoints go with the others' when the round ends
+            this.held.set(row.name, { id: row.id, hash: r.hash, endpoints: want });
+            return;
+          }
+          await this.o.repo.replaceEndpoints(row.id, want);
+        }
       }
       if (r.artifact !== undefined) {
         if (row.artifactHash !== r.hash) {
@@ -75,7 +108,13 @@ export class DesiredPublisher {
   /** The plugin's row was deleted: nothing of it to remember. */
   forget(name: string): void {
     this.published.delete(name);
+    this.held?.delete(name);
   }
+}
+
+/** Whether publishing `hash` with metadata `m` writes anything to the row itself. */
+function rowChanges(row: PluginRow, hash: string, m: LoadedVersion['metadata']): boolean {
+  return row.artifactHash !== hash || row.version !== m.version || row.description !== m.description || row.author !== m.author;
 }
 
 function sameEndpoints(have: ReadonlyArray<EndpointInput>, want: ReadonlyArray<EndpointInput>): boolean {
