@@ -117,7 +117,12 @@ export class Scheduler {
   }
 
   private async firstReconcile(rows: readonly PluginWithEndpoints[], names: ReadonlySet<string>): Promise<void> {
-    await this.o.beforeFirstRound(rows);
+    try {
+      await this.o.beforeFirstRound(rows);
+    } catch (err) {
+      // only work ahead: the runs read and write for themselves without it
+      this.o.log.warn({ err: describeError(err) }, 'preparing the first round failed');
+    }
     const order = [...rows]
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .map((r) => r.name);
