@@ -55,7 +55,7 @@ onEachDatabase('worker isolation (server process)', (db) => {
       'hog',
       misbehaving(
         'hog',
-        `      server.get('/hog', async () => { const keep = []; for (;;) keep.push(new Array(1e6).fill(Math.random())); });
+        `      server.get('/hog', async () => { const keep = []; for (;;) keep.push(new Array(4e6).fill(Math.random())); });
       server.get('/hog/ok', async () => ({ ok: true }));`,
       ),
     );
