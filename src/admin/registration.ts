@@ -27,6 +27,23 @@ export interface RegistrationOptions {
 
 export type DiscoveryError = RecordedError & { source_path: string };
 
+/** Directories discovery registers at once. */
+const REGISTER_CONCURRENCY = 8;
+
+/** `fn` over `items`, at most `limit` at a time; results in the order of `items`. */
+async function inBatches<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /**
  * Writes the desired state of plugins the database does not know yet: the
  * directories discovery finds, a directory registered through the API, and
@@ -56,26 +73,43 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     const registeredNames = await this.o.repo.names();
     // One type-check program for every new plugin found, instead of one per plugin.
     await this.o.compiler.prepare(found.filter((d) => d.problem === undefined && !registeredNames.has(d.name)).map((d) => d.dir));
+    const todo: typeof found = [];
     for (const d of found) {
       if (d.problem !== undefined) {
         this.noteDiscoveryError(d.name, d.dir, d.problem);
         failed.push(d.name);
-        continue;
-      }
-      if (registeredNames.has(d.name)) {
+      } else if (registeredNames.has(d.name)) {
         this.discoveryErrors.delete(d.name);
-        continue;
-      }
-      try {
-        const r = await this.registerDirectory(d.name, d.dir, { explicit: false });
-        if (r.created) registered.push(d.name);
-        if (r.removed) removed.push(d.name);
-      } catch (err) {
-        if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
-        this.noteDiscoveryError(d.name, d.dir, err);
-        failed.push(d.name);
+      } else {
+        todo.push(d);
       }
     }
+    // Directories found together are registered a few at a time (each waits mostly on its commits), with one
+    // registration time: of two that claim a route, the first by name keeps it, as when they were registered
+    // one after the other in name order.
+    const registeredAt = new Date();
+    const outcomes = await inBatches(todo, REGISTER_CONCURRENCY, async (d) => {
+      try {
+        return await this.registerDirectory(d.name, d.dir, { explicit: false, registeredAt });
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      }
+    });
+    let unavailable: Error | undefined;
+    todo.forEach((d, i) => {
+      const r = outcomes[i] as Awaited<ReturnType<Registration['registerDirectory']>> | Error;
+      if (r instanceof Error) {
+        if (isHostError(r, 'PH_ERR_DB_UNAVAILABLE')) unavailable ??= r;
+        else {
+          this.noteDiscoveryError(d.name, d.dir, r);
+          failed.push(d.name);
+        }
+        return;
+      }
+      if (r.created) registered.push(d.name);
+      if (r.removed) removed.push(d.name);
+    });
+    if (unavailable !== undefined) throw unavailable;
     return { registered, failed, removed };
   }
 
@@ -87,7 +121,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
   async registerDirectory(
     name: string,
     dir: string,
-    opts: { status?: PluginStatus; explicit: boolean },
+    opts: { status?: PluginStatus; explicit: boolean; registeredAt?: Date },
   ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
     // a new directory runs in the default mode: prove it there (a worker plugin's module code never runs in the serving thread)
     const runtime = this.o.runtimes.get(this.o.runtimes.defaultMode);
@@ -104,6 +138,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
         binaryPath: artifact.path,
         artifactHash: artifact.hash,
         status: opts.status ?? 'active',
+        ...(opts.registeredAt === undefined ? {} : { createdAt: opts.registeredAt }),
       },
       (metadata.endpoints ?? []).map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })),
       { unlessRemoved: !opts.explicit },
