@@ -33,19 +33,25 @@ type SerializerCompiler = (route: {
 }) => Serialize;
 
 export class LazySchemaCompilers {
-  private pending = new Set<() => void>();
+  private readonly pending = new Set<() => void>();
 
-  /** A validator that compiles with `compile` when first called. */
-  validator(compile: () => Validate): Validate {
-    let real: Validate | undefined;
+  /** The result of `compile`, computed on the first call of the returned getter (or by `compileAll`). */
+  private deferred<F>(compile: () => F): () => F {
+    let real: F | undefined;
     const force = () => {
       real ??= compile();
       this.pending.delete(force);
       return real;
     };
     this.pending.add(force);
+    return () => real ?? force();
+  }
+
+  /** A validator that compiles with `compile` when first called. */
+  validator(compile: () => Validate): Validate {
+    const real = this.deferred(compile);
     const validate: Validate = (data) => {
-      const fn = real ?? force();
+      const fn = real();
       const result = fn(data);
       validate.errors = fn.errors;
       return result;
@@ -55,14 +61,8 @@ export class LazySchemaCompilers {
 
   /** A serializer that compiles with `compile` when first called. */
   serializer(compile: () => Serialize): Serialize {
-    let real: Serialize | undefined;
-    const force = () => {
-      real ??= compile();
-      this.pending.delete(force);
-      return real;
-    };
-    this.pending.add(force);
-    return (data) => (real ?? force())(data);
+    const real = this.deferred(compile);
+    return (data) => real()(data);
   }
 
   /** Wraps a route-level validator compiler (`setValidatorCompiler`) so each route compiles on first use. */
