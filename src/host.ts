@@ -32,7 +32,7 @@ import {
 } from './http/index.js';
 import { Janitor } from './janitor/index.js';
 import { createLogger } from './logger.js';
-import { PluginManager } from './manager/index.js';
+import { PluginManager, type RecordedMetadata } from './manager/index.js';
 import { CanaryWatch, Releases, RolloutDecisions } from './releases/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
 import { type Runtimes, runtimesFor, WorkerRuntime } from './runtime/index.js';
@@ -165,6 +165,10 @@ export class Host {
       max5xxPercent: c.rollout5xxPercent,
       minRequests: c.rolloutMinRequests,
     });
+    const recordedMetadata: RecordedMetadata = {
+      one: async (name, hash) => (await releaseRepo.findVersion(name, { hash }))?.metadata as PluginMetadata | undefined,
+      many: async (versions) => (await releaseRepo.metadataOf(versions)) as Map<string, PluginMetadata>,
+    };
     const staticPlugins = this.options.staticPlugins ? { staticPlugins: this.options.staticPlugins } : {};
     const sources = new SourceArchives({
       repo: this.repo,
@@ -183,10 +187,7 @@ export class Host {
       dispatcher: this.dispatcher,
       log: this.log,
       environment,
-      recordedMetadata: {
-        one: async (name, hash) => (await releaseRepo.findVersion(name, { hash }))?.metadata as PluginMetadata | undefined,
-        many: async (versions) => (await releaseRepo.metadataOf(versions)) as Map<string, PluginMetadata>,
-      },
+      recordedMetadata,
       canary,
       sources,
       ...staticPlugins,
@@ -200,6 +201,7 @@ export class Host {
       hookTimeoutMs: c.hookTimeoutMs,
       log: this.log,
       sources,
+      recordedMetadata,
       ...staticPlugins,
     });
     this.releases = new Releases({

@@ -57,14 +57,9 @@ export class PluginConfigAdmin {
   private readonly versions: VersionMetadata;
 
   constructor(private readonly o: PluginConfigAdminOptions) {
-    this.resolver = new Resolver({
-      pluginsDir: o.pluginsDir,
-      compiler: o.compiler,
-      artifacts: o.artifacts,
-      runtimes: o.runtimes,
-      staticPlugins: o.staticPlugins,
-    });
-    this.versions = new VersionMetadata(o.runtimes);
+    // resolved and read as a node does: the same resolver, and the metadata recorded with each version
+    this.resolver = new Resolver(o);
+    this.versions = new VersionMetadata(o.runtimes, o.recordedMetadata);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { PluginCompiler } from '../compiler/index.js';
 import type { PluginRepository, PluginRow } from '../db/index.js';
 import { discover } from '../discovery/index.js';
 import { isHostError, type RecordedError, recordError } from '../errors/index.js';
+import type { RecordedMetadata } from '../manager/configs.js';
 import type { PluginStatus } from '../model/index.js';
 import type { Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
@@ -23,6 +24,8 @@ export interface RegistrationOptions {
   staticPlugins?: ReadonlyMap<string, PluginFactory>;
   /** Source archives of uploaded plugins; without it, uploads are refused. */
   sources?: SourceArchives;
+  /** The metadata recorded with each published version (a configuration's schema is read from it). */
+  recordedMetadata?: RecordedMetadata;
 }
 
 export type DiscoveryError = RecordedError & { source_path: string };

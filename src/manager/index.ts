@@ -19,6 +19,7 @@ import { isSourceError, type Resolved, Resolver } from './resolve.js';
 import { Rollout } from './rollout.js';
 import { Scheduler } from './scheduler.js';
 
+export type { RecordedMetadata } from './configs.js';
 export type { FailedAttempt, ManagerEvents, PluginSnapshot } from './observed.js';
 export { canTransition, type PluginState, transition } from './state.js';
 
@@ -66,14 +67,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     super();
     this.configs = new VersionConfigs({ runtimes: o.runtimes, environment: o.environment ?? {}, recorded: o.recordedMetadata });
     this.observed = new ObservedState({ nodeId: o.nodeId, repo: o.repo, log: o.log, events: this });
-    this.resolver = new Resolver({
-      pluginsDir: o.pluginsDir,
-      compiler: o.compiler,
-      artifacts: o.artifacts,
-      runtimes: o.runtimes,
-      staticPlugins: o.staticPlugins,
-      sources: o.sources,
-    });
+    this.resolver = new Resolver(o);
     this.scheduler = new Scheduler({
       run: (name, row) => this.reconcileOnce(name, row),
       list: () => o.repo.list(),
@@ -148,13 +142,17 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     this.observed.holdWrites();
     this.desired.hold();
     const versions: Array<{ name: string; hash: string }> = [];
+    // a pinned plugin or a rollout's target is served from its stored version: its source is not compiled
+    const fromSource: PluginWithEndpoints[] = [];
     for (const r of rows) {
       if (r.status !== 'active' || r.type !== 'dynamic') continue;
-      const hash = targetFor(r, this.o.nodeId)?.hash ?? r.artifactHash;
+      const target = targetFor(r, this.o.nodeId);
+      if (target === undefined) fromSource.push(r);
+      const hash = target?.hash ?? r.artifactHash;
       if (hash !== null) versions.push({ name: r.name, hash });
     }
     await Promise.all([
-      this.resolver.prepare(rows),
+      this.resolver.prepare(fromSource),
       // best effort: a digest not read ahead is read when its artifact is checked
       this.o.artifacts.readAheadDigests(versions.map((v) => v.hash)).catch(() => undefined),
       this.configs.readAhead(versions),

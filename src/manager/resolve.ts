@@ -28,7 +28,7 @@ export interface ResolverOptions {
   compiler: PluginCompiler;
   artifacts: ArtifactStore;
   runtimes: Runtimes;
-  staticPlugins: ReadonlyMap<string, PluginFactory> | undefined;
+  staticPlugins?: ReadonlyMap<string, PluginFactory> | undefined;
   /** Source archives of uploaded plugins (restored to recompile one whose artifact cannot be used). */
   sources?: SourceArchives | undefined;
 }
