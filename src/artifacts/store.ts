@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { PluginRepository } from '../db/index.js';
+import type { ArtifactRowUpdate, PluginRepository } from '../db/index.js';
 import { HostError } from '../errors/index.js';
 import { assertArtifactHash } from '../model/index.js';
 import { type Artifact, ArtifactFiles } from './files.js';
+import { ARTIFACT_FORMAT, artifactFormatOf } from './format.js';
 
 export interface PublishedArtifact {
   hash: string;
@@ -45,9 +46,10 @@ export class ArtifactStore {
 
   /**
    * Makes an artifact loadable by every node (idempotent: the hash is the key), with its digest, and records
-   * it once in the plugin's version history when `history` says who published it and how.
+   * it once in the plugin's version history when `history` says who published it and how; with `row`, the
+   * plugin row that names it is changed in the same statement.
    */
-  async publish(a: PublishedArtifact): Promise<void> {
+  async publish(a: PublishedArtifact, row?: ArtifactRowUpdate): Promise<void> {
     const { history, ...artifact } = a;
     await this.repo.putArtifact(
       { ...artifact, sha256: bundleDigest(a.bundle) },
@@ -58,6 +60,7 @@ export class ArtifactStore {
             publishedBy: this.publisher,
             metadata: JSON.parse(JSON.stringify(history.metadata)) as Record<string, unknown>,
           },
+      row,
     );
   }
 
@@ -72,23 +75,25 @@ export class ArtifactStore {
    */
   async fetch(name: string, hash: string): Promise<Artifact> {
     assertArtifactHash(hash, name);
-    const expected = await this.digestOf(hash);
-    if (expected === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
     const cached = await this.files.readAsync(hash);
-    if (cached !== undefined && this.localMatches(name, cached, expected)) return cached;
+    if (cached !== undefined) {
+      const expected = await this.digestOf(hash);
+      if (expected === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
+      if (this.localMatches(name, cached, expected)) return cached;
+    }
+    // not on disk (a version published by another node): its bytes and digest in one query
+    this.readAhead.delete(hash);
     const stored = await this.repo.getArtifact(hash);
     if (stored === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
     const actual = bundleDigest(stored.bundle);
     if (actual !== stored.sha256) throw integrityError(name, stored.version, hash, stored.sha256, actual, 'the database');
-    await this.files.writeAsync(stored.hash, stored.bundle);
-    const artifact = await this.files.readAsync(stored.hash);
-    if (artifact === undefined) {
+    if (artifactFormatOf(stored.bundle) !== ARTIFACT_FORMAT) {
       throw new HostError(
         'PH_ERR_ARTIFACT_INCOMPATIBLE',
         `${name}: artifact ${stored.hash} was built by an incompatible host (${stored.format}) and no source is available to rebuild it`,
       );
     }
-    return artifact;
+    return this.files.writeAsync(stored.hash, stored.bundle);
   }
 
   /**

@@ -17,6 +17,7 @@ export interface CompileResult extends Artifact {
   entry: string;
   /** False when the artifact already existed for this content hash. */
   built: boolean;
+  /** `bundleMs` is what was left to wait for the bundle once the check was done (it is made during the check). */
   timings: { hashMs: number; typecheckMs: number; bundleMs: number };
 }
 
@@ -142,14 +143,17 @@ export class Compiler implements PluginCompiler {
     }
     const ahead = this.prepared.get(step.hash);
     this.prepared.delete(step.hash);
+    // The bundle is made while the check runs (the same content hash: one made ahead is this source's),
+    // and used only once the check has passed.
+    const bundling = ahead?.bundle ?? this.bundle(step.entry, dir, step.hash);
+    bundling.catch(() => undefined); // a type error is reported first; a bundle error is thrown below
     let diags = await ahead?.diags;
     if (diags === undefined && this.options.typecheck) {
       diags = (await this.checkMany([{ dir, entry: step.entry }])).get(path.resolve(dir)) ?? [];
     }
     if (diags !== undefined && diags.length > 0) throw this.typeError(step.entry, diags);
     const t2 = performance.now();
-    // the same content hash: a bundle made ahead is this source's bundle
-    const bundle = await (ahead?.bundle ?? this.bundle(step.entry, dir, step.hash));
+    const bundle = await bundling;
     const t3 = performance.now();
     const written = await this.files.writeAsync(step.hash, bundle);
     return {

@@ -3,6 +3,7 @@ import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, or, type SQL, sql 
 import type { JsonObject } from '../config/plugins/json.js';
 import type { PluginStatus } from '../model/index.js';
 import { guardConnectionErrors } from './connection-errors.js';
+import { rowsFromJson } from './json-rows.js';
 import type { EndpointRow, NewPluginRow, NodeStateRow, PluginConfigRow, PluginRow, RemovalRow, RolloutRow } from './schema.js';
 import {
   hostNodes,
@@ -70,6 +71,12 @@ export interface ArtifactRecord {
   sha256: string;
 }
 
+/** The row a publication names its artifact in, and what it changes there (its hash, version and so on). */
+export interface ArtifactRowUpdate {
+  name: string;
+  patch: Partial<Omit<NewPluginRow, 'id' | 'name' | 'createdAt'>>;
+}
+
 export interface NodeStateInput {
   nodeId: string;
   pluginName: string;
@@ -123,11 +130,10 @@ export class PluginRepository {
   constructor(private readonly orm: Orm) {}
 
   async list(filter: { status?: string } = {}): Promise<PluginWithEndpoints[]> {
-    const rollouts = await this.rolloutsFirst();
     const rows = await this.selectPlugins()
       .where(filter.status === undefined ? undefined : eq(plugins.status, filter.status))
       .orderBy(asc(plugins.name));
-    const out = await this.withEndpoints(rows, rollouts);
+    const out = rows.map(withEndpoints);
     if (filter.status === undefined) this.known.clear();
     for (const r of out) this.known.set(r.name, r);
     return out;
@@ -140,9 +146,8 @@ export class PluginRepository {
   }
 
   async getByName(name: string): Promise<PluginWithEndpoints | undefined> {
-    const rollouts = await this.rolloutsFirst(name);
     const rows = await this.selectPlugins().where(eq(plugins.name, name));
-    const row = (await this.withEndpoints(rows, rollouts))[0];
+    const row = rows.map(withEndpoints)[0];
     if (row === undefined) this.known.delete(name);
     else this.known.set(name, row);
     return row;
@@ -223,51 +228,21 @@ export class PluginRepository {
     return rows[0];
   }
 
-  /** Plugin rows with their configuration, one statement. */
+  /**
+   * A plugin row with its configuration, endpoints and rollout, in one statement: one round trip per read
+   * (a reconcile reads its row on every change), and one snapshot, so a promotion or an abort, which
+   * changes the rollout and the row in one transaction, is seen whole or not at all.
+   */
   private selectPlugins() {
     return this.orm
-      .select({ plugin: plugins, config: pluginConfigs })
+      .select({
+        plugin: plugins,
+        config: pluginConfigs,
+        endpoints: sql<unknown>`(SELECT coalesce(json_agg(e ORDER BY e.path, e.method), '[]'::json) FROM ${pluginEndpoints} e WHERE e.plugin_id = ${plugins.id})`,
+        rollout: sql<unknown>`(SELECT row_to_json(r) FROM ${pluginRollouts} r WHERE r.plugin_id = ${plugins.id} ORDER BY r.started_at DESC LIMIT 1)`,
+      })
       .from(plugins)
       .leftJoin(pluginConfigs, eq(pluginConfigs.pluginName, plugins.name));
-  }
-
-  /**
-   * Rollouts are read before the plugin rows they go with: a promotion or an abort changes both in one
-   * transaction, so a reader that sees the rollout's new state sees the row's too (read the other way round,
-   * a source node could find the rollout aborted but the previous version not pinned yet, and serve the
-   * aborted candidate from its source for a moment).
-   */
-  private async rolloutsFirst(name?: string): Promise<RolloutRow[]> {
-    return this.orm
-      .select()
-      .from(pluginRollouts)
-      .where(name === undefined ? undefined : eq(pluginRollouts.name, name));
-  }
-
-  private async withEndpoints(
-    joined: { plugin: PluginRow; config: PluginConfigRow | null }[],
-    rollouts: RolloutRow[],
-  ): Promise<PluginWithEndpoints[]> {
-    if (joined.length === 0) return [];
-    const rows = joined.map((j) => ({ ...j.plugin, config: storedOf(j.config) }));
-    const eps = await this.orm
-      .select()
-      .from(pluginEndpoints)
-      .where(
-        inArray(
-          pluginEndpoints.pluginId,
-          rows.map((r) => r.id),
-        ),
-      )
-      .orderBy(asc(pluginEndpoints.path), asc(pluginEndpoints.method));
-    const byPlugin = new Map<string, EndpointRow[]>();
-    for (const e of eps) {
-      const list = byPlugin.get(e.pluginId) ?? [];
-      list.push(e);
-      byPlugin.set(e.pluginId, list);
-    }
-    const rolloutOf = new Map(rollouts.map((r) => [r.pluginId, r]));
-    return rows.map((r) => ({ ...r, endpoints: byPlugin.get(r.id) ?? [], rollout: rolloutOf.get(r.id) ?? null }));
   }
 
   /**
@@ -407,7 +382,8 @@ export class PluginRepository {
   }
 
   /** Stores an artifact (idempotent) and, with `record`, its entry in the version history (recorded once per plugin and hash). */
-  async putArtifact(a: ArtifactRecord, record?: VersionRecord): Promise<void> {
+  async putArtifact(a: ArtifactRecord, record?: VersionRecord, row?: ArtifactRowUpdate): Promise<void> {
+    if (row !== undefined) return this.putArtifactAndRow(a, record, row);
     await this.orm.transaction(async (tx) => {
       await tx
         .insert(pluginArtifacts)
@@ -419,6 +395,25 @@ export class PluginRepository {
         .values({ pluginName: a.pluginName, hash: a.hash, version: a.version, sha256: a.sha256, ...record })
         .onConflictDoNothing();
     });
+  }
+
+  /**
+   * The artifact, its version record and the row that names it, in one statement (one round trip, one
+   * commit): the nodes woken by the row's change find the artifact and its history already there.
+   */
+  private async putArtifactAndRow(a: ArtifactRecord, record: VersionRecord | undefined, row: ArtifactRowUpdate): Promise<void> {
+    const artifact = sql`INSERT INTO ${pluginArtifacts} (hash, plugin_name, version, format, bundle, sha256, size)
+      VALUES (${a.hash}, ${a.pluginName}, ${a.version}, ${a.format}, ${a.bundle}, ${a.sha256}, ${Buffer.byteLength(a.bundle)})
+      ON CONFLICT DO NOTHING`;
+    const version =
+      record === undefined
+        ? undefined
+        : sql`INSERT INTO ${pluginVersions} (plugin_name, hash, version, sha256, metadata, published_by, action)
+      VALUES (${a.pluginName}, ${a.hash}, ${a.version}, ${a.sha256}, ${JSON.stringify(record.metadata)}::jsonb, ${record.publishedBy}, ${record.action})
+      ON CONFLICT DO NOTHING`;
+    const update = this.orm.update(plugins).set(row.patch).where(eq(plugins.name, row.name)).getSQL();
+    const ctes = version === undefined ? sql`artifact AS (${artifact})` : sql`artifact AS (${artifact}), version AS (${version})`;
+    await this.orm.execute(sql`WITH ${ctes} ${update}`);
   }
 
   /** Stores an uploaded plugin's source archive; the same archive again is a no-op. */
@@ -569,3 +564,18 @@ function isForeignKeyViolation(err: unknown): boolean {
 
 // Connection failures leave every repository call as `PH_ERR_DB_UNAVAILABLE` (cause kept): wrapped here, where they enter.
 guardConnectionErrors(PluginRepository.prototype);
+
+/** A row of `selectPlugins()` as the reconcile reads it. */
+function withEndpoints(j: {
+  plugin: PluginRow;
+  config: PluginConfigRow | null;
+  endpoints: unknown;
+  rollout: unknown;
+}): PluginWithEndpoints {
+  return {
+    ...j.plugin,
+    config: storedOf(j.config),
+    endpoints: rowsFromJson(pluginEndpoints, j.endpoints),
+    rollout: rowsFromJson(pluginRollouts, j.rollout)[0] ?? null,
+  };
+}
