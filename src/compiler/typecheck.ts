@@ -1,6 +1,13 @@
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import ts from 'typescript';
+import type * as TS from 'typescript';
 import { FASTIFY_TYPES, SDK_ENTRY, TYPE_ROOTS } from './sdk-path.js';
+
+/**
+ * TypeScript, loaded with `require`: imported as an ES module, its 9 MB CommonJS file would first be scanned
+ * for named exports (cjs-module-lexer), about 200 ms of every checker start.
+ */
+const ts = createRequire(import.meta.url)('typescript') as typeof TS;
 
 /** The host's package root: the checker's working directory. */
 const HOST_ROOT = path.resolve(path.dirname(SDK_ENTRY), '..', '..');
@@ -18,7 +25,7 @@ export interface Diagnostic {
 
 const CHECK_BASENAME = '__plugin_host_factory_check__.ts';
 
-const OPTIONS: ts.CompilerOptions = {
+const OPTIONS: TS.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
   module: ts.ModuleKind.ESNext,
   moduleResolution: ts.ModuleResolutionKind.Bundler,
@@ -60,14 +67,14 @@ const identity = (f: string) => f;
  */
 export class TypeChecker {
   /** Parsed files, by name. Outside plugins: kept as is; inside: reused while their text is unchanged. */
-  private readonly files = new Map<string, ts.SourceFile>();
+  private readonly files = new Map<string, TS.SourceFile>();
   private readonly existsCache = new Map<string, boolean>();
   private readonly dirExistsCache = new Map<string, boolean>();
   private readonly realpathCache = new Map<string, string>();
   private readonly textCache = new Map<string, string | undefined>();
   /** Resolutions made from files outside plugins: `containingFile \0 mode \0 name` -> result. */
-  private readonly moduleResolutions = new Map<string, ts.ResolvedModuleWithFailedLookupLocations>();
-  private readonly typeRefResolutions = new Map<string, ts.ResolvedTypeReferenceDirectiveWithFailedLookupLocations>();
+  private readonly moduleResolutions = new Map<string, TS.ResolvedModuleWithFailedLookupLocations>();
+  private readonly typeRefResolutions = new Map<string, TS.ResolvedTypeReferenceDirectiveWithFailedLookupLocations>();
   private readonly moduleCache = ts.createModuleResolutionCache(HOST_ROOT, identity, OPTIONS);
   private readonly typeRefCache = ts.createTypeReferenceDirectiveResolutionCache(
     HOST_ROOT,
@@ -77,7 +84,7 @@ export class TypeChecker {
   );
   private readonly defaultLibLocation = path.dirname(ts.getDefaultLibFilePath(OPTIONS));
   /** The previous program: TypeScript reuses its structure (files, resolutions) where it can. */
-  private oldProgram: ts.Program | undefined;
+  private oldProgram: TS.Program | undefined;
 
   /**
    * Type-checks the plugin in `dir` whose entry is `entry` and verifies that it
@@ -147,7 +154,7 @@ export class TypeChecker {
       return memo(this.textCache, local.text, fileName, () => ts.sys.readFile(fileName));
     };
 
-    const host: ts.CompilerHost = {
+    const host: TS.CompilerHost = {
       getSourceFile: (fileName, languageVersionOrOptions, onError) => {
         const text = readFile(fileName);
         if (text === undefined) {
@@ -247,7 +254,7 @@ function toTsPath(p: string): string {
   return path.sep === '/' ? p : p.split(path.sep).join('/');
 }
 
-function toDiagnostic(d: ts.Diagnostic, checkFile: string, entry: string): Diagnostic {
+function toDiagnostic(d: TS.Diagnostic, checkFile: string, entry: string): Diagnostic {
   const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
   if (d.file !== undefined && d.file.fileName === checkFile) {
     // Point at the plugin's own `newPlugin` declaration, not at the host's check file.
