@@ -58,7 +58,7 @@ export interface CompilerOptions {
  * check and ends when idle: the serving thread never loads TypeScript.
  */
 export class Compiler implements PluginCompiler {
-  private inProcess: Promise<TypeChecker> | undefined;
+  private inProcess: Promise<Pick<TypeChecker, 'checkMany'>> | undefined;
   private readonly worker: WorkerTypeChecker | undefined;
   /**
    * Work started ahead by `prepare`, by source hash, consumed by `compile`: the type check of the batch
@@ -73,8 +73,17 @@ export class Compiler implements PluginCompiler {
   }
 
   /** The in-process checker, created on first use: TypeScript is imported then, never before. */
-  private checker(): Promise<TypeChecker> {
-    this.inProcess ??= import('./typecheck.js').then((m) => new m.TypeChecker());
+  private checker(): Promise<Pick<TypeChecker, 'checkMany'>> {
+    this.inProcess ??= import('./typecheck.js').then((m) => {
+      const checker = new m.TypeChecker();
+      return {
+        checkMany: (items) => {
+          const out = checker.checkMany(items);
+          m.saveTypeScriptCache(); // once: the code this first check compiled, for the next process
+          return out;
+        },
+      };
+    });
     return this.inProcess;
   }
 

@@ -5,7 +5,7 @@
  * carries that heap through its garbage collections.
  */
 import { parentPort } from 'node:worker_threads';
-import { TypeChecker } from './typecheck.js';
+import { saveTypeScriptCache, TypeChecker } from './typecheck.js';
 import type { CheckRequest, CheckResponse } from './worker-protocol.js';
 
 const checker = new TypeChecker();
@@ -21,4 +21,6 @@ port.on('message', (req: CheckRequest) => {
     res = { id: req.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
   }
   port.postMessage(res);
+  // after the answer: the code compiled by this first check is what the next checker starts with
+  setImmediate(saveTypeScriptCache);
 });

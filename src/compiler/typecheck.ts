@@ -1,13 +1,15 @@
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TS from 'typescript';
 import { FASTIFY_TYPES, SDK_ENTRY, TYPE_ROOTS } from './sdk-path.js';
+import { loadTypeScript } from './typescript-module.js';
 
-/**
- * TypeScript, loaded with `require`: imported as an ES module, its 9 MB CommonJS file would first be scanned
- * for named exports (cjs-module-lexer), about 200 ms of every checker start.
- */
-const ts = createRequire(import.meta.url)('typescript') as typeof TS;
+const typescript = loadTypeScript();
+const ts = typescript.ts;
+
+/** Stores TypeScript's compiled code for the next checker; call once a check has run (a no-op after the first call). */
+export function saveTypeScriptCache(): void {
+  typescript.saveCache();
+}
 
 /** The host's package root: the checker's working directory. */
 const HOST_ROOT = path.resolve(path.dirname(SDK_ENTRY), '..', '..');
