@@ -89,6 +89,50 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(listed, read);
     });
 
+    test('a registration writes artifact, history, row and endpoints in one statement, unless the name exists or was removed', async () => {
+      const hash = 'b'.repeat(64);
+      const artifact = {
+        record: { hash, pluginName: 'fresh', version: '2.0.0', format: 'fmt', bundle: 'b', sha256: 'd'.repeat(64) },
+        history: { action: 'discovery', publishedBy: 'node-a', metadata: { version: '2.0.0' } },
+      };
+      const registeredAt = new Date(Date.UTC(2026, 5, 1, 12, 0, 0, 123));
+      const fresh = await repo.insertIfAbsent(
+        { name: 'fresh', version: '2.0.0', type: 'dynamic', status: 'active', artifactHash: hash, generation: 3, createdAt: registeredAt },
+        [{ method: 'GET', path: '/fresh' }],
+        { unlessRemoved: true, artifact },
+      );
+      assert.equal(fresh.created, true);
+      assert.equal(fresh.removed, false);
+      const [stored] = await db.orm.select().from(plugins).where(eq(plugins.name, 'fresh'));
+      assert.deepEqual(fresh.row, stored, 'the returned row is the stored one, typed as read directly');
+      assert.equal(stored?.createdAt.getTime(), registeredAt.getTime());
+      assert.equal(stored?.generation, 3);
+      assert.deepEqual(
+        (await repo.getByName('fresh'))?.endpoints.map((e) => `${e.method} ${e.path} ${e.handler} ${e.type}`),
+        ['GET /fresh  REST'],
+      );
+      assert.equal((await db.orm.select().from(pluginArtifacts).where(eq(pluginArtifacts.hash, hash))).length, 1);
+      assert.equal((await db.orm.select().from(pluginVersions).where(eq(pluginVersions.hash, hash))).length, 1);
+
+      const again = await repo.insertIfAbsent({ name: 'fresh', version: '9.9.9', type: 'dynamic', status: 'active' }, [], {
+        unlessRemoved: true,
+      });
+      assert.deepEqual(again, { row: stored, created: false, removed: false }, 'the name exists: nothing changes');
+
+      await repo.delete('fresh', 'operator');
+      const refused = await repo.insertIfAbsent({ name: 'fresh', version: '3.0.0', type: 'dynamic', status: 'active' }, [], {
+        unlessRemoved: true,
+      });
+      assert.deepEqual(refused, { row: undefined, created: false, removed: true }, 'removed: discovery does not bring it back');
+      const explicit = await repo.insertIfAbsent({ name: 'fresh', version: '3.0.0', type: 'dynamic', status: 'active' }, []);
+      assert.equal(explicit.created, true, 'an explicit registration does');
+      assert.equal(
+        (await repo.removals()).some((r) => r.name === 'fresh'),
+        false,
+        'and forgets the removal',
+      );
+    });
+
     test('a publication writes the artifact, its history entry and the row in one statement', async () => {
       const hash = 'a'.repeat(64);
       await repo.putArtifact(

@@ -10,7 +10,7 @@ import type { PluginStatus } from '../model/index.js';
 import type { Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import type { SourceArchives } from '../uploads/index.js';
-import { compileAndPublish } from './publish.js';
+import { prove } from './publish.js';
 
 export interface RegistrationOptions {
   repo: PluginRepository;
@@ -128,8 +128,17 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
   ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
     // a new directory runs in the default mode: prove it there (a worker plugin's module code never runs in the serving thread)
     const runtime = this.o.runtimes.get(this.o.runtimes.defaultMode);
-    const { artifact, metadata } = await compileAndPublish({ ...this.o, runtime }, name, dir, opts.explicit ? 'register' : 'discovery');
-    const res = await this.o.repo.insertIfAbsent(
+    const { artifact, metadata } = await prove({ ...this.o, runtime }, name, dir);
+    // the artifact, its history entry and the row in one statement
+    const res = await this.o.artifacts.publishAndRegister(
+      {
+        hash: artifact.hash,
+        pluginName: name,
+        version: metadata.version,
+        format: artifact.format,
+        bundle: artifact.bundle,
+        history: { action: opts.explicit ? 'register' : 'discovery', metadata },
+      },
       {
         name,
         description: metadata.description,

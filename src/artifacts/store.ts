@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ArtifactRowUpdate, PluginRepository } from '../db/index.js';
+import type { ArtifactRowUpdate, EndpointInput, NewPluginRow, PluginRepository, PluginRow, VersionRecord } from '../db/index.js';
 import { HostError } from '../errors/index.js';
 import { assertArtifactHash } from '../model/index.js';
 import { type Artifact, ArtifactFiles } from './files.js';
@@ -51,17 +51,33 @@ export class ArtifactStore {
    */
   async publish(a: PublishedArtifact, row?: ArtifactRowUpdate): Promise<void> {
     const { history, ...artifact } = a;
-    await this.repo.putArtifact(
-      { ...artifact, sha256: bundleDigest(a.bundle) },
-      history === undefined
-        ? undefined
-        : {
-            action: history.action,
-            publishedBy: this.publisher,
-            metadata: JSON.parse(JSON.stringify(history.metadata)) as Record<string, unknown>,
-          },
-      row,
-    );
+    await this.repo.putArtifact({ ...artifact, sha256: bundleDigest(a.bundle) }, this.historyOf(history), row);
+  }
+
+  private historyOf(history: PublishedArtifact['history']): VersionRecord | undefined {
+    if (history === undefined) return undefined;
+    return {
+      action: history.action,
+      publishedBy: this.publisher,
+      metadata: JSON.parse(JSON.stringify(history.metadata)) as Record<string, unknown>,
+    };
+  }
+
+  /**
+   * Publishes an artifact (as `publish`) and registers the plugin row that names it, with its endpoints,
+   * unless the name exists or (`unlessRemoved`) an operator removed it: one statement.
+   */
+  async publishAndRegister(
+    a: PublishedArtifact,
+    row: Omit<NewPluginRow, 'id'>,
+    endpoints: EndpointInput[],
+    opts: { unlessRemoved?: boolean } = {},
+  ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
+    const { history, ...artifact } = a;
+    return this.repo.insertIfAbsent(row, endpoints, {
+      ...opts,
+      artifact: { record: { ...artifact, sha256: bundleDigest(a.bundle) }, history: this.historyOf(history) },
+    });
   }
 
   /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, isNotNull, lt, notExists, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, gt, inArray, isNotNull, lt, notExists, or, type SQL, sql } from 'drizzle-orm';
 import type { JsonObject } from '../config/plugins/json.js';
 import type { PluginStatus } from '../model/index.js';
 import { guardConnectionErrors } from './connection-errors.js';
@@ -253,39 +253,46 @@ export class PluginRepository {
   async insertIfAbsent(
     row: Omit<NewPluginRow, 'id'>,
     endpoints: EndpointInput[],
-    opts: { unlessRemoved?: boolean } = {},
+    opts: { unlessRemoved?: boolean; artifact?: { record: ArtifactRecord; history?: VersionRecord } } = {},
   ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
-    return this.orm.transaction(async (tx) => {
-      if (opts.unlessRemoved) {
-        const removal = await tx.select().from(pluginRemovals).where(eq(pluginRemovals.name, row.name));
-        if (removal.length > 0) return { row: undefined, created: false, removed: true };
-      }
-      const inserted = await tx
-        .insert(plugins)
-        .values({ id: randomUUID(), ...row })
-        .onConflictDoNothing({ target: plugins.name })
-        .returning();
-      const created = inserted[0];
-      if (created === undefined) {
-        const existing = await tx.select().from(plugins).where(eq(plugins.name, row.name));
-        return { row: existing[0] as PluginRow, created: false, removed: false };
-      }
-      if (endpoints.length > 0) {
-        await tx
-          .insert(pluginEndpoints)
-          .values(
-            endpoints.map((e) => ({
-              pluginId: created.id,
-              method: e.method,
-              path: e.path,
-              handler: e.handler ?? '',
-              type: e.type ?? 'REST',
-            })),
-          )
-          .onConflictDoNothing();
-      }
-      return { row: created, created: true, removed: false };
-    });
+    // One statement (one round trip, one commit): the artifact a registration proved and its history entry
+    // when given, the row unless the name exists (or, `unlessRemoved`, was removed), and its endpoints.
+    const columns = getTableColumns(plugins);
+    const values = Object.entries({ id: randomUUID(), ...row }).filter(([, v]) => v !== undefined) as Array<
+      [keyof typeof columns, unknown]
+    >;
+    const names = sql.join(
+      values.map(([k]) => sql.identifier(columns[k].name)),
+      sql`, `,
+    );
+    // INSERT … SELECT types its values from the expressions: each is cast to its column's type
+    const selected = sql.join(
+      values.map(([k, v]) => sql`${sql.param(v, columns[k])}::${sql.raw(columns[k].getSQLType())}`),
+      sql`, `,
+    );
+    const eps = JSON.stringify(
+      endpoints.map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })),
+    );
+    const publication = opts.artifact === undefined ? sql`` : sql`${publicationCtes(opts.artifact.record, opts.artifact.history)}, `;
+    const result = await this.orm.execute(sql`WITH ${publication}
+      removal AS (SELECT 1 FROM ${pluginRemovals} WHERE name = ${row.name} AND ${opts.unlessRemoved === true}::boolean),
+      created AS (
+        INSERT INTO ${plugins} (${names}) SELECT ${selected} WHERE NOT EXISTS (SELECT 1 FROM removal)
+        ON CONFLICT (name) DO NOTHING RETURNING *
+      ),
+      endpoints AS (
+        INSERT INTO ${pluginEndpoints} (plugin_id, method, path, handler, type)
+        SELECT c.id, e.method, e.path, e.handler, e.type
+        FROM created c, json_to_recordset(${eps}::json) AS e(method text, path text, handler text, type text)
+        ON CONFLICT DO NOTHING
+      )
+      SELECT EXISTS (SELECT 1 FROM removal) AS removed, (SELECT row_to_json(c) FROM created c) AS created`);
+    const out = rowsOf(result)[0] as { removed: boolean; created: unknown } | undefined;
+    if (out?.removed === true) return { row: undefined, created: false, removed: true };
+    const created = rowsFromJson(plugins, out?.created)[0];
+    if (created !== undefined) return { row: created, created: true, removed: false };
+    const existing = await this.orm.select().from(plugins).where(eq(plugins.name, row.name));
+    return { row: existing[0] as PluginRow, created: false, removed: false };
   }
 
   async update(name: string, patch: Partial<Omit<NewPluginRow, 'id' | 'name' | 'createdAt'>>): Promise<PluginRow | undefined> {
@@ -402,18 +409,8 @@ export class PluginRepository {
    * commit): the nodes woken by the row's change find the artifact and its history already there.
    */
   private async putArtifactAndRow(a: ArtifactRecord, record: VersionRecord | undefined, row: ArtifactRowUpdate): Promise<void> {
-    const artifact = sql`INSERT INTO ${pluginArtifacts} (hash, plugin_name, version, format, bundle, sha256, size)
-      VALUES (${a.hash}, ${a.pluginName}, ${a.version}, ${a.format}, ${a.bundle}, ${a.sha256}, ${Buffer.byteLength(a.bundle)})
-      ON CONFLICT DO NOTHING`;
-    const version =
-      record === undefined
-        ? undefined
-        : sql`INSERT INTO ${pluginVersions} (plugin_name, hash, version, sha256, metadata, published_by, action)
-      VALUES (${a.pluginName}, ${a.hash}, ${a.version}, ${a.sha256}, ${JSON.stringify(record.metadata)}::jsonb, ${record.publishedBy}, ${record.action})
-      ON CONFLICT DO NOTHING`;
     const update = this.orm.update(plugins).set(row.patch).where(eq(plugins.name, row.name)).getSQL();
-    const ctes = version === undefined ? sql`artifact AS (${artifact})` : sql`artifact AS (${artifact}), version AS (${version})`;
-    await this.orm.execute(sql`WITH ${ctes} ${update}`);
+    await this.orm.execute(sql`WITH ${publicationCtes(a, record)} ${update}`);
   }
 
   /** Stores an uploaded plugin's source archive; the same archive again is a no-op. */
@@ -578,4 +575,21 @@ function withEndpoints(j: {
     endpoints: rowsFromJson(pluginEndpoints, j.endpoints),
     rollout: rowsFromJson(pluginRollouts, j.rollout)[0] ?? null,
   };
+}
+
+/** The artifact and, with `record`, its version-history entry, as the CTEs of a publishing statement. */
+function publicationCtes(a: ArtifactRecord, record: VersionRecord | undefined): SQL {
+  const artifact = sql`INSERT INTO ${pluginArtifacts} (hash, plugin_name, version, format, bundle, sha256, size)
+      VALUES (${a.hash}, ${a.pluginName}, ${a.version}, ${a.format}, ${a.bundle}, ${a.sha256}, ${Buffer.byteLength(a.bundle)})
+      ON CONFLICT DO NOTHING`;
+  if (record === undefined) return sql`artifact AS (${artifact})`;
+  const version = sql`INSERT INTO ${pluginVersions} (plugin_name, hash, version, sha256, metadata, published_by, action)
+      VALUES (${a.pluginName}, ${a.hash}, ${a.version}, ${a.sha256}, ${JSON.stringify(record.metadata)}::jsonb, ${record.publishedBy}, ${record.action})
+      ON CONFLICT DO NOTHING`;
+  return sql`artifact AS (${artifact}), version AS (${version})`;
+}
+
+/** The rows of `orm.execute()`: postgres.js returns them as the result, PGlite under `rows`. */
+function rowsOf(result: unknown): unknown[] {
+  return Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? []);
 }
