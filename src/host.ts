@@ -139,6 +139,7 @@ export class Host {
       // an artifact file found in the cache is used only if it matches the digest the store recorded
       trustCache: (plugin, artifact) => this.artifacts.trustLocal(plugin, artifact),
     });
+    if (c.discover) this.compiler.warmUpIfFirstStart();
     this.db = await openDatabase({
       databaseUrl: c.databaseUrl,
       password: c.databasePassword,

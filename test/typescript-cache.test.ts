@@ -23,6 +23,10 @@ async function loadInChild(cacheDir: string, save: boolean): Promise<{ cacheUsed
     const l = loadTypeScript({ cacheDir: ${JSON.stringify(cacheDir)} });
     const sf = l.ts.createSourceFile('x.ts', 'const a: number = 1; let b = a;', l.ts.ScriptTarget.ES2022);
     if (${save}) l.saveCache();
+    const { createRequire } = await import('node:module');
+    const require = createRequire(import.meta.url);
+    // the module is where a require of typescript, and the serving-thread probe, look for it
+    if (require('typescript') !== l.ts) throw new Error('not in require.cache');
     console.log(JSON.stringify({ cacheUsed: l.cacheUsed, version: l.ts.version, statements: sf.statements.length }));
   `;
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);

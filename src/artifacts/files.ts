@@ -1,4 +1,15 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  opendirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { access, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { assertArtifactHash } from '../model/index.js';
@@ -30,6 +41,21 @@ export class ArtifactFiles {
 
   has(hash: string): boolean {
     return existsSync(this.pathOf(hash));
+  }
+
+  /** Whether any artifact file is here (stops at the first one found). */
+  hasAny(): boolean {
+    try {
+      const d = opendirSync(this.dir);
+      try {
+        for (let e = d.readSync(); e !== null; e = d.readSync()) if (e.name.endsWith('.cjs')) return true;
+      } finally {
+        d.closeSync();
+      }
+    } catch {
+      // unreadable: as if empty
+    }
+    return false;
   }
 
   async hasAsync(hash: string): Promise<boolean> {

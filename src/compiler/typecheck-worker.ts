@@ -5,7 +5,7 @@
  * carries that heap through its garbage collections.
  */
 import { parentPort } from 'node:worker_threads';
-import { saveTypeScriptCache, TypeChecker } from './typecheck.js';
+import { type Diagnostic, saveTypeScriptCache, TypeChecker } from './typecheck.js';
 import type { CheckRequest, CheckResponse } from './worker-protocol.js';
 
 const checker = new TypeChecker();
@@ -15,12 +15,15 @@ if (port === null) throw new Error('typecheck-worker must run in a worker thread
 port.on('message', (req: CheckRequest) => {
   let res: CheckResponse;
   try {
-    const results = checker.checkMany(req.items);
+    let results = new Map<string, Diagnostic[]>();
+    // no items: a warm-up ahead of the checks a start is about to ask for
+    if (req.items.length === 0) checker.warmUp();
+    else results = checker.checkMany(req.items);
     res = { id: req.id, ok: true, results: [...results] };
   } catch (err) {
     res = { id: req.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
   }
   port.postMessage(res);
-  // after the answer: the code compiled by this first check is what the next checker starts with
-  setImmediate(saveTypeScriptCache);
+  // after the answer to a first real check (not a warm-up): the code it compiled is what the next checker starts with
+  if (req.items.length > 0) setImmediate(saveTypeScriptCache);
 });

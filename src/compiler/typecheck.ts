@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type * as TS from 'typescript';
+import { withDeclaredVariance } from './declared-variance.js';
 import { FASTIFY_TYPES, SDK_ENTRY, TYPE_ROOTS } from './sdk-path.js';
 import { loadTypeScript } from './typescript-module.js';
 
@@ -26,6 +27,18 @@ export interface Diagnostic {
 }
 
 const CHECK_BASENAME = '__plugin_host_factory_check__.ts';
+
+/** The plugin `warmUp` checks: it uses what plugins use most, the SDK and a Fastify route. */
+const WARM_UP_SOURCE = `import { definePlugin } from 'plugin-host/sdk';
+export const newPlugin = definePlugin(() => ({
+  getMetadata: () => ({ name: 'warm-up', version: '0.0.0', description: '', author: '' }),
+  initialize() {},
+  registerRoutes(server) {
+    server.get('/warm-up', async () => ({ ok: true }));
+  },
+  cleanup() {},
+}));
+`;
 
 const OPTIONS: TS.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
@@ -115,7 +128,21 @@ export class TypeChecker {
     return batch;
   }
 
-  private checkBatch(items: ReadonlyArray<{ dir: string; entry: string }>): Map<string, Diagnostic[]> {
+  /**
+   * Parses and binds what every check needs (the standard library, `@types/node`, Fastify's and the SDK's
+   * declarations) by checking a small plugin that exists only in memory: the first real check then starts
+   * from there. Used to overlap that work with the rest of a host's start.
+   */
+  warmUp(): void {
+    const dir = path.join(HOST_ROOT, '.plugin-host-warm-up');
+    const entry = path.join(dir, 'main.ts');
+    this.checkBatch([{ dir, entry }], new Map([[toTsPath(entry), WARM_UP_SOURCE]]));
+  }
+
+  private checkBatch(
+    items: ReadonlyArray<{ dir: string; entry: string }>,
+    virtual: ReadonlyMap<string, string> = new Map(),
+  ): Map<string, Diagnostic[]> {
     const plugins = items.map((item) => {
       const dir = path.resolve(item.dir);
       const entryImport = `./${path.basename(item.entry)}`;
@@ -134,7 +161,7 @@ export class TypeChecker {
         ].join('\n'),
       };
     });
-    const checkSources = new Map(plugins.map((p) => [p.checkFile, p.checkSource]));
+    const checkSources = new Map([...plugins.map((p): [string, string] => [p.checkFile, p.checkSource]), ...virtual]);
     const owner = (f: string) => plugins.find((p) => f.startsWith(p.prefix));
     const inPlugin = (f: string) => owner(f) !== undefined;
     // Answers about plugin files are memoized for this check only.
@@ -153,7 +180,10 @@ export class TypeChecker {
     const readFile = (fileName: string): string | undefined => {
       const virtual = checkSources.get(fileName);
       if (virtual !== undefined) return virtual;
-      return memo(this.textCache, local.text, fileName, () => ts.sys.readFile(fileName));
+      return memo(this.textCache, local.text, fileName, () => {
+        const text = ts.sys.readFile(fileName);
+        return text === undefined ? undefined : withDeclaredVariance(fileName, text);
+      });
     };
 
     const host: TS.CompilerHost = {

@@ -43,6 +43,9 @@ export function loadTypeScript(o: { cacheDir?: string | undefined } = {}): Loade
   const dir = o.cacheDir ?? defaultCacheDir();
   try {
     const filename = hostRequire.resolve('typescript');
+    // already loaded in this thread (by a `require` elsewhere): that copy, not a second one
+    const loaded = hostRequire.cache[filename];
+    if (loaded?.loaded === true) return { ts: loaded.exports as typeof TS, cacheUsed: false, saveCache() {} };
     const { version } = hostRequire('typescript/package.json') as { version: string };
     if (dir === undefined) throw new Error('no cache directory');
     const cacheFile = path.join(dir, `typescript-${version}-node${process.versions.node}-${process.arch}.v8cache`);
@@ -53,9 +56,13 @@ export function loadTypeScript(o: { cacheDir?: string | undefined } = {}): Loade
       // none yet
     }
     const script = new vm.Script(Module.wrap(readFileSync(filename, 'utf8')), { filename, cachedData });
-    const mod = { exports: {} as unknown };
+    // a CommonJS module like any other, in `require.cache`: a `require('typescript')` in this thread gets it
+    const mod = new Module(filename);
+    mod.filename = filename;
     const init = script.runInThisContext() as (...args: unknown[]) => void;
     init.call(mod.exports, mod.exports, createRequire(filename), mod, filename, path.dirname(filename));
+    mod.loaded = true;
+    hostRequire.cache[filename] = mod;
     const cacheUsed = cachedData !== undefined && !script.cachedDataRejected;
     let saved = cacheUsed;
     return {
