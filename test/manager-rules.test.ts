@@ -170,6 +170,26 @@ class FakeRuntime implements PluginRuntime {
   async close(): Promise<void> {}
 }
 
+/** A compiler whose type checks finish when the test says so: `compileAhead` hands out a pending `checked`. */
+class GatedCompiler extends FakeCompiler {
+  readonly gates: Array<{ pass(): void; fail(err: Error): void }> = [];
+
+  async compileAhead(dir: string): Promise<{ result: CompileResult; checked: Promise<void> }> {
+    const result = await this.compile(dir);
+    let gate: { pass(): void; fail(err: Error): void } | undefined;
+    const checked = new Promise<void>((pass, fail) => {
+      gate = { pass, fail };
+    });
+    this.gates.push(gate as { pass(): void; fail(err: Error): void });
+    return { result, checked };
+  }
+}
+
+/** Resolves once `cond()` holds, checked between turns of the event loop. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setImmediate(r));
+}
+
 describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
   let db: Database;
   let repo: PluginRepository;
@@ -236,6 +256,42 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
     await manager.reconcile('a');
     assert.equal(runtime.loadsOf('a').length, 2, 'a new generation reloads');
     assert.equal(runtime.loadsOf('a')[0]?.unloaded, true, 'the replaced version was unloaded');
+    await manager.stop();
+  });
+
+  test('a reload loads beside what serves while its source is checked; only a passed check swaps it in', async () => {
+    const gated = new GatedCompiler(path.join(dirs.dir, 'artifacts'));
+    compiler = gated;
+    manager = newManager();
+    await register('a', { version: '1.0.0', routes: ['/a'] });
+    await manager.reconcile('a');
+    assert.equal(gated.gates.length, 0, 'a first load (nothing serves yet) waits for its check inside the compile');
+    const v1 = manager.serving('a');
+
+    gated.sources.set('a', { version: '2.0.0', routes: ['/a'] });
+    await repo.bumpGeneration('a');
+    const failing = manager.reconcile('a');
+    await until(() => runtime.loadsOf('a').length === 2);
+    assert.equal(dispatcher.current.find('GET', '/a'), v1, 'loaded while checked, not swapped in');
+    gated.gates[0]?.fail(new HostError('PH_ERR_COMPILE_TYPE', "a/main.ts:3:7: Type 'string' is not assignable to type 'number'."));
+    await failing;
+    const snap = manager.snapshot('a');
+    assert.equal(manager.serving('a'), v1, 'a failed check replaces nothing');
+    assert.equal(dispatcher.current.find('GET', '/a'), v1);
+    assert.equal(snap?.last_error?.code, 'PH_ERR_COMPILE_TYPE');
+    assert.equal(snap?.last_error?.version, '2.0.0');
+    assert.equal(runtime.loadsOf('a')[1]?.unloaded, true, 'the refused version was unloaded (its cleanup ran)');
+
+    gated.sources.set('a', { version: '3.0.0', routes: ['/a'] });
+    await repo.bumpGeneration('a');
+    const passing = manager.reconcile('a');
+    await until(() => runtime.loadsOf('a').length === 3);
+    assert.equal(dispatcher.current.find('GET', '/a'), v1, 'still the old version while the check runs');
+    gated.gates[1]?.pass();
+    await passing;
+    assert.equal(manager.serving('a')?.version, '3.0.0');
+    assert.equal(dispatcher.current.find('GET', '/a'), manager.serving('a'));
+    assert.equal(manager.snapshot('a')?.last_error, null);
     await manager.stop();
   });
 

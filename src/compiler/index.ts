@@ -18,7 +18,7 @@ export interface CompileResult extends Artifact {
   entry: string;
   /** False when the artifact already existed for this content hash. */
   built: boolean;
-  /** `bundleMs` is what was left to wait for the bundle once the check was done (it is made during the check). */
+  /** From the end of hashing: until the check was done, and until the bundle was (they run at the same time). */
   timings: { hashMs: number; typecheckMs: number; bundleMs: number };
 }
 
@@ -26,6 +26,8 @@ export interface CompileResult extends Artifact {
 export interface PluginCompiler {
   /** Compiles the plugin in `dir` into an artifact; nothing of it runs on the serving thread once the host serves. */
   compile(dir: string): Promise<CompileResult>;
+  /** As `compile`, resolving once bundled; `checked` settles with the type check (see `Compiler.compileAhead`). */
+  compileAhead?(dir: string): Promise<{ result: CompileResult; checked: Promise<void> }>;
   /** Checks several plugins ahead, in one program, so the `compile` calls that follow find their check done. */
   prepare(dirs: readonly string[]): Promise<void>;
 }
@@ -158,33 +160,63 @@ export class Compiler implements PluginCompiler {
    * otherwise type check (done ahead by `prepare`, or now), bundle, write.
    */
   async compile(dir: string): Promise<CompileResult> {
+    const { result, checked } = await this.compileAhead(dir);
+    await checked;
+    return result;
+  }
+
+  /**
+   * As `compile`, but resolves once the bundle is made, while the type check may still run: `checked`
+   * settles when it is done (and the artifact file written, once it passed), and rejects with the
+   * coded error of a failed check. A reload loads the new version beside the serving one meanwhile,
+   * and swaps it in only once `checked` resolved.
+   */
+  async compileAhead(dir: string): Promise<{ result: CompileResult; checked: Promise<void> }> {
     const step = await this.locate(dir);
     if (step.cached !== undefined) {
       const trust = this.options.trustCache;
-      if (trust === undefined || (await trust(path.basename(dir), step.cached))) return step.cached;
+      if (trust === undefined || (await trust(path.basename(dir), step.cached))) return { result: step.cached, checked: Promise.resolve() };
     }
     const ahead = this.prepared.get(step.hash);
     this.prepared.delete(step.hash);
-    // The bundle is made while the check runs (the same content hash: one made ahead is this source's),
-    // and used only once the check has passed.
+    // The check and the bundle run at the same time (the same content hash: a bundle made ahead is this
+    // source's); the artifact file is written only once the check has passed.
     const bundling = ahead?.bundle ?? this.bundle(step.entry, dir, step.hash);
-    bundling.catch(() => undefined); // a type error is reported first; a bundle error is thrown below
-    let diags = await ahead?.diags;
-    if (diags === undefined && this.options.typecheck) {
-      diags = (await this.checkMany([{ dir, entry: step.entry }])).get(path.resolve(dir)) ?? [];
-    }
-    if (diags !== undefined && diags.length > 0) throw this.typeError(step.entry, diags);
-    const t2 = performance.now();
-    const bundle = await bundling;
-    const t3 = performance.now();
-    const written = await this.files.writeAsync(step.hash, bundle);
-    return {
-      ...written,
+    bundling.catch(() => undefined); // reported below, after a type error if there is one
+    const result: CompileResult = {
+      hash: step.hash,
+      path: this.files.pathOf(step.hash),
+      bundle: '',
       format: ARTIFACT_FORMAT,
       entry: step.entry,
       built: true,
-      timings: { hashMs: step.t1 - step.t0, typecheckMs: t2 - step.t1, bundleMs: t3 - t2 },
+      timings: { hashMs: step.t1 - step.t0, typecheckMs: 0, bundleMs: 0 },
     };
+    const checking = this.diagnostics(dir, step.entry, ahead?.diags).then((diags) => {
+      result.timings.typecheckMs = performance.now() - step.t1;
+      if (diags.length > 0) throw this.typeError(step.entry, diags);
+    });
+    checking.catch(() => undefined); // awaited below when the bundle fails, else by whoever takes `checked`
+    try {
+      result.bundle = await bundling;
+    } catch (err) {
+      await checking; // a type error explains a bundle error better than the bundler does
+      throw err;
+    }
+    result.timings.bundleMs = performance.now() - step.t1;
+    const checked = checking.then(async () => {
+      await this.files.writeAsync(step.hash, result.bundle);
+    });
+    checked.catch(() => undefined);
+    return { result, checked };
+  }
+
+  /** The check's diagnostics of one plugin: made ahead by `prepare`, or now; none when checks are off. */
+  private async diagnostics(dir: string, entry: string, ahead: Promise<Diagnostic[] | undefined> | undefined): Promise<Diagnostic[]> {
+    const made = await ahead;
+    if (made !== undefined) return made;
+    if (!this.options.typecheck) return [];
+    return (await this.checkMany([{ dir, entry }])).get(path.resolve(dir)) ?? [];
   }
 
   /** Entry and content hash; the artifact itself when it is already built. */

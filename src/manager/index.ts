@@ -209,7 +209,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
     let resolved: Resolved;
     try {
-      resolved = target === undefined ? await this.resolver.resolve(row) : await this.resolver.fromArtifact(row, target.hash);
+      // a reload of what serves here loads the new version while its source is type-checked (`Resolved.checked`)
+      resolved =
+        target === undefined
+          ? await this.resolver.resolve(row, { early: rec.serving !== undefined && rec.state === 'serving' })
+          : await this.resolver.fromArtifact(row, target.hash);
     } catch (err) {
       // a lost connection is not the plugin's fault: the scheduler postpones and retries the run
       if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;

@@ -21,6 +21,11 @@ export interface Resolved {
   sourceDir: string | undefined;
   /** Set when this node compiled the artifact from source (and so may publish it). */
   artifact: CompileResult | undefined;
+  /**
+   * Set when the source's type check was still running as this was resolved (`early`): the version may
+   * load meanwhile, but is swapped in only once this resolved; a rejection is the check's coded error.
+   */
+  checked?: Promise<void>;
 }
 
 export interface ResolverOptions {
@@ -59,12 +64,16 @@ export function isSourceError(err: unknown): boolean {
 export class Resolver {
   constructor(private readonly o: ResolverOptions) {}
 
-  async resolve(row: PluginRow): Promise<Resolved> {
+  /**
+   * With `early`, a source compiled here resolves once bundled, its type check still running
+   * (`Resolved.checked`): a reload loads the new version while it is checked.
+   */
+  async resolve(row: PluginRow, opts: { early?: boolean } = {}): Promise<Resolved> {
     const mode = this.o.runtimes.modeOf(row);
-    return { ...(await this.code(row)), mode };
+    return { ...(await this.code(row, opts.early === true)), mode };
   }
 
-  private async code(row: PluginRow): Promise<Omit<Resolved, 'mode'>> {
+  private async code(row: PluginRow, early: boolean): Promise<Omit<Resolved, 'mode'>> {
     if (row.type === 'static') {
       const factory = this.o.staticPlugins?.get(row.name);
       if (factory === undefined)
@@ -88,7 +97,7 @@ export class Resolver {
           `${row.name}: source directory ${path.basename(dir)} does not match the plugin name`,
         );
       }
-      return this.compiled(dir);
+      return this.compiled(dir, early);
     }
     // No usable source here: load the published artifact by hash (disk cache first, then the database).
     const source = row.sourcePath ?? row.path;
@@ -126,14 +135,17 @@ export class Resolver {
   }
 
   /** The plugin source in `dir`, compiled here (or its artifact, when the compiler has it already). */
-  private async compiled(dir: string): Promise<Omit<Resolved, 'mode'>> {
-    const artifact = await this.o.compiler.compile(dir);
+  private async compiled(dir: string, early = false): Promise<Omit<Resolved, 'mode'>> {
+    const compiler = this.o.compiler;
+    const ahead = early && compiler.compileAhead !== undefined ? await compiler.compileAhead(dir) : undefined;
+    const artifact = ahead?.result ?? (await compiler.compile(dir));
     return {
       hash: artifact.hash,
       from: 'source',
       code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
       sourceDir: dir,
       artifact,
+      ...(ahead === undefined ? {} : { checked: ahead.checked }),
     };
   }
 

@@ -60,7 +60,7 @@ export class Rollout {
       return this.o.configs.prepare(rec.name, metadata, row.config);
     } catch (err) {
       if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
-      this.o.observed.failed(rec, err, fingerprint, { version: version ?? row.version, hash: r.hash }, true);
+      this.o.observed.failed(rec, (await checkFailure(r)) ?? err, fingerprint, { version: version ?? row.version, hash: r.hash }, true);
       return undefined;
     }
   }
@@ -81,7 +81,16 @@ export class Rollout {
       next = await this.o.runtimes.get(r.mode).load(this.request(name, r, config));
     } catch (err) {
       this.o.observed.abort(rec, 'load failed');
-      this.o.observed.failed(rec, err, fingerprint, { version: (await this.versionOf(name, r)) ?? row.version, hash: r.hash }, true);
+      const failure = (await checkFailure(r)) ?? err;
+      this.o.observed.failed(rec, failure, fingerprint, { version: (await this.versionOf(name, r)) ?? row.version, hash: r.hash }, true);
+      return undefined;
+    }
+    // A source still being type-checked was loaded meanwhile: it replaces nothing until the check passed.
+    const failedCheck = await checkFailure(r);
+    if (failedCheck !== undefined) {
+      await next.unload(this.o.hookTimeoutMs);
+      this.o.observed.abort(rec, 'type check failed');
+      this.o.observed.failed(rec, failedCheck, fingerprint, { version: next.version, hash: r.hash }, true);
       return undefined;
     }
     await this.o.admitted(name);
@@ -216,5 +225,16 @@ export class Rollout {
   /** Waits for replaced versions still draining or cleaning up (shutdown). */
   async stop(): Promise<void> {
     await Promise.all([...this.retiring]);
+  }
+}
+
+/** The error of the type check `r` was loaded beside, once it is done; undefined when it passed (or there is none). */
+async function checkFailure(r: Resolved): Promise<unknown> {
+  if (r.checked === undefined) return undefined;
+  try {
+    await r.checked;
+    return undefined;
+  } catch (err) {
+    return err;
   }
 }
