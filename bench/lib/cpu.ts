@@ -33,3 +33,40 @@ export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? Number.NaN : Number(m[1]) * 1024;
 }
+
+/** CPU of the serving (main) thread and of the other threads of `pid` between two `threadCpuNs` readings. */
+export function mainAndOtherNs(
+  pid: number,
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+): { main: number; other: number } {
+  let main = 0;
+  let other = 0;
+  for (const [tid, ns] of after) {
+    const d = ns - (before.get(tid) ?? 0);
+    if (tid === String(pid)) main += d;
+    else other += d;
+  }
+  return { main, other };
+}
+
+/** CPU time (user + system, milliseconds) of the child processes of `pid` (esbuild's service, for one), by child pid. */
+export function childrenCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return out;
+  }
+  for (const c of children) {
+    try {
+      const fields = (readFileSync(`/proc/${c}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+      // utime and stime, in clock ticks of 10 ms
+      out.set(c, (Number(fields[11]) + Number(fields[12])) * 10);
+    } catch {
+      // ended
+    }
+  }
+  return out;
+}
