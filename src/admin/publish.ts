@@ -24,16 +24,26 @@ export interface Proven {
  * error of the first step that fails.
  */
 export async function prove(deps: ProveDeps, name: string, dir: string): Promise<Proven> {
-  const artifact = await deps.compiler.compile(dir);
-  const metadata = await deps.runtime.trial({
-    name,
-    hash: artifact.hash,
-    code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
-    sourceDir: dir,
-    log: deps.log.child({ plugin: name }),
-    hookTimeoutMs: deps.hookTimeoutMs,
-    config: {},
-  });
+  // the trial runs while the source is type-checked (when the compiler can tell the two apart); the proof
+  // is complete only once the check passed, and a failed check is the error reported, not the trial's
+  const ahead = deps.compiler.compileAhead === undefined ? undefined : await deps.compiler.compileAhead(dir);
+  const artifact = ahead?.result ?? (await deps.compiler.compile(dir));
+  let metadata: PluginMetadata;
+  try {
+    metadata = await deps.runtime.trial({
+      name,
+      hash: artifact.hash,
+      code: { kind: 'bundle', bundle: artifact.bundle, filename: artifact.path },
+      sourceDir: dir,
+      log: deps.log.child({ plugin: name }),
+      hookTimeoutMs: deps.hookTimeoutMs,
+      config: {},
+    });
+  } catch (err) {
+    await ahead?.checked;
+    throw err;
+  }
+  await ahead?.checked;
   return { artifact, metadata };
 }
 

@@ -10,7 +10,7 @@ import type { PluginStatus } from '../model/index.js';
 import type { Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import type { SourceArchives } from '../uploads/index.js';
-import { prove } from './publish.js';
+import { type Proven, prove } from './publish.js';
 
 export interface RegistrationOptions {
   repo: PluginRepository;
@@ -91,9 +91,17 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     // registration time: of two that claim a route, the first by name keeps it, as when they were registered
     // one after the other in name order.
     const registeredAt = new Date();
-    const outcomes = await inBatches(todo, REGISTER_CONCURRENCY, async (d) => {
+    // Every directory is proved at once (bundles and trial loads on this thread while the batch is type-checked
+    // in the checker's), then registered a few at a time as their proofs complete.
+    const runtime = this.o.runtimes.get(this.o.runtimes.defaultMode);
+    const proving = todo.map((d) => {
+      const proven = prove({ ...this.o, runtime }, d.name, d.dir);
+      proven.catch(() => undefined); // awaited below
+      return { d, proven };
+    });
+    const outcomes = await inBatches(proving, REGISTER_CONCURRENCY, async ({ d, proven }) => {
       try {
-        return await this.registerDirectory(d.name, d.dir, { explicit: false, registeredAt });
+        return await this.registerDirectory(d.name, d.dir, { explicit: false, registeredAt, proven });
       } catch (err) {
         return err instanceof Error ? err : new Error(String(err));
       }
@@ -124,11 +132,11 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
   async registerDirectory(
     name: string,
     dir: string,
-    opts: { status?: PluginStatus; explicit: boolean; registeredAt?: Date },
+    opts: { status?: PluginStatus; explicit: boolean; registeredAt?: Date; proven?: Promise<Proven> },
   ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
     // a new directory runs in the default mode: prove it there (a worker plugin's module code never runs in the serving thread)
     const runtime = this.o.runtimes.get(this.o.runtimes.defaultMode);
-    const { artifact, metadata } = await prove({ ...this.o, runtime }, name, dir);
+    const { artifact, metadata } = await (opts.proven ?? prove({ ...this.o, runtime }, name, dir));
     // the artifact, its history entry and the row in one statement
     const res = await this.o.artifacts.publishAndRegister(
       {
