@@ -368,7 +368,14 @@ export class PluginRepository {
           type: e.type ?? 'REST',
         })),
       );
-      if (rows.length > 0) await tx.insert(pluginEndpoints).values(rows).onConflictDoNothing();
+      // one JSON parameter rather than five per row: a first round writes hundreds of rows here at once
+      if (rows.length > 0) {
+        await tx.execute(sql`INSERT INTO ${pluginEndpoints} (plugin_id, method, path, handler, type)
+          SELECT e.plugin_id, e.method, e.path, e.handler, e.type
+          FROM json_to_recordset(${JSON.stringify(rows.map((r) => ({ plugin_id: r.pluginId, method: r.method, path: r.path, handler: r.handler, type: r.type })))}::json)
+            AS e(plugin_id text, method text, path text, handler text, type text)
+          ON CONFLICT DO NOTHING`);
+      }
     });
   }
 
