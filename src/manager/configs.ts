@@ -42,13 +42,14 @@ export class VersionMetadata {
    * Throws the trial's coded error. The trial runs in the runtime the version will run in: a worker
    * plugin's module code never runs in the serving thread.
    */
-  async of(req: LoadRequest, mode: IsolationMode): Promise<PluginMetadata> {
+  /** `builtHere`: the artifact was just built by this node, so nothing can have recorded its metadata yet. */
+  async of(req: LoadRequest, mode: IsolationMode, builtHere = false): Promise<PluginMetadata> {
     const key = `${req.name}\0${req.hash}`;
     const hit = this.kept.get(key);
     if (hit !== undefined) return hit;
     // What was proven when the version was published saves evaluating its code once more (at every start,
     // and on a node that loads a published artifact); the trial is the fallback.
-    const m = (await this.recordedOf(req)) ?? (await this.runtimes.get(mode).trial(req));
+    const m = (builtHere ? undefined : await this.recordedOf(req)) ?? (await this.runtimes.get(mode).trial(req));
     if (this.kept.size >= MAX_KEPT) this.kept.delete(this.kept.keys().next().value as string);
     this.kept.set(key, m);
     return m;
@@ -114,8 +115,8 @@ export class VersionConfigs {
   }
 
   /** The version's metadata (its `configSchema` above all). Throws the trial's coded error. */
-  metadataOf(req: LoadRequest, mode: IsolationMode): Promise<PluginMetadata> {
-    return this.metadata.of(req, mode);
+  metadataOf(req: LoadRequest, mode: IsolationMode, builtHere = false): Promise<PluginMetadata> {
+    return this.metadata.of(req, mode, builtHere);
   }
 
   /**

@@ -55,7 +55,8 @@ export class Rollout {
   private async configure(rec: PluginRecord, row: PluginWithEndpoints, r: Resolved, fingerprint: string): Promise<JsonObject | undefined> {
     let version: string | undefined;
     try {
-      const metadata = await this.o.configs.metadataOf(this.request(rec.name, r), r.mode);
+      // a version this node has just built was published by nobody yet: no recorded metadata to look up
+      const metadata = await this.o.configs.metadataOf(this.request(rec.name, r), r.mode, r.artifact?.built === true);
       version = metadata.version;
       return this.o.configs.prepare(rec.name, metadata, row.config);
     } catch (err) {
