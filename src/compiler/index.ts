@@ -108,6 +108,11 @@ export class Compiler implements PluginCompiler {
     this.worker.checkMany([], START_BATCH_IDLE_MS).catch(() => undefined);
   }
 
+  /** True while a type-check worker (and so a loaded TypeScript) exists. */
+  get checkerRunning(): boolean {
+    return this.worker?.running === true;
+  }
+
   /** Stops the type-check worker, if any. */
   async close(): Promise<void> {
     await this.worker?.close();
