@@ -93,9 +93,8 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     const registeredAt = new Date();
     // Every directory is proved at once (bundles and trial loads on this thread while the batch is type-checked
     // in the checker's), then registered a few at a time as their proofs complete.
-    const runtime = this.o.runtimes.get(this.o.runtimes.defaultMode);
     const proving = todo.map((d) => {
-      const proven = prove({ ...this.o, runtime }, d.name, d.dir);
+      const proven = this.prove(d.name, d.dir);
       proven.catch(() => undefined); // awaited below
       return { d, proven };
     });
@@ -134,9 +133,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     dir: string,
     opts: { status?: PluginStatus; explicit: boolean; registeredAt?: Date; proven?: Promise<Proven> },
   ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
-    // a new directory runs in the default mode: prove it there (a worker plugin's module code never runs in the serving thread)
-    const runtime = this.o.runtimes.get(this.o.runtimes.defaultMode);
-    const { artifact, metadata } = await (opts.proven ?? prove({ ...this.o, runtime }, name, dir));
+    const { artifact, metadata } = await (opts.proven ?? this.prove(name, dir));
     // the artifact, its history entry and the row in one statement
     const res = await this.o.artifacts.publishAndRegister(
       {
@@ -166,6 +163,11 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     this.discoveryErrors.delete(name);
     if (res.created) this.o.log.info({ plugin: name, version: metadata.version, hash: artifact.hash }, `registered plugin ${name}`);
     return res;
+  }
+
+  /** A new directory runs in the default mode: it is proved there (a worker plugin's module code never runs in the serving thread). */
+  private prove(name: string, dir: string): Promise<Proven> {
+    return prove({ ...this.o, runtime: this.o.runtimes.get(this.o.runtimes.defaultMode) }, name, dir);
   }
 
   /** Registers static plugins (compiled into the host) that the database does not know yet. */

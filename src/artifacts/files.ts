@@ -45,17 +45,7 @@ export class ArtifactFiles {
 
   /** Whether any artifact file is here (stops at the first one found). */
   hasAny(): boolean {
-    try {
-      const d = opendirSync(this.dir);
-      try {
-        for (let e = d.readSync(); e !== null; e = d.readSync()) if (e.name.endsWith('.cjs')) return true;
-      } finally {
-        d.closeSync();
-      }
-    } catch {
-      // unreadable: as if empty
-    }
-    return false;
+    return hasEntry(this.dir, (name) => name.endsWith('.cjs'));
   }
 
   async hasAsync(hash: string): Promise<boolean> {
@@ -162,4 +152,19 @@ function testPauseMidWrite(content: string): number | undefined {
 function pauseForTest(file: string): void {
   process.stderr.write(`plugin-host: test pause in the middle of writing ${file}\n`);
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+}
+
+/** Whether `dir` holds an entry whose name `match` accepts, reading no further than the first (false if unreadable). */
+export function hasEntry(dir: string, match: (name: string) => boolean = () => true): boolean {
+  try {
+    const d = opendirSync(dir);
+    try {
+      for (let e = d.readSync(); e !== null; e = d.readSync()) if (match(e.name)) return true;
+    } finally {
+      d.closeSync();
+    }
+  } catch {
+    // unreadable: as if empty
+  }
+  return false;
 }

@@ -1,3 +1,3 @@
-export { type Artifact, ArtifactFiles } from './files.js';
+export { type Artifact, ArtifactFiles, hasEntry } from './files.js';
 export { ARTIFACT_FORMAT, artifactFormatOf, artifactHeader } from './format.js';
 export { ArtifactStore, bundleDigest, type PublishedArtifact } from './store.js';

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ArtifactRowUpdate, EndpointInput, NewPluginRow, PluginRepository, PluginRow, VersionRecord } from '../db/index.js';
+import type {
+  ArtifactRecord,
+  ArtifactRowUpdate,
+  EndpointInput,
+  NewPluginRow,
+  PluginRepository,
+  PluginRow,
+  VersionRecord,
+} from '../db/index.js';
 import { HostError } from '../errors/index.js';
 import { assertArtifactHash } from '../model/index.js';
 import { type Artifact, ArtifactFiles } from './files.js';
@@ -50,16 +58,23 @@ export class ArtifactStore {
    * plugin row that names it is changed in the same statement.
    */
   async publish(a: PublishedArtifact, row?: ArtifactRowUpdate): Promise<void> {
-    const { history, ...artifact } = a;
-    await this.repo.putArtifact({ ...artifact, sha256: bundleDigest(a.bundle) }, this.historyOf(history), row);
+    const { record, history } = this.recordsOf(a);
+    await this.repo.putArtifact(record, history, row);
   }
 
-  private historyOf(history: PublishedArtifact['history']): VersionRecord | undefined {
-    if (history === undefined) return undefined;
+  /** The artifact's row (with its digest) and, when `history` says who published it and how, its history entry. */
+  private recordsOf(a: PublishedArtifact): { record: ArtifactRecord; history: VersionRecord | undefined } {
+    const { history, ...artifact } = a;
     return {
-      action: history.action,
-      publishedBy: this.publisher,
-      metadata: JSON.parse(JSON.stringify(history.metadata)) as Record<string, unknown>,
+      record: { ...artifact, sha256: bundleDigest(a.bundle) },
+      history:
+        history === undefined
+          ? undefined
+          : {
+              action: history.action,
+              publishedBy: this.publisher,
+              metadata: JSON.parse(JSON.stringify(history.metadata)) as Record<string, unknown>,
+            },
     };
   }
 
@@ -73,11 +88,7 @@ export class ArtifactStore {
     endpoints: EndpointInput[],
     opts: { unlessRemoved?: boolean } = {},
   ): Promise<{ row: PluginRow | undefined; created: boolean; removed: boolean }> {
-    const { history, ...artifact } = a;
-    return this.repo.insertIfAbsent(row, endpoints, {
-      ...opts,
-      artifact: { record: { ...artifact, sha256: bundleDigest(a.bundle) }, history: this.historyOf(history) },
-    });
+    return this.repo.insertIfAbsent(row, endpoints, { ...opts, artifact: this.recordsOf(a) });
   }
 
   /**

@@ -1,8 +1,7 @@
-import { opendirSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type * as esbuild from 'esbuild';
-import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader } from '../artifacts/index.js';
+import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader, hasEntry } from '../artifacts/index.js';
 import { ENTRY_FILES, findEntry, hashSourceAsync } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
 import type { Diagnostic, TypeChecker } from './typecheck.js';
@@ -104,7 +103,7 @@ export class Compiler implements PluginCompiler {
    * that compiles nothing never loads TypeScript.
    */
   warmUpIfFirstStart(): void {
-    if (this.worker === undefined || this.files.hasAny() || !hasEntries(this.options.pluginsDir)) return;
+    if (this.worker === undefined || this.files.hasAny() || !hasEntry(this.options.pluginsDir)) return;
     this.worker.checkMany([], START_BATCH_IDLE_MS).catch(() => undefined);
   }
 
@@ -308,18 +307,5 @@ export class Compiler implements PluginCompiler {
   private rel(p: string): string {
     const r = path.relative(this.options.pluginsDir, p);
     return r.startsWith('..') ? p : r;
-  }
-}
-
-function hasEntries(dir: string): boolean {
-  try {
-    const d = opendirSync(dir);
-    try {
-      return d.readSync() !== null;
-    } finally {
-      d.closeSync();
-    }
-  } catch {
-    return false;
   }
 }

@@ -270,9 +270,7 @@ export class PluginRepository {
       values.map(([k, v]) => sql`${sql.param(v, columns[k])}::${sql.raw(columns[k].getSQLType())}`),
       sql`, `,
     );
-    const eps = JSON.stringify(
-      endpoints.map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })),
-    );
+    const eps = JSON.stringify(endpoints.map((e) => endpointRecord(e)));
     const publication = opts.artifact === undefined ? sql`` : sql`${publicationCtes(opts.artifact.record, opts.artifact.history)}, `;
     const result = await this.orm.execute(sql`WITH ${publication}
       removal AS (SELECT 1 FROM ${pluginRemovals} WHERE name = ${row.name} AND ${opts.unlessRemoved === true}::boolean),
@@ -359,20 +357,12 @@ export class PluginRepository {
       });
       if (changed.length === 0) return;
       await tx.delete(pluginEndpoints).where(inArray(pluginEndpoints.pluginId, changed));
-      const rows = changed.flatMap((pluginId) =>
-        (lists.get(pluginId) ?? []).map((e) => ({
-          pluginId,
-          method: e.method,
-          path: e.path,
-          handler: e.handler ?? '',
-          type: e.type ?? 'REST',
-        })),
-      );
+      const rows = changed.flatMap((id) => (lists.get(id) ?? []).map((e) => ({ plugin_id: id, ...endpointRecord(e) })));
       // one JSON parameter rather than five per row: a first round writes hundreds of rows here at once
       if (rows.length > 0) {
         await tx.execute(sql`INSERT INTO ${pluginEndpoints} (plugin_id, method, path, handler, type)
           SELECT e.plugin_id, e.method, e.path, e.handler, e.type
-          FROM json_to_recordset(${JSON.stringify(rows.map((r) => ({ plugin_id: r.pluginId, method: r.method, path: r.path, handler: r.handler, type: r.type })))}::json)
+          FROM json_to_recordset(${JSON.stringify(rows)}::json)
             AS e(plugin_id text, method text, path text, handler text, type text)
           ON CONFLICT DO NOTHING`);
       }
@@ -395,29 +385,14 @@ export class PluginRepository {
     return new Map(rows.map((r) => [r.hash, r.sha256]));
   }
 
-  /** Stores an artifact (idempotent) and, with `record`, its entry in the version history (recorded once per plugin and hash). */
-  async putArtifact(a: ArtifactRecord, record?: VersionRecord, row?: ArtifactRowUpdate): Promise<void> {
-    if (row !== undefined) return this.putArtifactAndRow(a, record, row);
-    await this.orm.transaction(async (tx) => {
-      await tx
-        .insert(pluginArtifacts)
-        .values({ ...a, size: Buffer.byteLength(a.bundle) })
-        .onConflictDoNothing();
-      if (record === undefined) return;
-      await tx
-        .insert(pluginVersions)
-        .values({ pluginName: a.pluginName, hash: a.hash, version: a.version, sha256: a.sha256, ...record })
-        .onConflictDoNothing();
-    });
-  }
-
   /**
-   * The artifact, its version record and the row that names it, in one statement (one round trip, one
-   * commit): the nodes woken by the row's change find the artifact and its history already there.
+   * Stores an artifact (idempotent) and, with `record`, its entry in the version history (recorded once per
+   * plugin and hash); with `row`, the plugin row that names it is changed too. One statement (one round trip,
+   * one commit): the nodes woken by the row's change find the artifact and its history already there.
    */
-  private async putArtifactAndRow(a: ArtifactRecord, record: VersionRecord | undefined, row: ArtifactRowUpdate): Promise<void> {
-    const update = this.orm.update(plugins).set(row.patch).where(eq(plugins.name, row.name)).getSQL();
-    await this.orm.execute(sql`WITH ${publicationCtes(a, record)} ${update}`);
+  async putArtifact(a: ArtifactRecord, record?: VersionRecord, row?: ArtifactRowUpdate): Promise<void> {
+    const then = row === undefined ? sql`SELECT 1` : this.orm.update(plugins).set(row.patch).where(eq(plugins.name, row.name)).getSQL();
+    await this.orm.execute(sql`WITH ${publicationCtes(a, record)} ${then}`);
   }
 
   /** Stores an uploaded plugin's source archive; the same archive again is a no-op. */
@@ -599,4 +574,9 @@ function publicationCtes(a: ArtifactRecord, record: VersionRecord | undefined): 
 /** The rows of `orm.execute()`: postgres.js returns them as the result, PGlite under `rows`. */
 function rowsOf(result: unknown): unknown[] {
   return Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? []);
+}
+
+/** An endpoint as stored: the handler name and type filled in with their defaults. */
+function endpointRecord(e: EndpointInput): { method: string; path: string; handler: string; type: string } {
+  return { method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' };
 }
