@@ -21,7 +21,7 @@ const dirs = (process.env.PLAIN_PLUGINS ?? '').split(path.delimiter).filter((d) 
 // PLAIN_MODULES: each plugin compiled to JavaScript (same order as PLAIN_PLUGINS), so no TypeScript loader is needed
 const modules = (process.env.PLAIN_MODULES ?? '').split(path.delimiter).filter((d) => d !== '');
 for (const [i, dir] of dirs.entries()) {
-  const entry = modules[i] ?? findEntry(dir);
+  const entry = modules[i] ?? (await findEntry(dir));
   if (entry === undefined) throw new Error(`${dir}: no entry file`);
   const mod = (await import(pathToFileURL(entry).href)) as { newPlugin: PluginFactory };
   const plugin = mod.newPlugin();

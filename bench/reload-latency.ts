@@ -16,6 +16,7 @@ import { isMain, log, median, ms, now, QUICK, quantile, type Row, report, sleep,
 const RELOADS = Number(process.env.BENCH_RELOADS ?? (QUICK ? 20 : 100));
 const WARMUP = 5;
 const TIMEOUT_MS = 10_000;
+const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 0);
 
 interface Sample {
   sameMs: number;
@@ -33,6 +34,7 @@ async function firstServed(url: string, version: string, t0: number): Promise<nu
     const t = now();
     if (res.status === 200 && body.version === version) return t - t0;
     if (t - t0 > TIMEOUT_MS) throw new Error(`${url} still not serving ${version} after ${TIMEOUT_MS} ms`);
+    if (POLL_MS > 0) await sleep(POLL_MS);
   }
 }
 

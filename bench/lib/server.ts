@@ -137,7 +137,7 @@ async function compilePlain(pluginDirs: string[]): Promise<{ server: string; mod
   await build({ ...common, entryPoints: [path.join(ROOT, 'bench', 'plain-server.ts')], outfile: server });
   const modules: string[] = [];
   for (const [i, dir] of pluginDirs.entries()) {
-    const entry = findEntry(dir);
+    const entry = await findEntry(dir);
     if (entry === undefined) throw new Error(`${dir}: no entry file`);
     const file = path.join(out, `plugin-${i}-${path.basename(dir)}.mjs`);
     await build({ ...common, entryPoints: [entry], outfile: file });

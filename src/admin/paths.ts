@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, realpathSync } from 'node:fs';
+import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveInside } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
@@ -9,10 +9,10 @@ import { HostError } from '../errors/index.js';
  * directory directly inside `PLUGINS_DIR` is accepted: `..` segments, absolute
  * paths elsewhere, nested directories and symlinks pointing out are refused.
  */
-export function resolvePluginDirectory(pluginsDir: string, input: string): string {
+export async function resolvePluginDirectory(pluginsDir: string, input: string): Promise<string> {
   if (input.includes('\0')) throw new HostError('PH_ERR_PLUGIN_PATH_OUTSIDE', 'path contains a NUL byte');
   const shown = JSON.stringify(input.length > 200 ? `${input.slice(0, 200)}…` : input);
-  const root = realpathSync(pluginsDir);
+  const root = await realpath(pluginsDir);
   const given = path.resolve(pluginsDir);
   const candidate = path.isAbsolute(input) ? path.resolve(input) : path.resolve(root, input);
   // Lexical check first, so a path that leaves PLUGINS_DIR is refused whether or not it exists.
@@ -20,14 +20,14 @@ export function resolvePluginDirectory(pluginsDir: string, input: string): strin
   if (!childOf(root) && !childOf(given)) {
     throw new HostError('PH_ERR_PLUGIN_PATH_OUTSIDE', `path ${shown} is not a directory directly inside the plugins directory`);
   }
-  if (!existsSync(candidate)) {
+  if ((await lstat(candidate).catch(() => undefined)) === undefined) {
     throw new HostError('PH_ERR_PLUGIN_NO_ENTRY', `path ${shown} does not exist in the plugins directory`);
   }
-  const real = resolveInside(pluginsDir, candidate);
+  const real = await resolveInside(pluginsDir, candidate);
   if (real === undefined || path.dirname(real) !== root) {
     // exists and is lexically inside, but its real path is not: a symlink out
     throw new HostError('PH_ERR_PLUGIN_PATH_OUTSIDE', `path ${shown} resolves (through a symlink) outside the plugins directory`);
   }
-  if (!lstatSync(real).isDirectory()) throw new HostError('PH_ERR_PLUGIN_NO_ENTRY', `path ${shown} is not a directory`);
+  if (!(await lstat(real)).isDirectory()) throw new HostError('PH_ERR_PLUGIN_NO_ENTRY', `path ${shown} is not a directory`);
   return real;
 }

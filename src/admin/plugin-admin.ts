@@ -59,7 +59,7 @@ export class PluginAdmin {
    * compile or trial load, having written nothing.
    */
   async register(input: string, opts: { name?: string; status?: PluginStatus } = {}): Promise<PluginRow> {
-    const dir = resolvePluginDirectory(this.o.pluginsDir, input);
+    const dir = await resolvePluginDirectory(this.o.pluginsDir, input);
     const name = path.basename(dir);
     assertPluginName(name);
     if (opts.name !== undefined && opts.name !== name) {
@@ -154,7 +154,7 @@ export class PluginAdmin {
    */
   async compileCandidate(name: string): Promise<Proven> {
     const row = await this.existing(name);
-    const dir = row.type === 'dynamic' ? sourceDirOf(row, this.o.pluginsDir) : undefined;
+    const dir = row.type === 'dynamic' ? await sourceDirOf(row, this.o.pluginsDir) : undefined;
     if (dir === undefined) {
       throw new HostError(
         'PH_ERR_PLUGIN_SOURCE_MISSING',
@@ -181,7 +181,7 @@ export class PluginAdmin {
         ? undefined
         : row.sourceArchive !== null && this.o.sources !== undefined
           ? await this.o.sources.restore(row.name, row.sourceArchive)
-          : sourceDirOf(row, this.o.pluginsDir);
+          : await sourceDirOf(row, this.o.pluginsDir);
     if (dir !== undefined) {
       const runtime = this.o.runtimes.get(this.o.runtimes.modeOf(row));
       Object.assign(patch, publishedFields(await compileAndPublish({ ...this.o, runtime }, name, dir, 'reload')));

@@ -68,7 +68,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
     const failed: string[] = [];
     // A plugin an operator removed stays removed: discovery never registers it again.
     const removals = new Set((await this.o.repo.removals()).map((r) => r.name));
-    const all = discover(this.o.pluginsDir);
+    const all = await discover(this.o.pluginsDir);
     const removed = all.filter((d) => removals.has(d.name)).map((d) => d.name);
     const found = all.filter((d) => !removals.has(d.name));
     for (const name of removals) this.discoveryErrors.delete(name);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type * as esbuild from 'esbuild';
 import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader, hasEntry } from '../artifacts/index.js';
-import { ENTRY_FILES, findEntry, hashSourceAsync } from '../discovery/index.js';
+import { ENTRY_FILES, findEntry, hashSource } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
 import type { Diagnostic, TypeChecker } from './typecheck.js';
 import { START_BATCH_IDLE_MS, WorkerTypeChecker } from './worker-checker.js';
@@ -146,9 +146,9 @@ export class Compiler implements PluginCompiler {
     const todo: Array<{ dir: string; entry: string; hash: string }> = [];
     for (const dir of dirs) {
       try {
-        const entry = findEntry(dir);
+        const entry = await findEntry(dir);
         if (entry === undefined) continue;
-        const hash = await hashSourceAsync(dir);
+        const hash = await hashSource(dir);
         if (this.prepared.has(hash) || (await this.files.hasAsync(hash))) continue;
         todo.push({ dir, entry, hash });
       } catch {
@@ -226,11 +226,11 @@ export class Compiler implements PluginCompiler {
   /** Entry and content hash; the artifact itself when it is already built. */
   private async locate(dir: string): Promise<{ entry: string; hash: string; t0: number; t1: number; cached: CompileResult | undefined }> {
     const t0 = performance.now();
-    const entry = findEntry(dir);
+    const entry = await findEntry(dir);
     if (entry === undefined) {
       throw new HostError('PH_ERR_PLUGIN_NO_ENTRY', `${this.rel(dir)}: no entry file (expected one of ${ENTRY_FILES.join(', ')})`);
     }
-    const hash = await hashSourceAsync(dir);
+    const hash = await hashSource(dir);
     const t1 = performance.now();
     const cached = await this.files.readAsync(hash);
     const hit =

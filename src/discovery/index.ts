@@ -1,10 +1,10 @@
-import { readdirSync, realpathSync } from 'node:fs';
+import { readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError } from '../errors/index.js';
 import { isValidPluginName } from '../model/index.js';
 import { findEntry } from './source.js';
 
-export { ENTRY_FILES, findEntry, hashSource, hashSourceAsync } from './source.js';
+export { ENTRY_FILES, findEntry, hashSource } from './source.js';
 
 /** Directories that are never plugins (the original layout kept host code beside its plugins). */
 const SKIP = new Set(['core', 'types', 'node_modules']);
@@ -19,13 +19,13 @@ export interface DiscoveredPlugin {
 }
 
 /** Proposes each directory of `pluginsDir` as a dynamic plugin. Never throws for one bad directory. */
-export function discover(pluginsDir: string): DiscoveredPlugin[] {
+export async function discover(pluginsDir: string): Promise<DiscoveredPlugin[]> {
   const out: DiscoveredPlugin[] = [];
-  const root = realpathSync(pluginsDir);
-  for (const e of readdirSync(root, { withFileTypes: true })) {
+  const root = await realpath(pluginsDir);
+  for (const e of await readdir(root, { withFileTypes: true })) {
     if (!e.isDirectory() || e.name.startsWith('.') || SKIP.has(e.name)) continue;
     const dir = path.join(root, e.name);
-    const entry = findEntry(dir);
+    const entry = await findEntry(dir);
     let problem: HostError | undefined;
     if (!isValidPluginName(e.name)) {
       problem = new HostError(
@@ -44,12 +44,12 @@ export function discover(pluginsDir: string): DiscoveredPlugin[] {
  * Resolves `candidate` and returns its real path if it lies inside
  * `pluginsDir` (symlinks followed), or undefined if it leaves it or does not exist.
  */
-export function resolveInside(pluginsDir: string, candidate: string): string | undefined {
+export async function resolveInside(pluginsDir: string, candidate: string): Promise<string | undefined> {
   let root: string;
   let real: string;
   try {
-    root = realpathSync(pluginsDir);
-    real = realpathSync(path.isAbsolute(candidate) ? candidate : path.join(root, candidate));
+    root = await realpath(pluginsDir);
+    real = await realpath(path.isAbsolute(candidate) ? candidate : path.join(root, candidate));
   } catch {
     return undefined;
   }
@@ -63,7 +63,10 @@ export function resolveInside(pluginsDir: string, candidate: string): string | u
  * as a real path inside `pluginsDir`; undefined when the row names none, or
  * one that does not exist here or lies outside `pluginsDir`.
  */
-export function sourceDirOf(row: { sourcePath: string | null; path: string | null }, pluginsDir: string): string | undefined {
+export async function sourceDirOf(
+  row: { sourcePath: string | null; path: string | null },
+  pluginsDir: string,
+): Promise<string | undefined> {
   const source = row.sourcePath ?? row.path;
   return source === null ? undefined : resolveInside(pluginsDir, source);
 }

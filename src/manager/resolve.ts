@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { CompileResult, PluginCompiler } from '../compiler/index.js';
 import type { PluginRow } from '../db/index.js';
-import { hashSourceAsync, sourceDirOf } from '../discovery/index.js';
+import { hashSource, sourceDirOf } from '../discovery/index.js';
 import { HostError, isHostError } from '../errors/index.js';
 import type { IsolationMode } from '../model/index.js';
 import type { PluginCode, Runtimes } from '../runtime/index.js';
@@ -89,7 +89,7 @@ export class Resolver {
     if (row.type !== 'dynamic')
       throw new HostError('PH_ERR_DESIRED_STATE_INVALID', `${row.name}: unknown type "${row.type}" (expected dynamic or static)`);
     if (row.sourceArchive !== null && this.o.sources !== undefined) return this.uploaded(row, this.o.sources, row.sourceArchive);
-    const dir = sourceDirOf(row, this.o.pluginsDir);
+    const dir = await sourceDirOf(row, this.o.pluginsDir);
     if (dir !== undefined) {
       if (path.basename(dir) !== row.name) {
         throw new HostError(
@@ -103,7 +103,13 @@ export class Resolver {
     const source = row.sourcePath ?? row.path;
     if (row.artifactHash === null) {
       // the row names a source that exists but is not inside PLUGINS_DIR (resolved above to nothing)
-      if (source !== null && existsSync(path.resolve(this.o.pluginsDir, source))) {
+      if (
+        source !== null &&
+        (await access(path.resolve(this.o.pluginsDir, source)).then(
+          () => true,
+          () => false,
+        ))
+      ) {
         throw new HostError(
           'PH_ERR_PLUGIN_PATH_OUTSIDE',
           `${row.name}: source path ${source} is outside PLUGINS_DIR (${this.o.pluginsDir}); refusing to load it`,
@@ -172,7 +178,7 @@ export class Resolver {
 
   /** Whether this node has the plugin's source and it is not the version `hash` (a pinned plugin says so). */
   async sourceDiffers(row: PluginRow, hash: string): Promise<boolean> {
-    const dir = sourceDirOf(row, this.o.pluginsDir);
+    const dir = await sourceDirOf(row, this.o.pluginsDir);
     if (dir === undefined) return false;
     // artifacts are keyed by the hash of their source tree: no compile is needed to compare
     return (await this.sourceFingerprint(row)) !== hash;
@@ -184,20 +190,20 @@ export class Resolver {
   }
 
   private async sourceFingerprint(row: PluginRow): Promise<string> {
-    const dir = sourceDirOf(row, this.o.pluginsDir);
+    const dir = await sourceDirOf(row, this.o.pluginsDir);
     if (dir === undefined) return '';
     try {
-      return await hashSourceAsync(dir);
+      return await hashSource(dir);
     } catch {
       return '';
     }
   }
 
   /** Checks, in one program, the sources of every active dynamic plugin among `rows` (the first full reconcile). */
-  prepare(rows: readonly PluginRow[]): Promise<void> {
+  async prepare(rows: readonly PluginRow[]): Promise<void> {
     const dirs: string[] = [];
     for (const r of rows) {
-      const dir = r.type === 'dynamic' && r.status === 'active' ? sourceDirOf(r, this.o.pluginsDir) : undefined;
+      const dir = r.type === 'dynamic' && r.status === 'active' ? await sourceDirOf(r, this.o.pluginsDir) : undefined;
       if (dir !== undefined) dirs.push(dir);
     }
     return this.o.compiler.prepare(dirs);

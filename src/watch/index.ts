@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { PluginAdmin } from '../admin/index.js';
 import type { PluginRepository } from '../db/index.js';
-import { hashSourceAsync, sourceDirOf } from '../discovery/index.js';
+import { hashSource, sourceDirOf } from '../discovery/index.js';
 import { describeError, isHostError, recordError } from '../errors/index.js';
 import { Lanes } from '../lanes/index.js';
 import type { PluginManager } from '../manager/index.js';
@@ -178,9 +178,9 @@ export class PluginWatcher extends EventEmitter<WatcherEvents> {
       return { kind: 'discovered', registered: registered.includes(name) && !failed.includes(name) };
     }
     if (row.type !== 'dynamic') return { kind: 'ignored', reason: `type ${row.type}` };
-    if (sourceDirOf(row, this.root) !== dir) return { kind: 'ignored', reason: 'registered from another directory' };
+    if ((await sourceDirOf(row, this.root)) !== dir) return { kind: 'ignored', reason: 'registered from another directory' };
 
-    const hash = await hashSourceAsync(dir);
+    const hash = await hashSource(dir);
     if (hash === row.artifactHash) {
       this.lastFailed.delete(name);
       return { kind: 'unchanged' };
