@@ -136,6 +136,8 @@ export class Host {
       pluginsDir: c.pluginsDir,
       typecheck: c.typecheck,
       checkInWorker: true,
+      checkTimeoutMs: c.typecheckTimeoutMs,
+      checkMemoryMb: c.typecheckMemoryMb,
       // an artifact file found in the cache is used only if it matches the digest the store recorded
       trustCache: (plugin, artifact) => this.artifacts.trustLocal(plugin, artifact),
     });

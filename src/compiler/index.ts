@@ -43,6 +43,9 @@ export interface CompilerOptions {
   checkInWorker?: boolean;
   /** A type-check worker idle for this long is ended (its memory returns whole); the next check starts one. */
   checkerIdleMs?: number;
+  /** Limits of one check in the worker (see `WorkerTypeCheckerOptions`): defaults 60 s and 2048 MB. */
+  checkTimeoutMs?: number;
+  checkMemoryMb?: number;
   /**
    * Asked before an artifact already in `ARTIFACTS_DIR` is used instead of a
    * build: false makes the compiler rebuild it (the server checks the file
@@ -71,7 +74,13 @@ export class Compiler implements PluginCompiler {
 
   constructor(private readonly options: CompilerOptions) {
     this.files = new ArtifactFiles(options.artifactsDir);
-    if (options.typecheck && options.checkInWorker) this.worker = new WorkerTypeChecker({ idleMs: options.checkerIdleMs });
+    if (options.typecheck && options.checkInWorker) {
+      this.worker = new WorkerTypeChecker({
+        idleMs: options.checkerIdleMs,
+        timeoutMs: options.checkTimeoutMs,
+        memoryMb: options.checkMemoryMb,
+      });
+    }
   }
 
   /** The in-process checker, created on first use: TypeScript is imported then, never before. */

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { HostError } from '../errors/index.js';
 import { workerModule } from '../worker-module.js';
@@ -21,6 +22,26 @@ const DEFAULT_IDLE_MS = 5 * 60_000;
  * idle memory of a node for five minutes after every cold start.
  */
 export const START_BATCH_IDLE_MS = 30_000;
+/** Default time one check (or batch) may run, the start of a fresh worker included. */
+export const DEFAULT_CHECK_TIMEOUT_MS = 60_000;
+/** Default heap cap of the worker (old generation): a start-up batch of a few hundred plugins stays well below it. */
+export const DEFAULT_CHECK_MEMORY_MB = 2048;
+
+export interface WorkerTypeCheckerOptions {
+  /** A worker idle this long is ended (default five minutes). */
+  idleMs?: number | undefined;
+  /**
+   * A check not answered this long after it started (a fresh worker's start included) is given up: the
+   * worker is ended, the check fails with `PH_ERR_COMPILE_LIMIT`, and the checks queued behind it go to
+   * a fresh worker. Type-level code can keep TypeScript busy for minutes; the node's other compiles must
+   * not wait behind it.
+   */
+  timeoutMs?: number | undefined;
+  /** Heap cap of the worker; the check that exhausts it fails with `PH_ERR_COMPILE_LIMIT` (the host lives on). */
+  memoryMb?: number | undefined;
+  /** The worker's module (tests give one of their own). */
+  entry?: URL | undefined;
+}
 
 type Pending = {
   items: CheckRequest['items'];
@@ -32,12 +53,18 @@ type Pending = {
   idleMs: number | undefined;
 };
 
+/** The check a worker is running (the oldest it owes: it answers in order) and its deadline. */
+type Running = { id: number; timer: NodeJS.Timeout };
+
 /**
  * Type checks in a worker thread, one at a time in order. The worker starts on
  * the first check (a node that compiles nothing never loads TypeScript), ends
  * after `idleMs` without a check, and is recycled every `RECYCLE_AFTER` checks.
- * A check whose worker died is sent once more to a fresh worker; a second loss
- * fails it with a coded error. Nothing is ever checked in the serving thread.
+ * A check that outruns `timeoutMs` or exhausts the worker's heap fails with
+ * `PH_ERR_COMPILE_LIMIT`, and those queued behind it go to a fresh worker. A
+ * check whose worker died otherwise is sent once more to a fresh worker; a
+ * second loss fails it with a coded error. Nothing is ever checked in the
+ * serving thread.
  */
 export class WorkerTypeChecker {
   private worker: Worker | undefined;
@@ -46,10 +73,17 @@ export class WorkerTypeChecker {
   private readonly pending = new Map<number, Pending>();
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private current: Running | undefined;
   private readonly idleMs: number;
+  private readonly timeoutMs: number;
+  private readonly memoryMb: number;
+  private readonly entry: URL;
 
-  constructor(o: { idleMs?: number | undefined } = {}) {
+  constructor(o: WorkerTypeCheckerOptions = {}) {
     this.idleMs = o.idleMs ?? DEFAULT_IDLE_MS;
+    this.timeoutMs = o.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
+    this.memoryMb = o.memoryMb ?? DEFAULT_CHECK_MEMORY_MB;
+    this.entry = o.entry ?? ENTRY;
   }
 
   /** True while a worker (and so a loaded TypeScript) exists. */
@@ -58,10 +92,19 @@ export class WorkerTypeChecker {
   }
 
   private spawn(): Worker {
-    const w = new Worker(ENTRY, { execArgv: [], stdout: false, stderr: false });
+    const w = new Worker(this.entry, {
+      execArgv: [],
+      stdout: false,
+      stderr: false,
+      resourceLimits: { maxOldGenerationSizeMb: this.memoryMb },
+    });
     w.unref();
     w.on('message', (res: CheckResponse) => this.settle(w, res));
-    w.on('error', (err) => this.lost(w, err));
+    w.on('error', (err) => {
+      // the heap cap: the check it was running is the one that exhausted it
+      if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') this.giveUp(w, `exhausted the checker's ${this.memoryMb} MB heap`);
+      else this.lost(w, err);
+    });
     w.on('exit', (code) => this.lost(w, new Error(`type-check worker exited with code ${code}`)));
     this.answered = 0;
     return w;
@@ -87,6 +130,44 @@ export class WorkerTypeChecker {
     this.pending.set(id, p);
     w.ref(); // keep the process alive while a check is owed
     w.postMessage({ id, items: p.items } satisfies CheckRequest);
+    if (this.current === undefined) this.startClock(w, id);
+  }
+
+  /** The worker starts on check `id` now (it answers in order): its deadline runs from here. */
+  private startClock(w: Worker, id: number): void {
+    const timer = setTimeout(() => this.giveUp(w, `did not finish within ${this.timeoutMs} ms`), this.timeoutMs);
+    timer.unref(); // the worker, ref'd while a check is owed, keeps the process alive
+    this.current = { id, timer };
+  }
+
+  private stopClock(): void {
+    if (this.current !== undefined) clearTimeout(this.current.timer);
+    this.current = undefined;
+  }
+
+  /**
+   * The running check went past a limit: it fails with `PH_ERR_COMPILE_LIMIT`, the worker is ended (its
+   * TypeScript may be stuck in a loop), and the checks queued behind it go to a fresh worker, not
+   * counted as lost: they never ran.
+   */
+  private giveUp(w: Worker, what: string): void {
+    if (this.worker !== w || this.current === undefined) return;
+    const id = this.current.id;
+    this.stopClock();
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    this.end(w);
+    const queued = [...this.pending.values()];
+    this.pending.clear();
+    for (const q of queued) this.send(q);
+    if (p === undefined) return;
+    const names = p.items.map((i) => path.basename(i.dir)).join(', ') || '(warm-up)';
+    p.reject(
+      new HostError(
+        'PH_ERR_COMPILE_LIMIT',
+        `the type check of ${names} ${what} (TYPECHECK_TIMEOUT_MS, TYPECHECK_MEMORY_MB); the checker was restarted`,
+      ),
+    );
   }
 
   private settle(w: Worker, res: CheckResponse): void {
@@ -94,6 +175,11 @@ export class WorkerTypeChecker {
     if (p === undefined) return;
     this.pending.delete(res.id);
     this.answered++;
+    if (this.current?.id === res.id) {
+      this.stopClock();
+      const next = this.pending.keys().next();
+      if (!next.done) this.startClock(w, next.value);
+    }
     if (this.pending.size === 0) {
       w.unref();
       if (this.answered >= RECYCLE_AFTER && this.worker === w) this.end(w);
@@ -112,7 +198,10 @@ export class WorkerTypeChecker {
   }
 
   private end(w: Worker): void {
-    if (this.worker === w) this.worker = undefined;
+    if (this.worker === w) {
+      this.worker = undefined;
+      this.stopClock();
+    }
     w.removeAllListeners('exit');
     w.removeAllListeners('error');
     void w.terminate();
@@ -122,6 +211,7 @@ export class WorkerTypeChecker {
   private lost(w: Worker, err: unknown): void {
     if (this.worker !== w) return;
     this.worker = undefined;
+    this.stopClock();
     const owed = [...this.pending.values()];
     this.pending.clear();
     for (const p of owed) {
@@ -138,6 +228,7 @@ export class WorkerTypeChecker {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.idleTimer);
+    this.stopClock();
     const w = this.worker;
     this.worker = undefined;
     for (const p of this.pending.values()) p.reject(new Error('type checker closed'));

@@ -63,6 +63,10 @@ export interface HostConfig {
   pluginCrashWindowMs: number;
   /** Type-check plugins against the SDK before bundling. */
   typecheck: boolean;
+  /** A type check (or start-up batch) running longer fails with PH_ERR_COMPILE_LIMIT; its worker is restarted. */
+  typecheckTimeoutMs: number;
+  /** Heap cap of the type-check worker; the check that exhausts it fails with PH_ERR_COMPILE_LIMIT. */
+  typecheckMemoryMb: number;
   /** Skip discovery of plugins directory at start (a node that only follows the database). */
   discover: boolean;
   /** Versions kept per plugin in the history (plus any published, pinned, in a rollout or serving). */
@@ -298,6 +302,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       3_650 * 86_400_000,
     ),
     typecheck: (pick('typecheck', 'TYPECHECK') ?? '1') !== '0',
+    typecheckTimeoutMs: parseInteger('TYPECHECK_TIMEOUT_MS', pick('typecheckTimeoutMs', 'TYPECHECK_TIMEOUT_MS') ?? '60000', 1, 3_600_000),
+    typecheckMemoryMb: parseInteger('TYPECHECK_MEMORY_MB', pick('typecheckMemoryMb', 'TYPECHECK_MEMORY_MB') ?? '2048', 64, 65_536),
     discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
     ...releases(pick),
   };
