@@ -102,7 +102,8 @@ export class WorkerTypeChecker {
     w.on('message', (res: CheckResponse) => this.settle(w, res));
     w.on('error', (err) => {
       // the heap cap: the check it was running is the one that exhausted it
-      if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') this.giveUp(w, `exhausted the checker's ${this.memoryMb} MB heap`);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY')
+        this.giveUp(w, `exhausted the checker's ${this.memoryMb} MB heap`);
       else this.lost(w, err);
     });
     w.on('exit', (code) => this.lost(w, new Error(`type-check worker exited with code ${code}`)));
