@@ -2,6 +2,7 @@ import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveInside } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
+import { pathExists } from '../fs-exists.js';
 
 /**
  * Resolves a directory given to `POST /plugins` (a name relative to
@@ -20,7 +21,7 @@ export async function resolvePluginDirectory(pluginsDir: string, input: string):
   if (!childOf(root) && !childOf(given)) {
     throw new HostError('PH_ERR_PLUGIN_PATH_OUTSIDE', `path ${shown} is not a directory directly inside the plugins directory`);
   }
-  if ((await lstat(candidate).catch(() => undefined)) === undefined) {
+  if (!(await pathExists(candidate))) {
     throw new HostError('PH_ERR_PLUGIN_NO_ENTRY', `path ${shown} does not exist in the plugins directory`);
   }
   const real = await resolveInside(pluginsDir, candidate);

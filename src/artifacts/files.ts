@@ -10,8 +10,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { access, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathExists } from '../fs-exists.js';
 import { assertArtifactHash } from '../model/index.js';
 import { ARTIFACT_FORMAT, artifactFormatOf } from './format.js';
 
@@ -48,13 +49,8 @@ export class ArtifactFiles {
     return hasEntry(this.dir, (name) => name.endsWith('.cjs'));
   }
 
-  async hasAsync(hash: string): Promise<boolean> {
-    try {
-      await access(this.pathOf(hash));
-      return true;
-    } catch {
-      return false;
-    }
+  hasAsync(hash: string): Promise<boolean> {
+    return pathExists(this.pathOf(hash));
   }
 
   /** `read` without blocking the event loop. */

@@ -1,10 +1,10 @@
-import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { CompileResult, PluginCompiler } from '../compiler/index.js';
 import type { PluginRow } from '../db/index.js';
 import { hashSource, sourceDirOf } from '../discovery/index.js';
 import { HostError, isHostError } from '../errors/index.js';
+import { pathExists } from '../fs-exists.js';
 import type { IsolationMode } from '../model/index.js';
 import type { PluginCode, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
@@ -104,13 +104,7 @@ export class Resolver {
     const source = row.sourcePath ?? row.path;
     if (row.artifactHash === null) {
       // the row names a source that exists but is not inside PLUGINS_DIR (resolved above to nothing)
-      if (
-        source !== null &&
-        (await access(path.resolve(this.o.pluginsDir, source)).then(
-          () => true,
-          () => false,
-        ))
-      ) {
+      if (source !== null && (await pathExists(path.resolve(this.o.pluginsDir, source)))) {
         throw new HostError(
           'PH_ERR_PLUGIN_PATH_OUTSIDE',
           `${row.name}: source path ${source} is outside PLUGINS_DIR (${this.o.pluginsDir}); refusing to load it`,
@@ -174,39 +168,35 @@ export class Resolver {
    * artifact, source path and generation, and the source tree's content.
    */
   async failureKey(row: PluginRow): Promise<string> {
-    return `resolve:${row.artifactHash}:${row.sourcePath}:${await this.sourceFingerprint(row)}:${row.generation}`;
+    return `resolve:${row.artifactHash}:${row.sourcePath}:${await this.sourceHash(row)}:${row.generation}`;
   }
 
   /** Whether this node has the plugin's source and it is not the version `hash` (a pinned plugin says so). */
   async sourceDiffers(row: PluginRow, hash: string): Promise<boolean> {
     const dir = await sourceDirOf(row, this.o.pluginsDir);
-    if (dir === undefined) return false;
     // artifacts are keyed by the hash of their source tree: no compile is needed to compare
-    return (await this.sourceFingerprint(row)) !== hash;
+    return dir !== undefined && (await hashOrEmpty(dir)) !== hash;
   }
 
   /** The content hash of the row's source on this node ('' when it has none here or it cannot be read). */
-  sourceHash(row: PluginRow): Promise<string> {
-    return this.sourceFingerprint(row);
-  }
-
-  private async sourceFingerprint(row: PluginRow): Promise<string> {
+  async sourceHash(row: PluginRow): Promise<string> {
     const dir = await sourceDirOf(row, this.o.pluginsDir);
-    if (dir === undefined) return '';
-    try {
-      return await hashSource(dir);
-    } catch {
-      return '';
-    }
+    return dir === undefined ? '' : hashOrEmpty(dir);
   }
 
   /** Checks, in one program, the sources of every active dynamic plugin among `rows` (the first full reconcile). */
   async prepare(rows: readonly PluginRow[]): Promise<void> {
-    const dirs: string[] = [];
-    for (const r of rows) {
-      const dir = r.type === 'dynamic' && r.status === 'active' ? await sourceDirOf(r, this.o.pluginsDir) : undefined;
-      if (dir !== undefined) dirs.push(dir);
-    }
-    return this.o.compiler.prepare(dirs);
+    const active = rows.filter((r) => r.type === 'dynamic' && r.status === 'active');
+    const dirs = await Promise.all(active.map((r) => sourceDirOf(r, this.o.pluginsDir)));
+    return this.o.compiler.prepare(dirs.filter((d): d is string => d !== undefined));
+  }
+}
+
+/** The content hash of a source tree, or '' when it cannot be read. */
+async function hashOrEmpty(dir: string): Promise<string> {
+  try {
+    return await hashSource(dir);
+  } catch {
+    return '';
   }
 }

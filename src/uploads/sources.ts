@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { access, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { PluginRepository } from '../db/index.js';
 import { HostError } from '../errors/index.js';
+import { pathExists } from '../fs-exists.js';
 import { extract } from './files.js';
 import { readTarGz, type TarEntry, type TarLimits } from './tar.js';
 
@@ -43,14 +44,14 @@ export class SourceArchives {
    */
   async unpack(name: string, hash: string, entries: readonly TarEntry[]): Promise<string> {
     const dir = this.dirOf(name, hash);
-    if (await exists(dir)) return dir;
+    if (await pathExists(dir)) return dir;
     await mkdir(this.o.root, { recursive: true });
     const tmp = await mkdtemp(path.join(this.o.root, '.unpack-'));
     try {
       await extract(entries, path.join(tmp, name));
       await rename(tmp, path.dirname(dir)).catch(async (err: NodeJS.ErrnoException) => {
         // another upload or restore of the same archive got there first: theirs is the same content
-        if (!(await exists(dir))) throw err;
+        if (!(await pathExists(dir))) throw err;
       });
     } finally {
       await rm(tmp, { recursive: true, force: true });
@@ -71,7 +72,7 @@ export class SourceArchives {
   /** The unpacked source of a stored archive: from this node's disk, else restored from the database. */
   async restore(name: string, hash: string): Promise<string> {
     const dir = this.dirOf(name, hash);
-    if (await exists(dir)) return dir;
+    if (await pathExists(dir)) return dir;
     const archive = await this.o.repo.getSource(hash);
     if (archive === undefined) {
       throw new HostError('PH_ERR_PLUGIN_SOURCE_MISSING', `${name}: source archive ${hash.slice(0, 12)} is not in the database`);
@@ -81,14 +82,6 @@ export class SourceArchives {
     }
     return this.unpack(name, hash, this.read(archive));
   }
-}
-
-/** Asynchronous, as every file-system call made while the host serves. */
-function exists(p: string): Promise<boolean> {
-  return access(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 /**
