@@ -28,7 +28,10 @@ export class LogSink extends Writable {
 
 export interface TestHost {
   host: Host;
+  /** The data plane: plugin routes and the public reads. */
   url: string;
+  /** The control plane: admin writes, console, feed, metrics (the same listener until the planes are split). */
+  adminUrl: string;
   logs: LogSink;
   config: HostConfig;
   close(): Promise<void>;
@@ -73,6 +76,7 @@ export async function startTestHost(
   return {
     host,
     url: host.url,
+    adminUrl: host.url,
     logs,
     config,
     async close() {

@@ -46,6 +46,11 @@ export class ServerProcess {
   exit: ServerExit | undefined;
   url = '';
 
+  /** The control plane's URL (admin writes, console, feed, metrics): the same listener until the planes are split. */
+  get adminUrl(): string {
+    return this.url;
+  }
+
   constructor(
     readonly name: string,
     readonly child: ChildProcess,
