@@ -155,6 +155,10 @@ export class Host {
     });
     this.repo = new PluginRepository(this.db.orm);
     this.artifacts = new ArtifactStore(c.artifactsDir, this.repo, this.log, c.nodeId);
+    // a kill in the middle of a write leaves a temporary file; nothing else would collect it before the janitor's first round
+    const leftovers = this.artifacts.files.removeLeftovers();
+    if (leftovers.length > 0)
+      this.log.info({ files: leftovers }, `removed ${leftovers.length} temporary artifact file(s) a stopped writer left`);
     this.runtimes = this.options.runtimes ?? runtimesFor(c);
     const releaseRepo = new ReleaseRepository(this.db.orm);
     const decisions = new RolloutDecisions(this.log);

@@ -293,7 +293,7 @@ describe('shutdown and crash', () => {
     );
 
     // the artifact under its final name is complete (the torn write was a strict prefix of it), named by its
-    // hash and equal to the published copy; the torn write's temporary file is all that is left of it
+    // hash and equal to the published copy; the torn write's temporary file was removed at the restart
     const complete = readFileSync(path.join(artifacts, finalName), 'utf8');
     assert.ok(torn.length < complete.length && complete.startsWith(torn), 'the torn write was cut short');
     const hash = finalName.slice(0, -'.cjs'.length);
@@ -302,8 +302,12 @@ describe('shutdown and crash', () => {
     assert.equal(stored?.bundle, complete, 'equal to the published artifact');
     assert.deepEqual(
       readdirSync(artifacts).filter((f) => !f.endsWith('.cjs')),
-      [path.basename(written)],
-      'no other temporary file',
+      [],
+      'no temporary file left behind',
+    );
+    assert.ok(
+      second.findLog((l) => Array.isArray(l.files) && l.files.includes(path.basename(written))),
+      'the restart says it removed the torn write',
     );
     await second.stop('SIGTERM');
   });

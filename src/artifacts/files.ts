@@ -31,8 +31,44 @@ export interface Artifact {
  * its final name.
  */
 export class ArtifactFiles {
+  /** Temporary files this process is writing now: the only `.tmp` files of its own pid that are not leftovers. */
+  private readonly writing = new Set<string>();
+
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
+  }
+
+  /**
+   * Deletes the temporary files of writers that are gone: a process killed in
+   * the middle of a write leaves `<hash>.cjs.<pid>.<ms>.tmp`. A file whose pid
+   * is a live process other than this one is another writer's (a CLI sharing
+   * the directory) and stays; the age rule of `sweep` collects it later. A
+   * restarted container often gets the dead process's pid again, so a file of
+   * this pid counts as a leftover unless this process is writing it.
+   */
+  removeLeftovers(): string[] {
+    const deleted: string[] = [];
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith('.tmp')) continue;
+      const p = path.join(this.dir, f);
+      if (!this.isLeftover(p)) continue;
+      rmSync(p, { force: true });
+      deleted.push(f);
+    }
+    return deleted;
+  }
+
+  private isLeftover(tmpPath: string): boolean {
+    if (this.writing.has(tmpPath)) return false;
+    const pid = Number(/\.cjs\.(\d+)\.\d+\.tmp$/.exec(tmpPath)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return true;
+    return !processIsAlive(pid);
+  }
+
+  private tempPathFor(p: string): string {
+    const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
+    this.writing.add(tmp);
+    return tmp;
   }
 
   pathOf(hash: string): string {
@@ -69,11 +105,15 @@ export class ArtifactFiles {
   /** `write` without blocking the event loop (still written, then renamed into place). */
   async writeAsync(hash: string, bundle: string): Promise<Artifact> {
     const p = this.pathOf(hash);
-    if (testPauseMidWrite(bundle) !== undefined) writeAtomic(p, bundle);
+    if (testPauseMidWrite(bundle) !== undefined) this.writeAtomic(p, bundle);
     else {
-      const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
-      await writeFile(tmp, bundle);
-      await rename(tmp, p);
+      const tmp = this.tempPathFor(p);
+      try {
+        await writeFile(tmp, bundle);
+        await rename(tmp, p);
+      } finally {
+        this.writing.delete(tmp);
+      }
     }
     return { hash, path: p, bundle, format: artifactFormatOf(bundle) ?? 'unknown' };
   }
@@ -99,7 +139,8 @@ export class ArtifactFiles {
       if (!stale) continue;
       const p = path.join(this.dir, f);
       try {
-        if (statSync(p).mtime >= olderThan) continue;
+        const leftover = f.endsWith('.tmp') && this.isLeftover(p);
+        if (!leftover && statSync(p).mtime >= olderThan) continue;
         rmSync(p, { force: true });
         deleted.push(f);
       } catch {
@@ -115,22 +156,36 @@ export class ArtifactFiles {
 
   write(hash: string, bundle: string): Artifact {
     const p = this.pathOf(hash);
-    writeAtomic(p, bundle);
+    this.writeAtomic(p, bundle);
     return { hash, path: p, bundle, format: artifactFormatOf(bundle) ?? 'unknown' };
+  }
+
+  private writeAtomic(p: string, content: string): void {
+    // write-then-rename: a crash mid-write never leaves a truncated artifact under its final name
+    const tmp = this.tempPathFor(p);
+    try {
+      const half = testPauseMidWrite(content);
+      if (half === undefined) writeFileSync(tmp, content);
+      else {
+        writeFileSync(tmp, content.slice(0, half));
+        pauseForTest(tmp);
+        appendFileSync(tmp, content.slice(half));
+      }
+      renameSync(tmp, p);
+    } finally {
+      this.writing.delete(tmp);
+    }
   }
 }
 
-function writeAtomic(p: string, content: string): void {
-  // write-then-rename: a crash mid-write never leaves a truncated artifact under its final name
-  const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
-  const half = testPauseMidWrite(content);
-  if (half === undefined) writeFileSync(tmp, content);
-  else {
-    writeFileSync(tmp, content.slice(0, half));
-    pauseForTest(tmp);
-    appendFileSync(tmp, content.slice(half));
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, owned by another user
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  renameSync(tmp, p);
 }
 
 /**
