@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { STATUS_CODES } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { onEachDatabase } from './support/databases.js';
 import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
@@ -21,6 +22,9 @@ const HANDLER = pluginSource({
         server.get('/x10/status-503', async () => { throw Object.assign(new Error(${JSON.stringify(SECRET)}), { statusCode: 503 }); });
         server.get('/x10/throw-null', async () => { throw null; });
         server.get('/x10/conflict', async () => { throw Object.assign(new Error('name already taken'), { statusCode: 409, code: 'E_TAKEN' }); });
+        server.get('/x10/limited', async () => { throw Object.assign(new Error('slow down'), { statusCode: 429 }); });
+        server.get('/x10/picky', async () => { throw Object.assign(new Error('only text/csv'), { statusCode: 406 }); });
+        server.get('/x10/teapot', async () => { throw Object.assign(new Error('short and stout'), { statusCode: 418 }); });
         server.post('/x10/json', { schema: { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } } } }, async (req) => req.body);
         server.get('/x10/ok', async () => ({ ok: true }));`,
 });
@@ -149,13 +153,18 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
         [post('{"n": "x"}'), 400, 'PH_ERR_VALIDATION'],
         [post('n=1', 'text/csv'), 415, 'PH_ERR_UNSUPPORTED_MEDIA_TYPE'],
         [post(JSON.stringify({ n: 1, pad: 'x'.repeat(2 * 1024 * 1024) })), 413, 'PH_ERR_PAYLOAD_TOO_LARGE'],
-        [getJson(`${host().url}/x10/conflict`), 409, 'PH_ERR_BAD_REQUEST'],
+        [getJson(`${host().url}/x10/conflict`), 409, 'PH_ERR_CLIENT_ERROR'],
+        [getJson(`${host().url}/x10/limited`), 429, 'PH_ERR_TOO_MANY_REQUESTS'],
+        [getJson(`${host().url}/x10/picky`), 406, 'PH_ERR_NOT_ACCEPTABLE'],
+        [getJson(`${host().url}/x10/teapot`), 418, 'PH_ERR_CLIENT_ERROR'],
       ];
       for (const [res, status, code] of cases) {
         const r = await res;
         assert.equal(r.status, status, JSON.stringify(r.body));
         assert.equal(r.body.code, code, JSON.stringify(r.body));
         assert.equal(r.body.status, status);
+        // the title is the status's own reason phrase, never "Bad request" for another status
+        if (status !== 400) assert.equal(r.body.title.toLowerCase(), STATUS_CODES[status]?.toLowerCase(), JSON.stringify(r.body));
       }
       assert.equal((await getJson(`${host().url}/x10/conflict`)).body.plugin_code, 'E_TAKEN');
       assert.deepEqual((await post('{"n": 2}')).body, { n: 2 });

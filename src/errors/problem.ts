@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { ERROR_CODES, type ErrorCode, type HostError } from './registry.js';
 
 /**
@@ -32,7 +33,11 @@ export function clientErrorCode(status: number, fastifyCode: string | undefined,
   if (status === 404) return 'PH_ERR_NOT_FOUND';
   if (status === 405) return 'PH_ERR_METHOD_NOT_ALLOWED';
   if (status === 414) return 'PH_ERR_URL_TOO_LONG';
-  return 'PH_ERR_BAD_REQUEST';
+  if (status === 406) return 'PH_ERR_NOT_ACCEPTABLE';
+  if (status === 429) return 'PH_ERR_TOO_MANY_REQUESTS';
+  if (status === 400) return 'PH_ERR_BAD_REQUEST';
+  // any other 4xx a plugin chose: its own status, titled by its reason phrase (a 409 is not a "Bad request")
+  return 'PH_ERR_CLIENT_ERROR';
 }
 
 interface ThrownShape {
@@ -66,7 +71,8 @@ export function clientProblem(thrown: unknown, status: number, keepForeignCode: 
         : keepForeignCode
           ? { plugin_code: original }
           : {};
-  return { ...problemOf(code, detail), status, ...kept };
+  const title = code === 'PH_ERR_CLIENT_ERROR' ? (STATUS_CODES[status] ?? ERROR_CODES[code].title) : ERROR_CODES[code].title;
+  return { ...problemOf(code, detail), title, status, ...kept };
 }
 
 /** A host error as a problem, with its details. */
