@@ -120,25 +120,32 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
       temps.push(tokenFile);
       writeFileSync(path.join(tokenFile.dir, 'token'), `${TOKEN}\n`);
       const { ADMIN_TOKEN: _unused, ...rest } = env;
-      // the token from a file (Docker secrets), the database URL from the variable
-      const s = await startServer({
-        name: `trust-secrets-${kind}`,
-        env: { ...rest, ADMIN_TOKEN_FILE: path.join(tokenFile.dir, 'token'), PGPASSWORD: 'not-for-plugins' },
-      });
-      try {
-        const peek = await waitFor(async () => {
-          const r = await getJson(`${s.url}/peek`);
-          return r.status === 200 ? r.body : undefined;
-        }, 'peek to serve');
-        assert.deepEqual(peek, { admin: null, adminFile: null, db: null, pgpassword: null });
-        // the host still has them: the admin API takes the token read from the file
-        assert.equal((await getJson(`${s.url}/plugins/peek/disable`, { method: 'POST', headers: AUTH })).status, 200);
-        assert.equal(
-          (await getJson(`${s.url}/plugins/peek/enable`, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } })).status,
-          401,
-        );
-      } finally {
-        await s.stop();
+      const variants: Array<[what: string, env: Record<string, string>]> = [
+        // the token from a file (Docker secrets), the database URL from the variable
+        ['token file, inline', { ...rest, ADMIN_TOKEN_FILE: path.join(tokenFile.dir, 'token'), PGPASSWORD: 'not-for-plugins' }],
+        // the token in the variable itself: removing the _FILE form alone would leave it readable
+        ['token variable, inline', { ...env, PGPASSWORD: 'not-for-plugins' }],
+        ['token variable, worker', { ...env, PGPASSWORD: 'not-for-plugins', PLUGIN_ISOLATION: 'worker' }],
+      ];
+      for (const [what, variant] of variants) {
+        const s = await startServer({ name: `trust-secrets-${kind}`, env: variant });
+        try {
+          const peek = await waitFor(async () => {
+            const r = await getJson(`${s.url}/peek`);
+            return r.status === 200 ? r.body : undefined;
+          }, `peek to serve (${what})`);
+          assert.deepEqual(peek, { admin: null, adminFile: null, db: null, pgpassword: null }, what);
+          // the host still has them: the admin API takes the token it read
+          assert.equal((await getJson(`${s.url}/plugins/peek/disable`, { method: 'POST', headers: AUTH })).status, 200, what);
+          assert.equal(
+            (await getJson(`${s.url}/plugins/peek/enable`, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } })).status,
+            401,
+            what,
+          );
+          assert.equal((await getJson(`${s.url}/plugins/peek/enable`, { method: 'POST', headers: AUTH })).status, 200, what);
+        } finally {
+          await s.stop();
+        }
       }
     });
 
@@ -179,16 +186,26 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
       }
     });
 
+    // Each deadline alone: the request deadline is far longer than the header deadline when headers never
+    // complete, so a server that ignored HEADERS_TIMEOUT_MS would keep the connection past the 20 s bound.
+    const slowCases = (token: string) => [
+      {
+        deadlines: { REQUEST_TIMEOUT_MS: '1500', HEADERS_TIMEOUT_MS: '1000' },
+        // a body that never completes, on a route that reads it
+        partial: `POST /plugins HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"pa`,
+      },
+      {
+        deadlines: { REQUEST_TIMEOUT_MS: '60000', HEADERS_TIMEOUT_MS: '1000' },
+        partial: 'GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ', // headers that never complete
+      },
+    ];
+
     test('a slow client is answered 408 and cut off by the request and header deadlines', async () => {
       const { env } = await setup();
-      const s = await startServer({ name: `trust-slow-${kind}`, env: { ...env, REQUEST_TIMEOUT_MS: '1500', HEADERS_TIMEOUT_MS: '1000' } });
-      try {
-        const { port } = new URL(s.url);
-        for (const partial of [
-          // a body that never completes, on a route that reads it
-          `POST /plugins HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"pa`,
-          'GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ', // headers that never complete
-        ]) {
+      for (const { deadlines, partial } of slowCases(TOKEN)) {
+        const s = await startServer({ name: `trust-slow-${kind}`, env: { ...env, ...deadlines } });
+        try {
+          const { port } = new URL(s.url);
           const answer = await new Promise<string>((resolve, reject) => {
             const sock = net.connect(Number(port), '127.0.0.1', () => sock.write(partial));
             let got = '';
@@ -206,10 +223,10 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
           });
           assert.match(answer, /^HTTP\/1\.1 408 /, answer);
           assert.match(answer, /PH_ERR_REQUEST_TIMEOUT/);
+          assert.equal((await fetch(`${s.url}/hello`)).status, 200, 'other clients are served');
+        } finally {
+          await s.stop();
         }
-        assert.equal((await fetch(`${s.url}/hello`)).status, 200, 'other clients are served');
-      } finally {
-        await s.stop();
       }
     });
   });
