@@ -60,7 +60,7 @@ onEachDatabase('metrics', (db) => {
     assert.equal((await fetch(`${t.url}/plugins`)).status, 200); // core routes are not plugin requests
     assert.equal((await scrape(t.url)).get(key), before + 7);
 
-    const r = await fetch(`${t.url}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
+    const r = await fetch(`${t.adminUrl}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
     assert.equal(r.status, 200);
     for (let i = 0; i < 3; i++) await fetch(`${t.url}/hello`);
     const m = await scrape(t.url);
@@ -71,13 +71,13 @@ onEachDatabase('metrics', (db) => {
   });
 
   test('unloads and failures by code', async () => {
-    assert.equal((await fetch(`${t.url}/plugins/powertable/disable`, { method: 'POST', headers: AUTH })).status, 200);
+    assert.equal((await fetch(`${t.adminUrl}/plugins/powertable/disable`, { method: 'POST', headers: AUTH })).status, 200);
     let m = await scrape(t.url);
     assert.equal(m.get('plugin_host_plugins{state="unloaded"}'), 1);
     assert.equal(m.get('plugin_host_plugins{state="serving"}'), 0);
     assert.equal(m.get('plugin_host_plugins_desired{status="inactive"}'), 1);
     assert.equal(m.get('plugin_host_plugin_unloads_total{plugin="powertable"}'), 1);
-    assert.equal((await fetch(`${t.url}/plugins/powertable/enable`, { method: 'POST', headers: AUTH })).status, 200);
+    assert.equal((await fetch(`${t.adminUrl}/plugins/powertable/enable`, { method: 'POST', headers: AUTH })).status, 200);
 
     const dir = writePlugin(
       plugins.dir,

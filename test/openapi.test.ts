@@ -91,7 +91,7 @@ onEachDatabase('live OpenAPI', (db) => {
 
   test('a plugin loaded later appears with its schemas, and disappears once unloaded', async () => {
     writePlugin(plugins.dir, 'catalog', CATALOG);
-    const reg = await getJson(`${t.url}/plugins`, { method: 'POST', headers: AUTH, body: JSON.stringify({ path: 'catalog' }) });
+    const reg = await getJson(`${t.adminUrl}/plugins`, { method: 'POST', headers: AUTH, body: JSON.stringify({ path: 'catalog' }) });
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
     assert.equal(reg.body.state, 'serving');
 
@@ -119,7 +119,7 @@ onEachDatabase('live OpenAPI', (db) => {
     assert.ok(doc.tags.some((x: { name: string; description: string }) => x.name === 'catalog' && x.description.includes('2.1.0')));
     assert.deepEqual((await getJson(`${t.url}/items/7`)).body, { id: 7, label: null });
 
-    const off = await getJson(`${t.url}/plugins/catalog/disable`, { method: 'POST', headers: { authorization: AUTH.authorization } });
+    const off = await getJson(`${t.adminUrl}/plugins/catalog/disable`, { method: 'POST', headers: { authorization: AUTH.authorization } });
     assert.equal(off.status, 200);
     const { body: after } = await getJson(`${t.url}/openapi.json`);
     await assertValid(after);
