@@ -123,7 +123,8 @@ describe('plugin configuration on two nodes (PostgreSQL), one without the source
     for (const n of [a, b]) {
       const answers = await Promise.all(
         ['/plugins', '/plugins/greeter', '/plugins/greeter/health', '/cluster', '/openapi.json', '/metrics', '/plugins/greeter/errors'].map(
-          async (p) => (await fetch(`${n.url}${p}`)).text(),
+          // both planes: what one of them does not serve is a 404, which proves nothing alone
+          async (p) => (await fetch(`${n.url}${p}`)).text() + (await fetch(`${n.adminUrl}${p}`)).text(),
         ),
       );
       answers.push(JSON.stringify((await getJson(`${n.adminUrl}/plugins/greeter/config`, { headers: AUTH })).body));
