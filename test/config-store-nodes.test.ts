@@ -124,7 +124,7 @@ describe('plugin configuration on two nodes (PostgreSQL), one without the source
       const answers = await Promise.all(
         ['/plugins', '/plugins/greeter', '/plugins/greeter/health', '/cluster', '/openapi.json', '/metrics', '/plugins/greeter/errors'].map(
           // both planes: what one of them does not serve is a 404, which proves nothing alone
-          async (p) => (await fetch(`${n.url}${p}`)).text() + (await fetch(`${n.adminUrl}${p}`)).text(),
+          async (p) => (await (await fetch(`${n.url}${p}`)).text()) + (await (await fetch(`${n.adminUrl}${p}`)).text()),
         ),
       );
       answers.push(JSON.stringify((await getJson(`${n.adminUrl}/plugins/greeter/config`, { headers: AUTH })).body));

@@ -204,7 +204,7 @@ for (const kind of DB_KINDS) {
           '/metrics',
           '/plugins/greeter/errors',
           // both planes: what one of them does not serve is a 404, which proves nothing alone
-        ].map(async (p) => (await fetch(`${t.url}${p}`)).text() + (await fetch(`${t.adminUrl}${p}`)).text()),
+        ].map(async (p) => (await (await fetch(`${t.url}${p}`)).text()) + (await (await fetch(`${t.adminUrl}${p}`)).text())),
       );
       answers.push(JSON.stringify((await config('greeter')).body), JSON.stringify((await config('tuner')).body), JSON.stringify(r.body));
       for (const a of answers) {

@@ -38,7 +38,8 @@ export function readServerInfo(dataDir: string): ServerInfo | undefined {
   try {
     const v = JSON.parse(readFileSync(path.join(dataDir, SERVER_INFO_FILE), 'utf8')) as Partial<ServerInfo>;
     if (typeof v.pid !== 'number' || typeof v.url !== 'string') return undefined;
-    return { pid: v.pid, url: v.url, nodeId: String(v.nodeId ?? ''), startedAt: String(v.startedAt ?? '') };
+    const dataUrl = typeof v.dataUrl === 'string' ? { dataUrl: v.dataUrl } : {};
+    return { pid: v.pid, url: v.url, ...dataUrl, nodeId: String(v.nodeId ?? ''), startedAt: String(v.startedAt ?? '') };
   } catch {
     return undefined;
   }
