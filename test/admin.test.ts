@@ -40,7 +40,7 @@ onEachDatabase('admin API', (db) => {
   });
 
   const post = (p: string, body?: unknown, headers: Record<string, string> = AUTH) =>
-    getJson(`${t.url}${p}`, {
+    getJson(`${t.adminUrl}${p}`, {
       method: 'POST',
       headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -48,7 +48,7 @@ onEachDatabase('admin API', (db) => {
   const hello = async (url = t.url) => (await fetch(`${url}/hello`)).status;
 
   test('without ADMIN_TOKEN configured, admin routes answer 403 saying how to enable them', async () => {
-    const r = await getJson(`${other.url}/plugins/powertable/disable`, { method: 'POST', headers: AUTH });
+    const r = await getJson(`${other.adminUrl}/plugins/powertable/disable`, { method: 'POST', headers: AUTH });
     assertProblem(r, 403, 'PH_ERR_ADMIN_DISABLED');
     assert.match(r.body.detail, /ADMIN_TOKEN/);
     assert.equal(await hello(), 200);
@@ -71,7 +71,7 @@ onEachDatabase('admin API', (db) => {
     }
     const q = await post(`/plugins/powertable/disable?token=${TOKEN}`, undefined, {});
     assertProblem(q, 401, 'PH_ERR_UNAUTHORIZED');
-    const del = await getJson(`${t.url}/plugins/powertable`, { method: 'DELETE' });
+    const del = await getJson(`${t.adminUrl}/plugins/powertable`, { method: 'DELETE' });
     assertProblem(del, 401, 'PH_ERR_UNAUTHORIZED');
     const row = await getJson(`${t.url}/plugins/powertable`);
     assert.equal(row.body.status, 'active');
@@ -156,8 +156,8 @@ onEachDatabase('admin API', (db) => {
       assertProblem(await post(`/plugins/-dash/${action}`), 400, 'PH_ERR_PLUGIN_NAME_INVALID');
       assertProblem(await post(`/plugins/${'a'.repeat(65)}/${action}`), 400, 'PH_ERR_PLUGIN_NAME_INVALID');
     }
-    assertProblem(await getJson(`${t.url}/plugins/nope`, { method: 'DELETE', headers: AUTH }), 404, 'PH_ERR_PLUGIN_NOT_FOUND');
-    assertProblem(await getJson(`${t.url}/plugins/UP`, { method: 'DELETE', headers: AUTH }), 400, 'PH_ERR_PLUGIN_NAME_INVALID');
+    assertProblem(await getJson(`${t.adminUrl}/plugins/nope`, { method: 'DELETE', headers: AUTH }), 404, 'PH_ERR_PLUGIN_NOT_FOUND');
+    assertProblem(await getJson(`${t.adminUrl}/plugins/UP`, { method: 'DELETE', headers: AUTH }), 400, 'PH_ERR_PLUGIN_NAME_INVALID');
   });
 
   test('POST /plugins registers a directory inside PLUGINS_DIR and serves it; DELETE removes it', async () => {
@@ -175,7 +175,7 @@ onEachDatabase('admin API', (db) => {
     assertProblem(await post('/plugins', { path: 'greeter' }), 409, 'PH_ERR_PLUGIN_EXISTS');
     assertProblem(await post('/plugins', { path: path.join(plugins.dir, 'greeter') }), 409, 'PH_ERR_PLUGIN_EXISTS');
 
-    const del = await getJson(`${t.url}/plugins/greeter`, { method: 'DELETE', headers: AUTH });
+    const del = await getJson(`${t.adminUrl}/plugins/greeter`, { method: 'DELETE', headers: AUTH });
     assert.equal(del.status, 200);
     assert.equal(del.body.registered, false);
     assert.equal(del.body.state, 'unloaded');
@@ -189,7 +189,7 @@ onEachDatabase('admin API', (db) => {
     assert.equal(inactive.status, 201);
     assert.equal(inactive.body.status, 'inactive');
     assert.equal((await fetch(`${t.url}/greet`)).status, 404);
-    assert.equal((await getJson(`${t.url}/plugins/greeter`, { method: 'DELETE', headers: AUTH })).status, 200);
+    assert.equal((await getJson(`${t.adminUrl}/plugins/greeter`, { method: 'DELETE', headers: AUTH })).status, 200);
   });
 
   test('POST /plugins refuses paths that leave PLUGINS_DIR, bad bodies and broken plugins, registering nothing', async () => {
@@ -231,7 +231,7 @@ onEachDatabase('admin API', (db) => {
     assertProblem(await post('/plugins', { path: 42 }), 400, 'PH_ERR_VALIDATION');
     assertProblem(await post('/plugins', '{"path": '), 400, 'PH_ERR_INVALID_JSON');
     assertProblem(await post('/plugins', '[]'), 400, 'PH_ERR_VALIDATION');
-    const text = await getJson(`${t.url}/plugins`, { method: 'POST', headers: { ...AUTH, 'content-type': 'text/xml' }, body: '<a/>' });
+    const text = await getJson(`${t.adminUrl}/plugins`, { method: 'POST', headers: { ...AUTH, 'content-type': 'text/xml' }, body: '<a/>' });
     assertProblem(text, 415, 'PH_ERR_UNSUPPORTED_MEDIA_TYPE');
 
     writePlugin(plugins.dir, 'broken', `export const newPlugin = () => {\n  return 1 +;\n};\n`);
@@ -268,7 +268,7 @@ describe('admin writes go through the database', () => {
     const plugins = pluginsDirWithPowertable();
     const t = await startTestHost({ kind: 'pglite', pluginsDir: plugins.dir, env: { ADMIN_TOKEN: TOKEN } });
     try {
-      const r = await getJson(`${t.url}/plugins/powertable/disable`, { method: 'POST', headers: JSON_AUTH, body: '{}' });
+      const r = await getJson(`${t.adminUrl}/plugins/powertable/disable`, { method: 'POST', headers: JSON_AUTH, body: '{}' });
       assert.equal(r.status, 200);
       const rows = await t.host.db.query<{ status: string }>("SELECT status FROM plugins WHERE name = 'powertable'");
       assert.equal(rows[0]?.status, 'inactive');

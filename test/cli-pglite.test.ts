@@ -41,7 +41,10 @@ describe('CLI on the embedded database', () => {
       45_000,
       100,
     );
-    return info.url;
+    // the file names the control plane, which the CLI calls; the plugins answer on the data plane
+    assert.equal((await fetch(`${info.url}/console`)).status, 200, 'the server-info URL is the control plane');
+    assert.equal((await fetch(`${info.dataUrl}/console`)).status, 404, 'the data plane serves no console');
+    return info.dataUrl as string;
   };
   const stopServer = async () => {
     const s = server;

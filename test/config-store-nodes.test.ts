@@ -59,7 +59,11 @@ describe('plugin configuration on two nodes (PostgreSQL), one without the source
 
   const route = async (n: ServerProcess) => (await getJson(`${n.url}/greeter`)).body;
   const put = (n: ServerProcess, body: unknown, headers: Record<string, string> = JSON_AUTH) =>
-    getJson(`${n.url}/plugins/greeter/config`, { method: 'PUT', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    getJson(`${n.adminUrl}/plugins/greeter/config`, {
+      method: 'PUT',
+      headers,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
   const both = (what: string, pred: (n: ServerProcess) => Promise<boolean>) =>
     Promise.all([a, b].map((n) => waitFor(() => pred(n), `${n.name}: ${what}`, 20_000)));
   const stored = async () => sql`SELECT plugin_name, config, revision FROM plugin_configs ORDER BY plugin_name`;
@@ -119,10 +123,11 @@ describe('plugin configuration on two nodes (PostgreSQL), one without the source
     for (const n of [a, b]) {
       const answers = await Promise.all(
         ['/plugins', '/plugins/greeter', '/plugins/greeter/health', '/cluster', '/openapi.json', '/metrics', '/plugins/greeter/errors'].map(
-          async (p) => (await fetch(`${n.url}${p}`)).text(),
+          // both planes: what one of them does not serve is a 404, which proves nothing alone
+          async (p) => (await (await fetch(`${n.url}${p}`)).text()) + (await (await fetch(`${n.adminUrl}${p}`)).text()),
         ),
       );
-      answers.push(JSON.stringify((await getJson(`${n.url}/plugins/greeter/config`, { headers: AUTH })).body));
+      answers.push(JSON.stringify((await getJson(`${n.adminUrl}/plugins/greeter/config`, { headers: AUTH })).body));
       for (const text of answers) for (const s of secrets) assert.ok(!text.includes(s), `${n.name}: no secret in ${text.slice(0, 160)}`);
       assert.ok(
         n.output.some((l) => l.includes('initialized with key [REDACTED]')),

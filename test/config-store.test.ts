@@ -60,14 +60,18 @@ for (const kind of DB_KINDS) {
     });
 
     const route = async (name: string) => (await getJson(`${t.url}/${name}`)).body;
-    const config = (name: string, headers: Record<string, string> = AUTH) => getJson(`${t.url}/plugins/${name}/config`, { headers });
+    const config = (name: string, headers: Record<string, string> = AUTH) => getJson(`${t.adminUrl}/plugins/${name}/config`, { headers });
     const put = (name: string, body: unknown, headers: Record<string, string> = JSON_AUTH) =>
-      getJson(`${t.url}/plugins/${name}/config`, { method: 'PUT', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      getJson(`${t.adminUrl}/plugins/${name}/config`, {
+        method: 'PUT',
+        headers,
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
     const patch = (
       name: string,
       body: unknown,
       headers: Record<string, string> = { ...AUTH, 'content-type': 'application/merge-patch+json' },
-    ) => getJson(`${t.url}/plugins/${name}/config`, { method: 'PATCH', headers, body: JSON.stringify(body) });
+    ) => getJson(`${t.adminUrl}/plugins/${name}/config`, { method: 'PATCH', headers, body: JSON.stringify(body) });
     const plugin = async (name: string) => (await getJson(`${t.url}/plugins/${name}`)).body;
     const waitForPlugin = (name: string, pred: (p: any) => boolean) =>
       waitFor(async () => {
@@ -199,7 +203,8 @@ for (const kind of DB_KINDS) {
           '/openapi.json',
           '/metrics',
           '/plugins/greeter/errors',
-        ].map(async (p) => (await fetch(`${t.url}${p}`)).text()),
+          // both planes: what one of them does not serve is a 404, which proves nothing alone
+        ].map(async (p) => (await (await fetch(`${t.url}${p}`)).text()) + (await (await fetch(`${t.adminUrl}${p}`)).text())),
       );
       answers.push(JSON.stringify((await config('greeter')).body), JSON.stringify((await config('tuner')).body), JSON.stringify(r.body));
       for (const a of answers) {
@@ -277,7 +282,11 @@ for (const kind of DB_KINDS) {
 
     test('a worker plugin gets its configuration through the same ctx: a new instance in a new worker, or onConfigChange inside its worker', async () => {
       for (const name of ['w-greeter', 'w-tuner']) {
-        const r = await getJson(`${t.url}/plugins/${name}/isolation`, { method: 'POST', headers: JSON_AUTH, body: '{"mode":"worker"}' });
+        const r = await getJson(`${t.adminUrl}/plugins/${name}/isolation`, {
+          method: 'POST',
+          headers: JSON_AUTH,
+          body: '{"mode":"worker"}',
+        });
         assert.equal(r.status, 200, JSON.stringify(r.body));
         await waitForPlugin(name, (p) => p.serving?.isolation === 'worker');
       }
@@ -312,7 +321,7 @@ for (const kind of DB_KINDS) {
       // 2.0.0 no longer has `count`
       const { count: _gone, ...properties } = GREETER_SCHEMA.properties;
       writePlugin(plugins.dir, 'greeter', configuredPlugin('greeter', { version: '2.0.0', schema: { ...GREETER_SCHEMA, properties } }));
-      const reload = await getJson(`${t.url}/plugins/greeter/reload`, { method: 'POST', headers: AUTH });
+      const reload = await getJson(`${t.adminUrl}/plugins/greeter/reload`, { method: 'POST', headers: AUTH });
       assert.equal(reload.status, 200, JSON.stringify(reload.body));
       assert.equal(reload.body.last_error?.code, 'PH_ERR_PLUGIN_CONFIG_INVALID');
       assert.equal(reload.body.last_error?.version, '2.0.0');

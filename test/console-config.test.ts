@@ -31,7 +31,7 @@ describe('console configuration editor (PGlite)', () => {
     writePlugin(plugins.dir, 'greeter', configuredPlugin('greeter'));
     t = await startTestHost({ kind: 'pglite', pluginsDir: plugins.dir, env: { ADMIN_TOKEN: TOKEN }, environment: { GREETER_KEY: secret } });
     page = await browser.newPage();
-    watch = new PageWatch(page, t.url);
+    watch = new PageWatch(page, t.adminUrl);
   });
   after(async () => {
     await page?.close();
@@ -42,10 +42,10 @@ describe('console configuration editor (PGlite)', () => {
 
   const section = () => page.locator('#detail-config');
   const status = () => page.locator('#config-status');
-  const stored = async () => (await getJson(`${t.url}/plugins/greeter/config`, { headers: JSON_AUTH })).body;
+  const stored = async () => (await getJson(`${t.adminUrl}/plugins/greeter/config`, { headers: JSON_AUTH })).body;
 
   test('without the token the section says so; with it, the stored configuration is shown', async () => {
-    await page.goto(`${t.url}/console#plugin=greeter`);
+    await page.goto(`${t.adminUrl}/console#plugin=greeter`);
     await page.locator('#detail').waitFor({ state: 'visible' });
     await waitForText(section(), /needs the admin token/, 'the token is asked for');
     // the page's own token field is behind the modal dialog: the section asks for the token itself
@@ -81,7 +81,11 @@ describe('console configuration editor (PGlite)', () => {
   });
 
   test('a change made meanwhile is not overwritten (If-Match)', async () => {
-    const r = await getJson(`${t.url}/plugins/greeter/config`, { method: 'PATCH', headers: JSON_AUTH, body: JSON.stringify({ count: 1 }) });
+    const r = await getJson(`${t.adminUrl}/plugins/greeter/config`, {
+      method: 'PATCH',
+      headers: JSON_AUTH,
+      body: JSON.stringify({ count: 1 }),
+    });
     assert.equal(r.status, 200);
     await watch.expecting([/status of 412/], async () => {
       await page.locator('#config-text').fill('{"greeting": "stale edit"}');

@@ -24,7 +24,7 @@ describe('console versions section (PGlite)', () => {
   let watch: PageWatch;
 
   const admin = (path: string, body: unknown = {}) =>
-    getJson(`${t.url}/plugins/${NAME}${path}`, { method: 'POST', headers: AUTH, body: JSON.stringify(body) });
+    getJson(`${t.adminUrl}/plugins/${NAME}${path}`, { method: 'POST', headers: AUTH, body: JSON.stringify(body) });
   const served = async () => (await getJson(`${t.url}/${NAME}`)).body.version as string | undefined;
   const servesSoon = (version: string) =>
     waitFor(async () => ((await served()) === version ? true : undefined), `GET /${NAME} answers ${version}`);
@@ -41,7 +41,7 @@ describe('console versions section (PGlite)', () => {
     assert.equal((await admin('/reload')).status, 200);
     await servesSoon('0.2.0');
     page = await browser.newPage();
-    watch = new PageWatch(page, t.url);
+    watch = new PageWatch(page, t.adminUrl);
   });
   after(async () => {
     await page?.close();
@@ -51,7 +51,7 @@ describe('console versions section (PGlite)', () => {
   });
 
   test('both versions are listed, newest first', async () => {
-    await page.goto(`${t.url}/console#plugin=${NAME}`);
+    await page.goto(`${t.adminUrl}/console#plugin=${NAME}`);
     await page.locator('#detail').waitFor({ state: 'visible' });
     await versionRow('0.1.0').waitFor();
     const listed = await page.locator('#versions-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-version')));

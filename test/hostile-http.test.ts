@@ -127,11 +127,11 @@ onEachDatabase('hostile HTTP', (db) => {
         ['DELETE', '/plugins/powertable'],
         ['POST', '/plugins'],
       ]) {
-        assertProblem(await getJson(`${t.url}${path}`, { method, headers }), 401, 'PH_ERR_UNAUTHORIZED');
+        assertProblem(await getJson(`${t.adminUrl}${path}`, { method, headers }), 401, 'PH_ERR_UNAUTHORIZED');
       }
     }
     assertProblem(
-      await getJson(`${t.url}/plugins/powertable/disable?access_token=${TOKEN}`, { method: 'POST' }),
+      await getJson(`${t.adminUrl}/plugins/powertable/disable?access_token=${TOKEN}`, { method: 'POST' }),
       401,
       'PH_ERR_UNAUTHORIZED',
     );
@@ -140,18 +140,18 @@ onEachDatabase('hostile HTTP', (db) => {
   test('path traversal in names and paths', async () => {
     const auth = `Authorization: Bearer ${TOKEN}\r\n`;
     for (const target of ['/plugins/../../etc/passwd/enable', '/plugins/powertable/../../x/reload', '/plugins/./powertable/../x/disable']) {
-      const r = await raw(t.url, `POST ${target} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
+      const r = await raw(t.adminUrl, `POST ${target} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
       assertProblem(r, 404, 'PH_ERR_NOT_FOUND');
     }
     // sent raw: a WHATWG client would resolve the dot segments itself
     for (const name of ['..%2F..%2Fetc', '%2e%2e', '.%2e', 'a%00b', '%2Fetc%2Fpasswd', 'power%5Ctable', '%2e%2e%2f%2e%2e%2fetc']) {
-      const r = await raw(t.url, `POST /plugins/${name}/enable HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
+      const r = await raw(t.adminUrl, `POST /plugins/${name}/enable HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
       assertProblem(r, 400, 'PH_ERR_PLUGIN_NAME_INVALID');
     }
-    const badEncoding = await raw(t.url, `POST /plugins/%zz/enable HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
+    const badEncoding = await raw(t.adminUrl, `POST /plugins/%zz/enable HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
     assertProblem(badEncoding, 400, 'PH_ERR_MALFORMED_REQUEST');
     for (const p of ['../../etc', '/etc', '..', 'powertable/../..', '....//....//etc']) {
-      const r = await getJson(`${t.url}/plugins`, {
+      const r = await getJson(`${t.adminUrl}/plugins`, {
         method: 'POST',
         headers: { ...AUTH, 'content-type': 'application/json' },
         body: JSON.stringify({ path: p }),
@@ -162,11 +162,11 @@ onEachDatabase('hostile HTTP', (db) => {
   });
 
   test('1 MB and 100 MB bodies, declared or chunked, with and without a token', async () => {
-    assertProblem(await bigPost(`${t.url}/plugins`, 1 << 20, AUTH, false), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
-    assertProblem(await bigPost(`${t.url}/plugins`, 1 << 20, AUTH, true), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
-    assertProblem(await bigPost(`${t.url}/plugins/powertable/reload`, 100 << 20, AUTH, false), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
-    assertProblem(await bigPost(`${t.url}/plugins`, 100 << 20, AUTH, true), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
-    assertProblem(await bigPost(`${t.url}/plugins`, 100 << 20, {}, false), 401, 'PH_ERR_UNAUTHORIZED');
+    assertProblem(await bigPost(`${t.adminUrl}/plugins`, 1 << 20, AUTH, false), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
+    assertProblem(await bigPost(`${t.adminUrl}/plugins`, 1 << 20, AUTH, true), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
+    assertProblem(await bigPost(`${t.adminUrl}/plugins/powertable/reload`, 100 << 20, AUTH, false), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
+    assertProblem(await bigPost(`${t.adminUrl}/plugins`, 100 << 20, AUTH, true), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
+    assertProblem(await bigPost(`${t.adminUrl}/plugins`, 100 << 20, {}, false), 401, 'PH_ERR_UNAUTHORIZED');
     // a core route that takes no body, and an unknown route: the body limit answers first
     assertProblem(await bigPost(`${t.url}/healthz`, 100 << 20, {}, false), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
     assertProblem(await bigPost(`${t.url}/nowhere`, 100 << 20, {}, true), 413, 'PH_ERR_PAYLOAD_TOO_LARGE');
@@ -174,7 +174,7 @@ onEachDatabase('hostile HTTP', (db) => {
 
   test('malformed JSON and wrong media types', async () => {
     const post = (body: string, type = 'application/json') =>
-      getJson(`${t.url}/plugins`, { method: 'POST', headers: { ...AUTH, 'content-type': type }, body });
+      getJson(`${t.adminUrl}/plugins`, { method: 'POST', headers: { ...AUTH, 'content-type': type }, body });
     for (const body of ['{', '{"path": "x",}', 'null', '"x"', '{"__proto__": {"polluted": 1}, "path": "x"}', '\u0000']) {
       const r = await post(body);
       assert.ok(r.status === 400, `${JSON.stringify(body)} answered ${r.status}`);
@@ -191,9 +191,9 @@ onEachDatabase('hostile HTTP', (db) => {
     const r2 = await raw(t.url, 'PROPFIND /plugins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assertProblem(r2, 405, 'PH_ERR_METHOD_NOT_ALLOWED');
     assert.match(r2.headers.allow ?? '', /GET/);
-    assertProblem(await getJson(`${t.url}/plugins/powertable`, { method: 'PATCH', headers: AUTH }), 405, 'PH_ERR_METHOD_NOT_ALLOWED');
-    assertProblem(await getJson(`${t.url}/plugins/powertable/enable`, { method: 'GET' }), 405, 'PH_ERR_METHOD_NOT_ALLOWED');
-    assertProblem(await getJson(`${t.url}/metrics`, { method: 'DELETE' }), 405, 'PH_ERR_METHOD_NOT_ALLOWED');
+    assertProblem(await getJson(`${t.adminUrl}/plugins/powertable`, { method: 'PATCH', headers: AUTH }), 405, 'PH_ERR_METHOD_NOT_ALLOWED');
+    assertProblem(await getJson(`${t.adminUrl}/plugins/powertable/enable`, { method: 'GET' }), 405, 'PH_ERR_METHOD_NOT_ALLOWED');
+    assertProblem(await getJson(`${t.adminUrl}/metrics`, { method: 'DELETE' }), 405, 'PH_ERR_METHOD_NOT_ALLOWED');
     const garbage = await raw(t.url, '\u0001\u0002garbage\r\n\r\n');
     assertProblem(garbage, 400, 'PH_ERR_MALFORMED_REQUEST');
   });
@@ -202,12 +202,12 @@ onEachDatabase('hostile HTTP', (db) => {
     assertProblem(await getJson(`${t.url}/${'a'.repeat(9000)}`), 414, 'PH_ERR_URL_TOO_LONG');
     assertProblem(await getJson(`${t.url}/plugins?status=${'x'.repeat(9000)}`), 414, 'PH_ERR_URL_TOO_LONG');
     assertProblem(
-      await getJson(`${t.url}/plugins/${'a'.repeat(500)}/enable`, { method: 'POST', headers: AUTH }),
+      await getJson(`${t.adminUrl}/plugins/${'a'.repeat(500)}/enable`, { method: 'POST', headers: AUTH }),
       414,
       'PH_ERR_URL_TOO_LONG',
     );
     assertProblem(
-      await getJson(`${t.url}/plugins/${'a'.repeat(150)}/enable`, { method: 'POST', headers: AUTH }),
+      await getJson(`${t.adminUrl}/plugins/${'a'.repeat(150)}/enable`, { method: 'POST', headers: AUTH }),
       400,
       'PH_ERR_PLUGIN_NAME_INVALID',
     );
@@ -220,7 +220,7 @@ onEachDatabase('hostile HTTP', (db) => {
     assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
     assert.equal((await fetch(`${t.url}/readyz`)).status, 200);
     assert.equal((await getJson(`${t.url}/hello`)).body.plugin, 'powertable');
-    const ok = await getJson(`${t.url}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
+    const ok = await getJson(`${t.adminUrl}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
     assert.equal(ok.status, 200, 'a legitimate admin call still works');
   });
 });

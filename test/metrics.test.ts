@@ -42,7 +42,7 @@ onEachDatabase('metrics', (db) => {
   });
 
   test('plugins by state and status, loads and their duration after start', async () => {
-    const m = await scrape(t.url);
+    const m = await scrape(t.adminUrl);
     assert.equal(m.get('plugin_host_plugins{state="serving"}'), 1);
     assert.equal(m.get('plugin_host_plugins{state="error"}'), 0);
     assert.equal(m.get('plugin_host_plugins_desired{status="active"}'), 1);
@@ -55,15 +55,15 @@ onEachDatabase('metrics', (db) => {
 
   test('requests per plugin route are counted, across a reload', async () => {
     const key = 'plugin_host_plugin_requests_total{plugin="powertable",method="GET",route="/hello"}';
-    const before = (await scrape(t.url)).get(key) ?? 0;
+    const before = (await scrape(t.adminUrl)).get(key) ?? 0;
     for (let i = 0; i < 7; i++) assert.equal((await fetch(`${t.url}/hello`)).status, 200);
     assert.equal((await fetch(`${t.url}/plugins`)).status, 200); // core routes are not plugin requests
-    assert.equal((await scrape(t.url)).get(key), before + 7);
+    assert.equal((await scrape(t.adminUrl)).get(key), before + 7);
 
-    const r = await fetch(`${t.url}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
+    const r = await fetch(`${t.adminUrl}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
     assert.equal(r.status, 200);
     for (let i = 0; i < 3; i++) await fetch(`${t.url}/hello`);
-    const m = await scrape(t.url);
+    const m = await scrape(t.adminUrl);
     assert.equal(m.get(key), before + 10, 'the counter keeps counting over versions');
     assert.equal(m.get('plugin_host_plugin_loads_total{plugin="powertable",kind="reload"}'), 1);
     assert.equal(m.get('plugin_host_plugin_load_duration_seconds_count{kind="reload"}'), 1);
@@ -71,13 +71,13 @@ onEachDatabase('metrics', (db) => {
   });
 
   test('unloads and failures by code', async () => {
-    assert.equal((await fetch(`${t.url}/plugins/powertable/disable`, { method: 'POST', headers: AUTH })).status, 200);
-    let m = await scrape(t.url);
+    assert.equal((await fetch(`${t.adminUrl}/plugins/powertable/disable`, { method: 'POST', headers: AUTH })).status, 200);
+    let m = await scrape(t.adminUrl);
     assert.equal(m.get('plugin_host_plugins{state="unloaded"}'), 1);
     assert.equal(m.get('plugin_host_plugins{state="serving"}'), 0);
     assert.equal(m.get('plugin_host_plugins_desired{status="inactive"}'), 1);
     assert.equal(m.get('plugin_host_plugin_unloads_total{plugin="powertable"}'), 1);
-    assert.equal((await fetch(`${t.url}/plugins/powertable/enable`, { method: 'POST', headers: AUTH })).status, 200);
+    assert.equal((await fetch(`${t.adminUrl}/plugins/powertable/enable`, { method: 'POST', headers: AUTH })).status, 200);
 
     const dir = writePlugin(
       plugins.dir,
@@ -92,7 +92,7 @@ onEachDatabase('metrics', (db) => {
       'active',
     ]);
     m = await waitFor(async () => {
-      const x = await scrape(t.url);
+      const x = await scrape(t.adminUrl);
       return (x.get('plugin_host_plugin_failures_total{plugin="faulty",code="PH_ERR_HOOK_FAILED"}') ?? 0) >= 1 ? x : undefined;
     }, 'the failure to be counted');
     assert.equal(m.get('plugin_host_plugins{state="error"}'), 1);

@@ -55,11 +55,32 @@ onEachDatabase('live OpenAPI', (db) => {
     plugins.cleanup();
   });
 
-  test('describes core, admin and loaded plugin routes, and validates', async () => {
+  test("the data plane's document: its reads, health and the plugin routes, no control-plane operation", async () => {
     const { status, body: doc } = await getJson(`${t.url}/openapi.json`);
+    assert.equal(status, 200);
+    await assertValid(doc);
+    assert.deepEqual(doc.servers, [{ url: t.url, description: 'data plane' }]);
+    for (const p of ['/plugins', '/plugins/{name}', '/plugins/{name}/health', '/healthz', '/readyz', '/openapi.json', '/hello']) {
+      assert.ok(doc.paths[p], `data-plane path ${p}`);
+    }
+    for (const p of ['/metrics', '/events', '/console', '/cluster', '/plugins/{name}/enable', '/plugins/{name}/versions']) {
+      assert.equal(doc.paths[p], undefined, `${p} is the control plane's`);
+    }
+    assert.equal(doc.paths['/plugins'].post, undefined, 'no registration on the data plane');
+    assert.equal(doc.paths['/plugins/{name}'].delete, undefined, 'no removal on the data plane');
+  });
+
+  test('describes core, admin and loaded plugin routes, and validates', async () => {
+    const { status, body: doc } = await getJson(`${t.adminUrl}/openapi.json`);
     assert.equal(status, 200);
     assert.equal(doc.openapi, '3.1.0');
     await assertValid(doc);
+    assert.deepEqual(doc.servers, [{ url: t.adminUrl, description: 'control plane' }]);
+    assert.deepEqual(
+      doc.paths['/hello'].servers,
+      [{ url: t.url, description: 'data plane: plugin routes' }],
+      'plugin routes answer on the data plane',
+    );
     for (const p of ['/plugins', '/plugins/{name}', '/plugins/{name}/health', '/healthz', '/readyz', '/metrics', '/openapi.json']) {
       assert.ok(doc.paths[p], `core path ${p}`);
     }
@@ -91,11 +112,11 @@ onEachDatabase('live OpenAPI', (db) => {
 
   test('a plugin loaded later appears with its schemas, and disappears once unloaded', async () => {
     writePlugin(plugins.dir, 'catalog', CATALOG);
-    const reg = await getJson(`${t.url}/plugins`, { method: 'POST', headers: AUTH, body: JSON.stringify({ path: 'catalog' }) });
+    const reg = await getJson(`${t.adminUrl}/plugins`, { method: 'POST', headers: AUTH, body: JSON.stringify({ path: 'catalog' }) });
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
     assert.equal(reg.body.state, 'serving');
 
-    const { body: doc } = await getJson(`${t.url}/openapi.json`);
+    const { body: doc } = await getJson(`${t.adminUrl}/openapi.json`);
     await assertValid(doc);
     const get = doc.paths['/items/{id}']?.get;
     assert.ok(get, 'GET /items/{id}');
@@ -119,9 +140,9 @@ onEachDatabase('live OpenAPI', (db) => {
     assert.ok(doc.tags.some((x: { name: string; description: string }) => x.name === 'catalog' && x.description.includes('2.1.0')));
     assert.deepEqual((await getJson(`${t.url}/items/7`)).body, { id: 7, label: null });
 
-    const off = await getJson(`${t.url}/plugins/catalog/disable`, { method: 'POST', headers: { authorization: AUTH.authorization } });
+    const off = await getJson(`${t.adminUrl}/plugins/catalog/disable`, { method: 'POST', headers: { authorization: AUTH.authorization } });
     assert.equal(off.status, 200);
-    const { body: after } = await getJson(`${t.url}/openapi.json`);
+    const { body: after } = await getJson(`${t.adminUrl}/openapi.json`);
     await assertValid(after);
     assert.equal(after.paths['/items/{id}'], undefined);
     assert.equal(after.paths['/items'], undefined);

@@ -47,13 +47,13 @@ describe('versions, rollback and staged rollouts on three nodes', () => {
     Promise.all(nodes().map((n) => waitFor(async () => (await served(n)) === want[n.name], `${n.name} serves ${want[n.name]} (${what})`)));
   const all = (v: string) => ({ A: v, B: v, C: v });
   const admin = (n: ServerProcess, route: string, body?: unknown) =>
-    getJson(`${n.url}${route}`, {
+    getJson(`${n.adminUrl}${route}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   const aborts = async (n: ServerProcess) => {
-    const m = /^plugin_host_rollouts_total\{outcome="aborted"\} (\d+)$/m.exec(String((await getJson(`${n.url}/metrics`)).body));
+    const m = /^plugin_host_rollouts_total\{outcome="aborted"\} (\d+)$/m.exec(String((await getJson(`${n.adminUrl}/metrics`)).body));
     return Number(m?.[1] ?? 0);
   };
   const detail = async (n: ServerProcess = a) => (await getJson(`${n.url}/plugins/${PLUGIN}`)).body;
@@ -113,7 +113,7 @@ describe('versions, rollback and staged rollouts on three nodes', () => {
       await servesEverywhere(all(v), `published by a reload of ${v}`);
     }
     const list = await waitFor(async () => {
-      const r = await getJson(`${a.url}/plugins/${PLUGIN}/versions`);
+      const r = await getJson(`${a.adminUrl}/plugins/${PLUGIN}/versions`);
       return r.body[0]?.nodes?.length === 3 ? r.body : undefined;
     }, 'the newest version listed as served by three nodes');
     assert.deepEqual(
@@ -223,7 +223,7 @@ describe('versions, rollback and staged rollouts on three nodes', () => {
 
   test('a candidate that does not compile or does not load, or a rollout to no live node, is refused without touching any node', async () => {
     const before = await detail();
-    const versions = (await getJson(`${a.url}/plugins/${PLUGIN}/versions`)).body.length;
+    const versions = (await getJson(`${a.adminUrl}/plugins/${PLUGIN}/versions`)).body.length;
     const nowhere = await admin(a, `/plugins/${PLUGIN}/rollout`, { nodes: ['node-nowhere'], version: '0.1.0' });
     assert.equal(nowhere.status, 422);
     assert.equal(nowhere.body.code, 'PH_ERR_ROLLOUT_INVALID');
@@ -237,7 +237,7 @@ describe('versions, rollback and staged rollouts on three nodes', () => {
     assert.equal(evaluate.body.code, 'PH_ERR_LOAD_EVALUATE');
     const d = await detail();
     assert.deepEqual(d.rollout, before.rollout, 'the last rollout is untouched');
-    assert.equal((await getJson(`${a.url}/plugins/${PLUGIN}/versions`)).body.length, versions, 'nothing published');
+    assert.equal((await getJson(`${a.adminUrl}/plugins/${PLUGIN}/versions`)).body.length, versions, 'nothing published');
     await servesEverywhere(all('0.3.0'), 'nothing changed');
     write('0.3.0'); // the source back as it was (same content, same hash)
   });

@@ -57,7 +57,7 @@ describe('the serving thread never loads TypeScript (PostgreSQL, server processe
     process.kill(b.pid, 'SIGUSR2');
     // a new version compiled and type-checked while serving: the check runs in the worker
     writePlugin(plugins.dir, 'typed', pluginSource({ name: 'typed' }));
-    const reg = await getJson(`${a.url}/plugins`, {
+    const reg = await getJson(`${a.adminUrl}/plugins`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'typed' }),

@@ -90,7 +90,7 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
             '2.0.0',
           ),
         );
-        const reload = await getJson(`${s.url}/plugins/evolving/reload`, { method: 'POST', headers: AUTH });
+        const reload = await getJson(`${s.adminUrl}/plugins/evolving/reload`, { method: 'POST', headers: AUTH });
         assert.equal(reload.status, 200, JSON.stringify(reload.body));
         assert.equal(reload.body.state, 'serving');
         assert.equal(reload.body.serving.version, '1.0.0');
@@ -99,11 +99,11 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
         // the host answers its own paths, whatever a plugin registered
         const head = await fetch(`${s.url}/healthz`, { method: 'HEAD' });
         assert.equal(head.status, 200);
-        assert.equal((await fetch(`${s.url}/metrics`, { method: 'HEAD' })).status, 200);
+        assert.equal((await fetch(`${s.adminUrl}/metrics`, { method: 'HEAD' })).status, 200);
         const numeric = await getJson(`${s.url}/plugins/123`);
         assert.equal(numeric.status, 404);
         assert.equal(numeric.body.code, 'PH_ERR_PLUGIN_NOT_FOUND');
-        const del = await getJson(`${s.url}/plugins/powertable`, { method: 'DELETE', headers: AUTH });
+        const del = await getJson(`${s.adminUrl}/plugins/powertable`, { method: 'DELETE', headers: AUTH });
         assert.equal(del.status, 200, JSON.stringify(del.body));
         assert.equal(del.body.action, 'remove');
         assert.equal((await getJson(`${s.url}/plugins/powertable`)).status, 404, 'the row is gone: the host handled the DELETE');
@@ -136,13 +136,13 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
           }, `peek to serve (${what})`);
           assert.deepEqual(peek, { admin: null, adminFile: null, db: null, pgpassword: null }, what);
           // the host still has them: the admin API takes the token it read
-          assert.equal((await getJson(`${s.url}/plugins/peek/disable`, { method: 'POST', headers: AUTH })).status, 200, what);
+          assert.equal((await getJson(`${s.adminUrl}/plugins/peek/disable`, { method: 'POST', headers: AUTH })).status, 200, what);
           assert.equal(
-            (await getJson(`${s.url}/plugins/peek/enable`, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } })).status,
+            (await getJson(`${s.adminUrl}/plugins/peek/enable`, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } })).status,
             401,
             what,
           );
-          assert.equal((await getJson(`${s.url}/plugins/peek/enable`, { method: 'POST', headers: AUTH })).status, 200, what);
+          assert.equal((await getJson(`${s.adminUrl}/plugins/peek/enable`, { method: 'POST', headers: AUTH })).status, 200, what);
         } finally {
           await s.stop();
         }
@@ -154,7 +154,7 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
       let s = await startServer({ name: `trust-remove-${kind}`, env });
       try {
         assert.equal((await fetch(`${s.url}/hello`)).status, 200);
-        const del = await getJson(`${s.url}/plugins/powertable`, { method: 'DELETE', headers: AUTH });
+        const del = await getJson(`${s.adminUrl}/plugins/powertable`, { method: 'DELETE', headers: AUTH });
         assert.equal(del.status, 200);
         await s.stop();
         s = await startServer({ name: `trust-remove-${kind}-2`, env: { ...env, WATCH: '1', WATCH_DEBOUNCE_MS: '50' } });
@@ -173,7 +173,7 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
         await s.waitForLog((l) => String(l.msg).includes('plugin powertable was removed'), 'watch mode to leave it removed');
         assert.equal((await getJson(`${s.url}/plugins/powertable`)).status, 404);
         // an explicit registration brings it back and forgets the removal
-        const reg = await getJson(`${s.url}/plugins`, {
+        const reg = await getJson(`${s.adminUrl}/plugins`, {
           method: 'POST',
           headers: { ...AUTH, 'content-type': 'application/json' },
           body: JSON.stringify({ path: 'powertable' }),

@@ -64,14 +64,20 @@ test('push to one node of two with empty plugins directories: both serve it, a n
   const dir = writePlugin(work, 'pushed', greetingPluginSource('pushed'));
   writeTinyPackage(dir);
 
-  const first = await cli(['push', dir, '--server', a.url, '--token', TOKEN, '--include-node-modules']);
+  const first = await cli(['push', dir, '--server', a.adminUrl, '--token', TOKEN, '--include-node-modules']);
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stdout, /pushed: uploaded: 1\.0\.0/);
   await servedEverywhere('/pushed', '1.0.0');
   assert.equal((await getJson(`${b.url}/pushed`)).body.message, 'hello pushed from tiny-greet');
 
   writePlugin(work, 'pushed', greetingPluginSource('pushed', 'tiny-greet', '1.1.0'));
-  const second = await cli(['push', dir, '--server', a.url, '--token', TOKEN, '--include-node-modules']);
+  // the data plane takes no upload: the same push aimed at it is a 404 and changes nothing
+  const toData = await cli(['push', dir, '--server', a.url, '--token', TOKEN, '--include-node-modules']);
+  assert.equal(toData.code, 1);
+  assert.match(toData.stderr, /PH_ERR_NOT_FOUND/);
+  await servedEverywhere('/pushed', '1.0.0');
+  // without --server, PLUGIN_HOST_URL names the control plane
+  const second = await cli(['push', dir, '--token', TOKEN, '--include-node-modules'], { PLUGIN_HOST_URL: a.adminUrl });
   assert.equal(second.code, 0, second.stderr);
   assert.match(second.stdout, /new version uploaded: 1\.1\.0/);
   await servedEverywhere('/pushed', '1.1.0');
@@ -79,7 +85,7 @@ test('push to one node of two with empty plugins directories: both serve it, a n
   // node b never received an upload: no source of the plugin on its disk
   for (const n of ['a', 'b']) assert.deepEqual(readdirSync(dirs(n).plugins), []);
   assert.equal(existsSync(path.join(dirs('b').data, 'sources')), false);
-  const reload = await getJson(`${b.url}/plugins/pushed/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  const reload = await getJson(`${b.adminUrl}/plugins/pushed/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(reload.status, 200, JSON.stringify(reload.body));
   assert.equal(reload.body.recompiled, true);
   assert.ok(existsSync(path.join(dirs('b').data, 'sources')), 'node b restored the source from the database');
@@ -93,7 +99,7 @@ test('push to one node of two with empty plugins directories: both serve it, a n
 
   // a push the server refuses prints the coded error and changes nothing
   const broken = writePlugin(work, 'pushed', pluginSource({ name: 'pushed', version: '2.0.0', factory: '  const n: number = "x";' }));
-  const refused = await cli(['push', broken, '--server', b.url, '--token', TOKEN]);
+  const refused = await cli(['push', broken, '--server', b.adminUrl, '--token', TOKEN]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /PH_ERR_COMPILE_TYPE: pushed\/main\.ts:\d+:\d+/);
   await servedEverywhere('/pushed', '1.1.0');

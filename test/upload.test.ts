@@ -35,7 +35,7 @@ onEachDatabase('plugin uploads', (db) => {
   });
 
   const put = (name: string, body: Buffer, headers: Record<string, string> = {}) =>
-    getJson(`${h.url}/plugins/${name}/source`, {
+    getJson(`${h.adminUrl}/plugins/${name}/source`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/gzip', ...headers },
       body,
@@ -91,7 +91,7 @@ onEachDatabase('plugin uploads', (db) => {
     // from a directory inside PLUGINS_DIR
     const local = writePlugin(plugins.dir, 'dep-local', greetingPluginSource('dep-local'));
     writeTinyPackage(local);
-    const reg = await getJson(`${h.url}/plugins`, {
+    const reg = await getJson(`${h.adminUrl}/plugins`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'dep-local' }),

@@ -26,7 +26,7 @@ for (const kind of DB_KINDS) {
       writePlugin(plugins.dir, NAME, pluginSource({ ...extra, name: NAME, version }));
     const served = async () => (await getJson(`${t.url}/${NAME}`)).body.version as string | undefined;
     const rollout = (body: Record<string, unknown>) =>
-      getJson(`${t.url}/plugins/${NAME}/rollout`, {
+      getJson(`${t.adminUrl}/plugins/${NAME}/rollout`, {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),

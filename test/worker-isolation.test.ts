@@ -177,7 +177,7 @@ onEachDatabase('worker isolation (server process)', (db) => {
     await s.waitForLog((l) => l.plugin === 'hog' && l.reason === 'memory', 'the heap cap to end the worker');
     await waitFor(async () => (await get('/hog/ok')).status === 200, 'hog to serve again');
     assert.equal((await get('/hello')).status, 200);
-    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
     assert.match(metrics, /plugin_host_worker_restarts_total\{plugin="hog",reason="memory"\} [1-9]/);
   });
 
@@ -187,7 +187,7 @@ onEachDatabase('worker isolation (server process)', (db) => {
       'spin',
       misbehaving('spin', "      server.get('/spin/ok', async () => ({ ok: 2 }));", { version: '2.0.0', initialize: '      for (;;) {}' }),
     );
-    const r = await getJson(`${s.url}/plugins/spin/reload`, { method: 'POST', headers: AUTH });
+    const r = await getJson(`${s.adminUrl}/plugins/spin/reload`, { method: 'POST', headers: AUTH });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const p = await waitFor(async () => {
       const b = (await get('/plugins/spin')).body;
@@ -208,7 +208,7 @@ onEachDatabase('worker isolation (server process)', (db) => {
         initialize: '      setTimeout(() => process.exit(7), 100);',
       }),
     );
-    const reg = await getJson(`${s.url}/plugins`, { method: 'POST', headers: AUTH_JSON, body: JSON.stringify({ path: 'crasher' }) });
+    const reg = await getJson(`${s.adminUrl}/plugins`, { method: 'POST', headers: AUTH_JSON, body: JSON.stringify({ path: 'crasher' }) });
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
     const p = await waitFor(async () => {
       const b = (await get('/plugins/crasher')).body;
@@ -218,7 +218,7 @@ onEachDatabase('worker isolation (server process)', (db) => {
     assert.match(p.last_error.message, /ended 4 times within \d+ ms \(last: exited with code 7\); not restarted/);
     assert.equal((await get('/crasher')).status, 404, 'its routes are gone');
     assert.equal((await get('/hello')).status, 200);
-    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
     assert.match(metrics, /plugin_host_worker_restarts_total\{plugin="crasher",reason="exit"\} [1-9]/);
     // a change of desired state tries again
     writePlugin(
@@ -226,7 +226,7 @@ onEachDatabase('worker isolation (server process)', (db) => {
       'crasher',
       misbehaving('crasher', "      server.get('/crasher', async () => ({ up: true }));", { version: '1.0.1' }),
     );
-    assert.equal((await getJson(`${s.url}/plugins/crasher/reload`, { method: 'POST', headers: AUTH })).status, 200);
+    assert.equal((await getJson(`${s.adminUrl}/plugins/crasher/reload`, { method: 'POST', headers: AUTH })).status, 200);
     await waitFor(async () => (await get('/crasher')).status === 200, 'the fixed crasher to serve');
   });
 
@@ -234,7 +234,7 @@ onEachDatabase('worker isolation (server process)', (db) => {
     const load = startLoad(`${s.url}/hello`, { concurrency: 4 });
     await waitFor(() => load.count > 20, 'load to start');
     for (const mode of ['inline', 'worker', 'inline', null]) {
-      const r = await getJson(`${s.url}/plugins/powertable/isolation`, {
+      const r = await getJson(`${s.adminUrl}/plugins/powertable/isolation`, {
         method: 'POST',
         headers: AUTH_JSON,
         body: JSON.stringify({ mode }),
@@ -252,7 +252,7 @@ onEachDatabase('worker isolation (server process)', (db) => {
     const load = startLoad(`${s.url}/hello`, { concurrency: 4 });
     await waitFor(() => load.count > 20, 'load to start');
     for (let i = 0; i < 20; i++) {
-      const r = await getJson(`${s.url}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
+      const r = await getJson(`${s.adminUrl}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.serving.isolation, 'worker');
     }

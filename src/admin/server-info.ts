@@ -3,14 +3,17 @@ import path from 'node:path';
 
 /**
  * A server using the embedded database holds `DATA_DIR` (lock file with its
- * pid). It writes where it listens next to the lock, so the CLI can reach its
- * admin API instead of opening the database itself.
+ * pid). It writes where its control plane listens next to the lock, so the CLI
+ * can reach its admin API instead of opening the database itself.
  */
 export const SERVER_INFO_FILE = 'plugin-host.server.json';
 
 export interface ServerInfo {
   pid: number;
+  /** The control plane (admin API): what the CLI calls. */
   url: string;
+  /** The data plane (plugin routes), for information. */
+  dataUrl?: string;
   nodeId: string;
   startedAt: string;
 }
@@ -23,7 +26,11 @@ function reachable(url: string): string {
 export function writeServerInfo(dataDir: string, info: ServerInfo): void {
   const p = path.join(dataDir, SERVER_INFO_FILE);
   const tmp = `${p}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ ...info, url: reachable(info.url) })}\n`, { mode: 0o600 });
+  writeFileSync(
+    tmp,
+    `${JSON.stringify({ ...info, url: reachable(info.url), ...(info.dataUrl === undefined ? {} : { dataUrl: reachable(info.dataUrl) }) })}\n`,
+    { mode: 0o600 },
+  );
   renameSync(tmp, p);
 }
 
@@ -31,7 +38,8 @@ export function readServerInfo(dataDir: string): ServerInfo | undefined {
   try {
     const v = JSON.parse(readFileSync(path.join(dataDir, SERVER_INFO_FILE), 'utf8')) as Partial<ServerInfo>;
     if (typeof v.pid !== 'number' || typeof v.url !== 'string') return undefined;
-    return { pid: v.pid, url: v.url, nodeId: String(v.nodeId ?? ''), startedAt: String(v.startedAt ?? '') };
+    const dataUrl = typeof v.dataUrl === 'string' ? { dataUrl: v.dataUrl } : {};
+    return { pid: v.pid, url: v.url, ...dataUrl, nodeId: String(v.nodeId ?? ''), startedAt: String(v.startedAt ?? '') };
   } catch {
     return undefined;
   }

@@ -31,8 +31,10 @@ Commands:
 Run plugin-host COMMAND --help for the options of each command.
 
 Options of serve (each overrides its environment variable):
-  --port N             PORT            (default 3000)
+  --port N             PORT            data plane: plugin routes, public reads (default 3000)
   --host ADDR          HOST            (default 127.0.0.1)
+  --admin-port N       ADMIN_PORT      control plane: console, admin API, /events, /metrics (default PORT+1)
+  --admin-host ADDR    ADMIN_HOST      (default 127.0.0.1: open it to a network on purpose)
   --database-url URL   DATABASE_URL    (unset: embedded PGlite in DATA_DIR)
   --data-dir DIR       DATA_DIR        (default ./data)
   --plugins-dir DIR    PLUGINS_DIR     (default ./plugins)
@@ -89,6 +91,8 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
+      'admin-port': { type: 'string' },
+      'admin-host': { type: 'string' },
       'database-url': { type: 'string' },
       'data-dir': { type: 'string' },
       'plugins-dir': { type: 'string' },
@@ -106,6 +110,8 @@ export async function main(argv: string[]): Promise<void> {
   const overrides: ConfigOverrides = {
     port: values.port,
     host: values.host,
+    adminPort: values['admin-port'],
+    adminHost: values['admin-host'],
     databaseUrl: values['database-url'],
     dataDir: values['data-dir'],
     pluginsDir: values['plugins-dir'],

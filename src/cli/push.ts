@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { describeError, ERROR_CODES, type ErrorCode, HostError } from '../errors/index.js';
 import { assertPluginName } from '../model/index.js';
 import { collect, packTarGz } from '../uploads/index.js';
+import { defaultServerUrl } from './server-url.js';
 
 export const PUSH_USAGE = `Usage: plugin-host push DIR [--server URL] [--token T] [--include-node-modules] [--json]
 
@@ -16,7 +17,8 @@ node_modules is left out unless --include-node-modules: a plugin that imports np
 pushed with it (the server bundles what the plugin imports at compile time, and installs nothing).
 
 Options:
-  --server URL             the server (default http://127.0.0.1:PORT, PORT default 3000)
+  --server URL             the server's control plane (default PLUGIN_HOST_URL, else
+                           http://127.0.0.1:ADMIN_PORT, ADMIN_PORT default PORT+1 = 3001)
   --token T                ADMIN_TOKEN  the server's admin token
   --include-node-modules   pack DIR/node_modules too
   --json                   print the server's answer as JSON
@@ -40,7 +42,7 @@ export async function push(argv: string[]): Promise<number> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw usage(`${dir} is not a directory`);
   const name = path.basename(dir);
   assertPluginName(name);
-  const server = (values.server ?? `http://127.0.0.1:${process.env.PORT ?? '3000'}`).replace(/\/+$/, '');
+  const server = (values.server ?? defaultServerUrl()).replace(/\/+$/, '');
   const token = values.token ?? process.env.ADMIN_TOKEN;
 
   const { entries, skipped } = await collect(dir, { includeNodeModules: values['include-node-modules'] === true });

@@ -5,6 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors/index.js';
 import { ISOLATION_MODES, type IsolationMode } from '../model/index.js';
+import { type ControlPlaneConfig, controlPlaneConfig } from './control-plane.js';
+
+export type { ControlPlaneConfig } from './control-plane.js';
 
 /** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -18,7 +21,8 @@ export function pathBase(): string {
   return PROJECT_ROOT.split(path.sep).includes('node_modules') ? process.cwd() : PROJECT_ROOT;
 }
 
-export interface HostConfig {
+export interface HostConfig extends ControlPlaneConfig {
+  /** Port of the data plane: plugin routes and the public reads. */
   port: number;
   host: string;
   /** Unset: embedded PGlite in `dataDir`. */
@@ -306,5 +310,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     typecheckMemoryMb: parseInteger('TYPECHECK_MEMORY_MB', pick('typecheckMemoryMb', 'TYPECHECK_MEMORY_MB') ?? '2048', 64, 65_536),
     discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
     ...releases(pick),
+    ...controlPlaneConfig(pick, port),
   };
 }
+
+export { DEFAULT_HEARTBEAT_MS, type DerivedSettings, deriveSettings, JANITOR_INTERVAL_MS, liveWithinMs } from './derived.js';

@@ -46,7 +46,7 @@ export function consolePage(o: { nodeId: string; version: string }): string {
     <label for="token">Admin token</label>
     <input id="token" name="token" type="password" autocomplete="off" spellcheck="false">
     <button type="button" id="token-forget">Forget</button>
-    <p class="hint">Kept in this tab only (sessionStorage) and sent as a bearer token with Enable, Disable, Reload, Rollback, Promote, Abort and a plugin's configuration. Reading the plugins needs no token.</p>
+    <p class="hint">Kept in this tab only (sessionStorage) and sent as a bearer token with the live feed, Enable, Disable, Reload, Rollback, Promote, Abort and a plugin's configuration. Reading the plugins needs no token; following changes live does.</p>
   </form>
   <p id="message" class="message" role="status" aria-live="polite"></p>
   <p id="stale" class="notice" role="alert" hidden>The database is unreachable: showing the last known state.</p>

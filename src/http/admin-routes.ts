@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PluginAdmin } from '../admin/index.js';
@@ -7,6 +6,7 @@ import { describeError, HostError } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
 import { assertPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
 import type { Releases } from '../releases/index.js';
+import type { Authenticate } from './auth.js';
 import { configRoutes } from './config-routes.js';
 import { ADMIN_BODY_LIMIT } from './hardening.js';
 import type { LazySchemaCompilers } from './lazy-compilers.js';
@@ -14,8 +14,8 @@ import { pluginView } from './plugin-view.js';
 import { releaseAdminRoutes } from './release-routes.js';
 
 export interface AdminRoutesOptions {
-  /** Bearer token; undefined disables the admin API (403 with a how-to). */
-  token: string | undefined;
+  /** Who the caller is (`./auth.ts`): checked before the body is read. */
+  authenticate: Authenticate;
   admin: PluginAdmin;
   repo: PluginRepository;
   manager: PluginManager;
@@ -81,24 +81,17 @@ const errorResponses = {
   503: problemSchema,
 } as const;
 
-/** Hash both sides to a fixed length so the comparison takes the same time whatever was sent. */
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
 /**
  * The admin API: every route writes desired state to the database (the nodes,
  * this one included, react to the notification), then waits a bounded time
  * for this node to apply it and answers the resulting state.
  *
- * Guarded by `Authorization: Bearer <ADMIN_TOKEN>` (constant-time comparison),
- * checked before the body is read; without a configured token every admin
- * route answers 403 saying how to enable it. Bodies are limited to
+ * Served on the control plane only. Every route needs a caller (`./auth.ts`),
+ * checked before the body is read. Bodies are limited to
  * `ADMIN_BODY_LIMIT`; names and paths are validated; every rejection is a
  * problem document with a stable code and nothing written.
  */
 export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): Promise<void> {
-  const expected = o.token === undefined ? undefined : digest(o.token);
   // Strict validation: unknown properties are refused (Fastify's default strips them), types are not coerced.
   let ajv: Ajv | undefined;
   const strict = () =>
@@ -112,19 +105,7 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
   );
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (expected === undefined) {
-      throw new HostError(
-        'PH_ERR_ADMIN_DISABLED',
-        'the admin API is disabled: start the server with ADMIN_TOKEN set (at least 8 characters) and send it as "Authorization: Bearer <token>"',
-      );
-    }
-    const header = req.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(header) : null;
-    reply.header('www-authenticate', 'Bearer realm="plugin-host admin"');
-    if (m === null) {
-      throw new HostError('PH_ERR_UNAUTHORIZED', 'admin routes need the header "Authorization: Bearer <ADMIN_TOKEN>"');
-    }
-    if (!timingSafeEqual(digest(m[1] as string), expected)) throw new HostError('PH_ERR_UNAUTHORIZED', 'the admin token is not valid');
+    o.authenticate(req, reply);
   });
   // Name checks run before schema validation so a bad name gets its own code.
   app.addHook('preValidation', async (req) => {

@@ -65,9 +65,15 @@ export function frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: 
  * - URLs longer than `MAX_URL_LENGTH` are refused with 414;
  * - a path that exists for other methods answers 405 with `Allow`, any other miss 404;
  * every answer being a problem document with a stable code.
- * Must be called before any route is registered (it records them).
+ * Must be called before any route is registered (it records them). `elsewhere`
+ * names the routes another listener serves: they answer 404 here, never 405 (an
+ * `Allow` header would tell a client what the other listener does).
+ * Returns whether this instance has a route for a method and path.
  */
-export function installHttpHardening(app: FastifyInstance): void {
+export function installHttpHardening(
+  app: FastifyInstance,
+  elsewhere: (method: string, path: string) => boolean = () => false,
+): (method: string, path: string) => boolean {
   const known = FindMyWay({ caseSensitive: true, ignoreTrailingSlash: false });
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -90,7 +96,7 @@ export function installHttpHardening(app: FastifyInstance): void {
       return sendProblem(reply, problemOf('PH_ERR_URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`));
     }
     const allowed = PROBE_METHODS.filter((m) => m !== req.method && known.find(m, path) !== null);
-    if (allowed.length > 0) {
+    if (allowed.length > 0 && !elsewhere(req.method, path)) {
       reply.header('allow', allowed.join(', '));
       return sendProblem(
         reply,
@@ -99,4 +105,5 @@ export function installHttpHardening(app: FastifyInstance): void {
     }
     return sendProblem(reply, problemOf('PH_ERR_NOT_FOUND', `no route for ${req.method} ${path}`));
   });
+  return (method, path) => known.find(method as FindMyWay.HTTPMethod, path) !== null;
 }

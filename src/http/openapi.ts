@@ -26,7 +26,7 @@ function hostDocument(version: string): Json {
       title: 'plugin-host',
       version,
       description:
-        'Core, admin and plugin routes of this node. Plugin routes are those of the plugins loaded right now, tagged by plugin; the document is regenerated whenever a plugin loads, reloads or unloads.',
+        'The routes of one listener of this node. The data plane (PORT) serves the plugin routes, the read API and health; the control plane (ADMIN_PORT) serves the console, the admin API, the event feed and metrics, and its document lists the plugin routes with the data plane as their server. Plugin routes are those of the plugins loaded right now, tagged by plugin; the document is regenerated whenever a plugin loads, reloads or unloads.',
     },
     tags: [
       { name: 'plugins', description: 'Read the registered plugins and their state' },
@@ -142,6 +142,14 @@ async function describePlugin(p: LoadedVersion): Promise<PluginDoc> {
   }
 }
 
+/** Where the routes of a document answer (read when the document is built: ports are known once listening). */
+export interface DocumentServers {
+  /** The document's `servers`: the listener serving its host routes. */
+  servers?: () => { url: string; description: string }[];
+  /** Set when plugin routes answer on another listener: their path items name it in `servers`. */
+  pluginServers?: () => { url: string; description: string }[];
+}
+
 /**
  * The live OpenAPI document: the host's own routes (recorded as they are
  * added, described once on first need) plus the routes of every plugin
@@ -160,6 +168,7 @@ export class OpenApiDocument {
     private readonly dispatcher: Dispatcher,
     manager: PluginManager,
     private readonly log: FastifyBaseLogger,
+    private readonly where: DocumentServers = {},
   ) {
     const invalidate = () => {
       this.cache = undefined;
@@ -197,6 +206,9 @@ export class OpenApiDocument {
     const plugins = [...this.dispatcher.current.plugins.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
     this.hostDoc ??= swaggerOf(this.hostRoutes, hostDocument(this.version), {});
     const doc: Json = structuredClone(await this.hostDoc);
+    const servers = this.where.servers?.() ?? [];
+    if (servers.length > 0) doc.servers = servers;
+    const pluginServers = this.where.pluginServers?.() ?? [];
     doc.paths ??= {};
     doc.components ??= {};
     doc.components.schemas ??= {};
@@ -210,7 +222,7 @@ export class OpenApiDocument {
         description: `Plugin ${p.name} ${p.version}${p.metadata.description ? `: ${p.metadata.description}` : ''}`,
       });
       for (const [url, item] of Object.entries(pd.paths)) {
-        doc.paths[url] ??= {};
+        doc.paths[url] ??= pluginServers.length > 0 ? { servers: pluginServers } : {};
         const target = doc.paths[url];
         for (const [method, op] of Object.entries(item)) {
           if (HTTP_METHODS.has(method) && target[method] !== undefined) continue; // first owner wins, as in the route table

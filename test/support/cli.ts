@@ -16,7 +16,18 @@ export interface CliResult {
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn' };
   // NODE_TEST_CONTEXT would make a nested `node --test` skip its files
-  for (const k of ['DATABASE_URL', 'ADMIN_TOKEN', 'DATA_DIR', 'PLUGINS_DIR', 'ARTIFACTS_DIR', 'WATCH', 'PORT', 'NODE_TEST_CONTEXT'])
+  for (const k of [
+    'DATABASE_URL',
+    'ADMIN_TOKEN',
+    'DATA_DIR',
+    'PLUGINS_DIR',
+    'ARTIFACTS_DIR',
+    'WATCH',
+    'PORT',
+    'ADMIN_PORT',
+    'PLUGIN_HOST_URL',
+    'NODE_TEST_CONTEXT',
+  ])
     delete env[k];
   return { ...env, ...extra };
 }

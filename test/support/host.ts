@@ -30,7 +30,7 @@ export interface TestHost {
   host: Host;
   /** The data plane: plugin routes and the public reads. */
   url: string;
-  /** The control plane: admin writes, console, feed, metrics (the same listener until the planes are split). */
+  /** The control plane: admin writes, console, feed, metrics. */
   adminUrl: string;
   logs: LogSink;
   config: HostConfig;
@@ -76,7 +76,7 @@ export async function startTestHost(
   return {
     host,
     url: host.url,
-    adminUrl: host.url,
+    adminUrl: host.adminUrl,
     logs,
     config,
     async close() {

@@ -44,12 +44,10 @@ export class ServerProcess {
   readonly output: string[] = [];
   readonly exited: Promise<ServerExit>;
   exit: ServerExit | undefined;
+  /** The data plane's URL (plugin routes, the public reads). */
   url = '';
-
-  /** The control plane's URL (admin writes, console, feed, metrics): the same listener until the planes are split. */
-  get adminUrl(): string {
-    return this.url;
-  }
+  /** The control plane's URL (admin writes, console, feed, metrics). */
+  adminUrl = '';
 
   constructor(
     readonly name: string,
@@ -85,7 +83,10 @@ export class ServerProcess {
     try {
       const l = JSON.parse(line) as LogLine;
       this.logs.push(l);
-      if (this.url === '' && typeof l.url === 'string' && String(l.msg).startsWith('plugin-host listening')) this.url = l.url;
+      if (this.url === '' && typeof l.url === 'string' && String(l.msg).startsWith('plugin-host listening')) {
+        this.url = l.url;
+        this.adminUrl = typeof l.adminUrl === 'string' ? l.adminUrl : '';
+      }
     } catch {
       /* not JSON: kept in output */
     }

@@ -66,6 +66,7 @@ const detail = new DetailView(
       tokenInput.value = token;
       if (token === '') sessionStorage.removeItem(TOKEN_KEY);
       else sessionStorage.setItem(TOKEN_KEY, token);
+      feed.restart();
     },
   },
 );
@@ -128,9 +129,11 @@ const CONNECTION_TEXT: Record<Connection, string> = {
   connecting: 'Reconnecting…',
   live: 'Live',
   offline: 'Offline: retrying',
+  locked: 'Not following changes: type the admin token',
 };
 const conn = byId('connection');
-followEvents({
+const feed = followEvents({
+  token: () => tokenInput.value.trim(),
   resync() {
     detailDirty = true;
     refresh();
@@ -146,5 +149,12 @@ followEvents({
     document.body.dataset.connection = state;
   },
 });
+// a new token (typed, pasted or forgotten) reopens the feed with it
+let typed: ReturnType<typeof setTimeout> | undefined;
+tokenInput.addEventListener('input', () => {
+  clearTimeout(typed);
+  typed = setTimeout(() => feed.restart(), 300);
+});
+byId('token-forget').addEventListener('click', () => feed.restart());
 followHash();
 refresh();
