@@ -136,7 +136,7 @@ export class PluginConfigAdmin {
         // another write landed between the read and this one: merge into it, unless the caller named a revision
         if (!isHostError(err, 'PH_ERR_PLUGIN_CONFIG_CONFLICT') || opts.expectedRevision !== undefined || attempt >= PATCH_ATTEMPTS)
           throw err;
-        const now = await this.o.repo.getConfig(name);
+        const now = await this.o.repo.configs.get(name);
         if (now === undefined) throw new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
         stored = now;
       }
@@ -150,7 +150,7 @@ export class PluginConfigAdmin {
     opts: { by: string; expectedRevision?: number },
   ): Promise<ConfigChange> {
     const name = row.name;
-    const w = await this.o.repo.putConfig(name, values, opts.by, opts.expectedRevision);
+    const w = await this.o.repo.configs.put(name, values, opts.by, opts.expectedRevision);
     if (w.outcome === 'missing') throw new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
     if (w.outcome === 'conflict') throw conflict(name, w.stored, opts.expectedRevision ?? 0);
     const changed = w.outcome === 'written';

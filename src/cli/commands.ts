@@ -228,7 +228,7 @@ async function list(argv: string[]): Promise<number> {
       return 0;
     }
     const rows: PluginWithEndpoints[] = await t.repo.list(status === undefined ? {} : { status });
-    const nodes = await t.repo.nodeViews(undefined, 15_000);
+    const nodes = await t.repo.nodes.views(undefined, 15_000);
     const views = rows.map((r) => {
       const mine = nodes.filter((n) => n.pluginName === r.name);
       const { state: _s, serving: _v, last_error: _e, node_id: _n, ...v } = pluginView(r, undefined, mine, '');

@@ -4,8 +4,11 @@ import { migrate } from './migrations.js';
 import { openPostgres } from './postgres.js';
 import type { Database } from './types.js';
 
+export * from './artifact-rows.js';
+export * from './config-rows.js';
 export { LOCK_FILE, lockOwner } from './lock.js';
 export { MIGRATIONS, migrate } from './migrations.js';
+export * from './node-rows.js';
 export * from './releases.js';
 export * from './repository.js';
 export * from './schema.js';

@@ -146,10 +146,10 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
 
   async function stateOf(row: PluginRow, extra: Record<string, unknown>): Promise<Record<string, unknown>> {
     let full: PluginWithEndpoints | undefined;
-    let nodes: Awaited<ReturnType<PluginRepository['nodeViews']>> | undefined;
+    let nodes: Awaited<ReturnType<PluginRepository['nodes']['views']>> | undefined;
     try {
       full = await o.repo.getByName(row.name);
-      if (full !== undefined) nodes = await o.repo.nodeViews(row.name, o.liveWithinMs);
+      if (full !== undefined) nodes = await o.repo.nodes.views(row.name, o.liveWithinMs);
     } catch (err) {
       app.log.warn({ plugin: row.name, err: describeError(err) }, 'could not re-read plugin after an admin change');
     }

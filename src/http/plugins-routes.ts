@@ -109,10 +109,10 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       assertPluginName(name);
       let row: PluginWithEndpoints | undefined;
       let stale = false;
-      let nodes: Awaited<ReturnType<PluginRepository['nodeViews']>> | undefined;
+      let nodes: Awaited<ReturnType<PluginRepository['nodes']['views']>> | undefined;
       try {
         row = await o.repo.getByName(name);
-        nodes = row === undefined ? undefined : await o.repo.nodeViews(name, o.liveWithinMs);
+        nodes = row === undefined ? undefined : await o.repo.nodes.views(name, o.liveWithinMs);
       } catch {
         stale = true;
         row = o.repo.knownRow(name);
