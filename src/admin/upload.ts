@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { PluginRow } from '../db/index.js';
 import { HostError, isHostError } from '../errors/index.js';
-import { assertPluginName } from '../model/index.js';
+import { assertPluginName, endpointRecord } from '../model/index.js';
 import { SourceArchives } from '../uploads/index.js';
 import { compileAndPublish, type ProveDeps, publishedFields } from './publish.js';
 import type { RegistrationOptions } from './registration.js';
@@ -41,12 +41,7 @@ export async function uploadPlugin(
   }
   await o.sources.store(name, hash, archive);
   const uploaded = { type: 'dynamic', path: null, sourcePath: null, sourceArchive: hash, ...publishedFields(proven) } as const;
-  const endpoints = (proven.metadata.endpoints ?? []).map((e) => ({
-    method: e.method,
-    path: e.path,
-    handler: e.handler ?? '',
-    type: e.type ?? 'REST',
-  }));
+  const endpoints = (proven.metadata.endpoints ?? []).map(endpointRecord);
   if (existing === undefined) {
     const res = await o.repo.insertIfAbsent({ name, status: 'active', ...uploaded }, endpoints);
     if (res.row === undefined) throw new HostError('PH_ERR_INTERNAL', `${name}: the row could not be written`);

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type ConfigOverrides, loadConfig } from '../config/index.js';
+import { type ConfigOverrides, livenessWindowMs, loadConfig } from '../config/index.js';
 import type { PluginWithEndpoints } from '../db/index.js';
 import { describeError, HostError, isHostError } from '../errors/index.js';
 // the view module alone: the http folder's index would load Fastify's plugins into every CLI command
@@ -228,7 +228,7 @@ async function list(argv: string[]): Promise<number> {
       return 0;
     }
     const rows: PluginWithEndpoints[] = await t.repo.list(status === undefined ? {} : { status });
-    const nodes = await t.repo.nodes.views(undefined, 15_000);
+    const nodes = await t.repo.nodes.views(undefined, livenessWindowMs());
     const views = rows.map((r) => {
       const mine = nodes.filter((n) => n.pluginName === r.name);
       const { state: _s, serving: _v, last_error: _e, node_id: _n, ...v } = pluginView(r, undefined, mine, '');
@@ -508,7 +508,7 @@ async function versions(argv: string[]): Promise<number> {
     const rows = (
       t.kind === 'server'
         ? await callServer(t, 'GET', `/plugins/${encodeURIComponent(name)}/versions`)
-        : await t.releases.versions(name, 15_000)
+        : await t.releases.versions(name, livenessWindowMs())
     ) as Array<Record<string, unknown>>;
     const pinned =
       t.kind === 'server'

@@ -1,7 +1,7 @@
 import { PluginAdmin, readServerInfo } from '../admin/index.js';
 import { ArtifactStore } from '../artifacts/index.js';
 import { Compiler } from '../compiler/index.js';
-import type { HostConfig } from '../config/index.js';
+import { type HostConfig, livenessWindowMs } from '../config/index.js';
 import { type Database, lockOwner, openDatabase, PluginRepository, ReleaseRepository } from '../db/index.js';
 import { describeError, ERROR_CODES, type ErrorCode, HostError, isHostError } from '../errors/index.js';
 import { createLogger } from '../logger.js';
@@ -75,7 +75,7 @@ export async function openTarget(config: HostConfig, token: string | undefined):
     decisions: new RolloutDecisions(log),
     log,
     bakeMs: config.rolloutBakeMs,
-    liveWithinMs: 15_000,
+    liveWithinMs: livenessWindowMs(),
   });
   return { kind: 'database', db, repo, admin, releases, close: () => db.close() };
 }

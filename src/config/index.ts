@@ -308,3 +308,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     ...releases(pick),
   };
 }
+export { HEARTBEAT_MS, livenessWindowMs } from './timings.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { asc, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
-import type { PluginStatus } from '../model/index.js';
+import { type EndpointInput, endpointKey, endpointRecord, type PluginStatus } from '../model/index.js';
 import { type ArtifactRecord, ArtifactRows, publicationCtes, type VersionRecord } from './artifact-rows.js';
 import { ConfigRows, type StoredConfig, storedOf } from './config-rows.js';
 import { guardConnectionErrors } from './connection-errors.js';
@@ -10,12 +10,7 @@ import type { EndpointRow, NewPluginRow, PluginConfigRow, PluginRow, RemovalRow,
 import { pluginConfigs, pluginEndpoints, pluginRemovals, pluginRollouts, plugins } from './schema.js';
 import type { Orm } from './types.js';
 
-export interface EndpointInput {
-  method: string;
-  path: string;
-  handler?: string;
-  type?: string;
-}
+export type { EndpointInput } from '../model/index.js';
 
 export interface PluginWithEndpoints extends PluginRow {
   endpoints: EndpointRow[];
@@ -209,11 +204,9 @@ export class PluginRepository {
     const ids = [...lists.keys()];
     await this.orm.transaction(async (tx) => {
       const current = await tx.select().from(pluginEndpoints).where(inArray(pluginEndpoints.pluginId, ids));
-      const key = (e: { method: string; path: string; handler?: string | null; type?: string | null }) =>
-        `${e.method} ${e.path} ${e.handler ?? ''} ${e.type ?? 'REST'}`;
       const changed = ids.filter((id) => {
-        const want = new Set((lists.get(id) ?? []).map(key));
-        const have = new Set(current.filter((c) => c.pluginId === id).map(key));
+        const want = new Set((lists.get(id) ?? []).map(endpointKey));
+        const have = new Set(current.filter((c) => c.pluginId === id).map(endpointKey));
         return !(want.size === have.size && [...want].every((k) => have.has(k)));
       });
       if (changed.length === 0) return;
@@ -267,9 +260,4 @@ function withEndpoints(j: {
 /** The rows of `orm.execute()`: postgres.js returns them as the result, PGlite under `rows`. */
 function rowsOf(result: unknown): unknown[] {
   return Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? []);
-}
-
-/** An endpoint as stored: the handler name and type filled in with their defaults. */
-function endpointRecord(e: EndpointInput): { method: string; path: string; handler: string; type: string } {
-  return { method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' };
 }

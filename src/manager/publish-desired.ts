@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { EndpointInput, PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
 import { describeError } from '../errors/index.js';
+import { endpointKey, endpointRecord } from '../model/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { Resolved } from './resolve.js';
 
@@ -121,9 +122,8 @@ function rowChanges(row: PluginRow, hash: string, m: LoadedVersion['metadata']):
 }
 
 function sameEndpoints(have: ReadonlyArray<EndpointInput>, want: ReadonlyArray<EndpointInput>): boolean {
-  const key = (e: EndpointInput) => `${e.method} ${e.path} ${e.handler ?? ''} ${e.type ?? 'REST'}`;
-  const a = new Set(have.map(key));
-  return a.size === want.length && want.every((e) => a.has(key(e)));
+  const a = new Set(have.map(endpointKey));
+  return a.size === want.length && want.every((e) => a.has(endpointKey(e)));
 }
 
 /** The declared endpoints plus the routes the plugin really registered (Fastify's automatic HEAD twins aside). */
@@ -131,12 +131,11 @@ function endpointsOf(p: LoadedVersion): EndpointInput[] {
   const declared = p.metadata.endpoints ?? [];
   const handlerOf = new Map(declared.map((e) => [`${e.method} ${e.path}`, e]));
   const out = new Map<string, EndpointInput>();
-  for (const e of declared)
-    out.set(`${e.method} ${e.path}`, { method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' });
+  for (const e of declared) out.set(`${e.method} ${e.path}`, endpointRecord(e));
   for (const r of p.routes) {
     const key = `${r.method} ${r.url}`;
     if (r.method === 'HEAD' && !handlerOf.has(key)) continue; // Fastify's automatic HEAD twins
-    if (!out.has(key)) out.set(key, { method: r.method, path: r.url, handler: '', type: 'REST' });
+    if (!out.has(key)) out.set(key, endpointRecord({ method: r.method, path: r.url }));
   }
   return [...out.values()];
 }
