@@ -201,25 +201,24 @@ export class PluginRepository {
   /** `replaceEndpoints` for several plugins in one transaction (by plugin id); a plugin whose list is unchanged is left alone. */
   async replaceEndpointsOf(lists: ReadonlyMap<string, readonly EndpointInput[]>): Promise<void> {
     if (lists.size === 0) return;
-    const ids = [...lists.keys()];
-    await this.orm.transaction(async (tx) => {
-      const current = await tx.select().from(pluginEndpoints).where(inArray(pluginEndpoints.pluginId, ids));
-      const changed = ids.filter((id) => {
-        const want = new Set((lists.get(id) ?? []).map(endpointKey));
-        const have = new Set(current.filter((c) => c.pluginId === id).map(endpointKey));
-        return !(want.size === have.size && [...want].every((k) => have.has(k)));
-      });
-      if (changed.length === 0) return;
-      await tx.delete(pluginEndpoints).where(inArray(pluginEndpoints.pluginId, changed));
-      const rows = changed.flatMap((id) => (lists.get(id) ?? []).map((e) => ({ plugin_id: id, ...endpointRecord(e) })));
-      // one JSON parameter rather than five per row: a first round writes hundreds of rows here at once
-      if (rows.length > 0) {
-        await tx.execute(sql`INSERT INTO ${pluginEndpoints} (plugin_id, method, path, handler, type)
-          SELECT e.plugin_id, e.method, e.path, e.handler, e.type
-          FROM json_to_recordset(${JSON.stringify(rows)}::json)
-            AS e(plugin_id text, method text, path text, handler text, type text)
-          ON CONFLICT DO NOTHING`);
-      }
+    await this.orm.transaction((tx) => replaceEndpointsIn(tx, lists));
+  }
+
+  /**
+   * A new version of an existing plugin: its row changed and its endpoints replaced in one transaction, so
+   * a node woken by the change reads both together and no other endpoint write falls between them.
+   * Undefined when no row has that name (nothing written).
+   */
+  async updateWithEndpoints(
+    name: string,
+    patch: Partial<Omit<NewPluginRow, 'id' | 'name' | 'createdAt'>>,
+    endpoints: readonly EndpointInput[],
+  ): Promise<PluginRow | undefined> {
+    return this.orm.transaction(async (tx) => {
+      const rows = await tx.update(plugins).set(patch).where(eq(plugins.name, name)).returning();
+      const row = rows[0];
+      if (row !== undefined) await replaceEndpointsIn(tx, new Map([[row.id, endpoints]]));
+      return row;
     });
   }
 
@@ -236,6 +235,31 @@ export class PluginRepository {
   /** `nodes.remove`, kept for the composition root until it holds the node family itself. */
   async removeNode(nodeId: string): Promise<void> {
     await this.nodes.remove(nodeId);
+  }
+}
+
+/** A Drizzle transaction of `Orm`. */
+type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
+
+/** Replaces the endpoint lists that changed (by plugin id), inside the caller's transaction. */
+async function replaceEndpointsIn(tx: Tx, lists: ReadonlyMap<string, readonly EndpointInput[]>): Promise<void> {
+  const ids = [...lists.keys()];
+  const current = await tx.select().from(pluginEndpoints).where(inArray(pluginEndpoints.pluginId, ids));
+  const changed = ids.filter((id) => {
+    const want = new Set((lists.get(id) ?? []).map(endpointKey));
+    const have = new Set(current.filter((c) => c.pluginId === id).map(endpointKey));
+    return !(want.size === have.size && [...want].every((k) => have.has(k)));
+  });
+  if (changed.length === 0) return;
+  await tx.delete(pluginEndpoints).where(inArray(pluginEndpoints.pluginId, changed));
+  const rows = changed.flatMap((id) => (lists.get(id) ?? []).map((e) => ({ plugin_id: id, ...endpointRecord(e) })));
+  // one JSON parameter rather than five per row: a first round writes hundreds of rows here at once
+  if (rows.length > 0) {
+    await tx.execute(sql`INSERT INTO ${pluginEndpoints} (plugin_id, method, path, handler, type)
+      SELECT e.plugin_id, e.method, e.path, e.handler, e.type
+      FROM json_to_recordset(${JSON.stringify(rows)}::json)
+        AS e(plugin_id text, method text, path text, handler text, type text)
+      ON CONFLICT DO NOTHING`);
   }
 }
 

@@ -6,6 +6,9 @@ import { endpointKey, endpointRecord } from '../model/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { Resolved } from './resolve.js';
 
+/** The columns of a plugin row a node may write: what compiling the source yields, nothing an operator sets. */
+type PublishedFields = Partial<Pick<PluginRow, 'artifactHash' | 'binaryPath' | 'version' | 'description' | 'author'>>;
+
 export interface DesiredPublisherOptions {
   repo: PluginRepository;
   artifacts: ArtifactStore;
@@ -16,6 +19,12 @@ export interface DesiredPublisherOptions {
  * The node that compiled a version from source publishes it once it loaded
  * here: artifact bytes, hash, metadata and endpoints. Writing the row wakes
  * the other nodes, which find nothing to do if they already serve it.
+ *
+ * This is the one place a node writes desired state on its own account, and why: only a node that has a
+ * plugin's source can turn it into an artifact, and every other node (and a node without the source) needs
+ * that artifact named in the row. It writes nothing an operator decides: only the fields a compile yields
+ * (`PublishedFields`: artifact hash and path, version, description, author) and the endpoint list the
+ * version registered; status, path, isolation, pins and configuration are written by the admin path alone.
  */
 export class DesiredPublisher {
   /** Plugin name -> the row id and hash this node last published successfully. */
@@ -70,7 +79,7 @@ export class DesiredPublisher {
         }
       }
       if (r.artifact !== undefined) {
-        const patch: Partial<PluginRow> = {};
+        const patch: PublishedFields = {};
         if (row.artifactHash !== r.hash) patch.artifactHash = r.hash;
         // binary_path is where the publishing node keeps the file: written with a new hash only, or two
         // nodes with different ARTIFACTS_DIR would rewrite it after each other's notification without end
