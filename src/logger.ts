@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
-import { redactLogLine } from './config/plugins/redact.js';
+import { redactLogLine } from './secrets/redact.js';
 
 /**
  * Structured JSON logs; plugin lines carry `plugin`. Every line, whoever

@@ -368,7 +368,7 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
     await manager.reconcile('a');
     assert.deepEqual(runtime.loadsOf('a')[0]?.config, { greeting: 'hello' }, 'defaults applied with nothing stored');
     const compiles = compiler.compiles;
-    await repo.putConfig('a', { greeting: 'hi', key: { $env: 'API_KEY' } }, 'test');
+    await repo.configs.put('a', { greeting: 'hi', key: { $env: 'API_KEY' } }, 'test');
     await manager.reconcile('a');
     const loads = runtime.loadsOf('a');
     assert.equal(loads.length, 2, 'reloaded');
@@ -386,12 +386,12 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
 
   test('a configuration the version refuses, or a secret this node lacks, keeps the old configuration serving; not retried until it changes', async () => {
     await register('a', { version: '1.0.0', routes: ['/a'], configSchema: SCHEMA });
-    await repo.putConfig('a', { greeting: 'one' }, 'test');
+    await repo.configs.put('a', { greeting: 'one' }, 'test');
     await manager.reconcile('a');
     const serving = manager.serving('a');
     const servingRevision = manager.snapshot('a')?.serving?.config_revision;
 
-    await repo.putConfig('a', { greeting: 'two', key: { $env: 'NOT_ON_THIS_NODE' } }, 'test');
+    await repo.configs.put('a', { greeting: 'two', key: { $env: 'NOT_ON_THIS_NODE' } }, 'test');
     await manager.reconcile('a');
     let snap = manager.snapshot('a');
     assert.equal(manager.serving('a'), serving, 'the old instance serves');
@@ -409,7 +409,7 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
     assert.match(snap?.last_error?.message ?? '', /\/greeting must be string/);
     assert.equal(manager.serving('a'), serving);
 
-    await repo.putConfig('a', { greeting: 'three' }, 'test');
+    await repo.configs.put('a', { greeting: 'three' }, 'test');
     await manager.reconcile('a');
     assert.notEqual(manager.serving('a'), serving, 'a valid configuration loads');
     assert.equal(manager.snapshot('a')?.last_error, null);
@@ -420,7 +420,7 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
     await register('a', { version: '1.0.0', routes: ['/a'], configSchema: SCHEMA, inPlace: true });
     await manager.reconcile('a');
     const v = manager.serving('a') as FakeVersion;
-    const stored = await repo.putConfig('a', { greeting: 'in place' }, 'test');
+    const stored = await repo.configs.put('a', { greeting: 'in place' }, 'test');
     await manager.reconcile('a');
     assert.equal(manager.serving('a'), v, 'the same instance serves');
     assert.equal(runtime.loadsOf('a').length, 1, 'nothing loaded');
@@ -429,7 +429,7 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
     assert.equal(manager.snapshot('a')?.serving?.config_revision, stored.outcome === 'written' ? stored.stored.revision : -1);
 
     v.refuseNext = true;
-    await repo.putConfig('a', { greeting: 'refused' }, 'test');
+    await repo.configs.put('a', { greeting: 'refused' }, 'test');
     await manager.reconcile('a');
     assert.equal(manager.serving('a'), v);
     assert.deepEqual(v.config, { greeting: 'in place' }, 'the previous configuration stays');
@@ -439,7 +439,7 @@ describe('manager rules (fake runtime and compiler, in-memory PGlite)', () => {
 
   test('a new version whose schema refuses the stored configuration is refused; the old version keeps serving', async () => {
     await register('a', { version: '1.0.0', routes: ['/a'], configSchema: SCHEMA });
-    await repo.putConfig('a', { greeting: 'hi', key: 'literal' }, 'test');
+    await repo.configs.put('a', { greeting: 'hi', key: 'literal' }, 'test');
     await manager.reconcile('a');
     const v1 = manager.serving('a');
     compiler.sources.set('a', {

@@ -135,7 +135,7 @@ for (const kind of DB_KINDS) {
 
     test('a publication writes the artifact, its history entry and the row in one statement', async () => {
       const hash = 'a'.repeat(64);
-      await repo.putArtifact(
+      await repo.artifacts.put(
         { hash, pluginName: 'rows', version: '1.2.0', format: 'fmt', bundle: 'bundle \u00e9', sha256: 's'.repeat(64) },
         { action: 'source', publishedBy: 'node-a', metadata: { name: 'rows', version: '1.2.0', note: "it's" } },
         { name: 'rows', patch: { artifactHash: hash, version: '1.2.0', description: 'published' } },
@@ -151,7 +151,7 @@ for (const kind of DB_KINDS) {
       assert.equal(r?.version, '1.2.0');
       assert.equal(r?.description, 'published');
       // the same publication again changes nothing and fails nothing
-      await repo.putArtifact(
+      await repo.artifacts.put(
         { hash, pluginName: 'rows', version: '1.2.0', format: 'fmt', bundle: 'bundle \u00e9', sha256: 's'.repeat(64) },
         { action: 'source', publishedBy: 'node-a', metadata: {} },
         { name: 'rows', patch: { artifactHash: hash } },

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { PluginRow } from '../db/index.js';
 import { sourceDirOf } from '../discovery/index.js';
-import { HostError } from '../errors/index.js';
+import { HostError, pluginNotFound } from '../errors/index.js';
 import { assertPluginName, type IsolationMode, type PluginStatus } from '../model/index.js';
 import { resolvePluginDirectory } from './paths.js';
 import { PluginConfigAdmin } from './plugin-config.js';
@@ -77,7 +77,7 @@ export class PluginAdmin {
   private async existing(name: string): Promise<PluginRow> {
     assertPluginName(name);
     const row = await this.o.repo.getByName(name);
-    if (row === undefined) throw notFound(name);
+    if (row === undefined) throw pluginNotFound(name);
     return row;
   }
 
@@ -96,7 +96,7 @@ export class PluginAdmin {
     const row = await this.existing(name);
     if (row.status === status) return { row, changed: false };
     const updated = await this.o.repo.setStatus(name, status);
-    if (updated === undefined) throw notFound(name);
+    if (updated === undefined) throw pluginNotFound(name);
     this.o.log.info({ plugin: name, status }, `plugin ${name} set ${status}`);
     return { row: updated, changed: true };
   }
@@ -110,7 +110,7 @@ export class PluginAdmin {
     if (row.isolation === mode) return { row, changed: false };
     this.o.runtimes.modeOf({ ...row, isolation: mode }); // refuses a static plugin in a worker
     const updated = await this.o.repo.update(name, { isolation: mode });
-    if (updated === undefined) throw notFound(name);
+    if (updated === undefined) throw pluginNotFound(name);
     this.o.log.info({ plugin: name, isolation: mode }, `plugin ${name} isolation set to ${mode ?? 'the default'}`);
     return { row: updated, changed: true };
   }
@@ -119,7 +119,7 @@ export class PluginAdmin {
   async toggle(name: string): Promise<PluginRow> {
     assertPluginName(name);
     const updated = await this.o.repo.toggle(name);
-    if (updated === undefined) throw notFound(name);
+    if (updated === undefined) throw pluginNotFound(name);
     this.o.log.info({ plugin: name, status: updated.status }, `plugin ${name} toggled to ${updated.status}`);
     return updated;
   }
@@ -131,7 +131,7 @@ export class PluginAdmin {
   async remove(name: string, by = 'admin'): Promise<PluginRow> {
     assertPluginName(name);
     const deleted = await this.o.repo.delete(name, by);
-    if (deleted === undefined) throw notFound(name);
+    if (deleted === undefined) throw pluginNotFound(name);
     this.o.log.info({ plugin: name }, `plugin ${name} removed`);
     return deleted;
   }
@@ -190,7 +190,7 @@ export class PluginAdmin {
     // a reload serves the source again: a pin (a rollback) ends here
     if (row.pinnedHash !== null) Object.assign(patch, { pinnedHash: null, pinnedVersion: null });
     const updated = await this.o.repo.bumpGeneration(name, patch);
-    if (updated === undefined) throw notFound(name);
+    if (updated === undefined) throw pluginNotFound(name);
     if (row.pinnedHash !== null) this.o.log.info({ plugin: name, hash: row.pinnedHash }, `plugin ${name} unpinned by a reload`);
     this.o.log.info(
       { plugin: name, generation: updated.generation, hash: updated.artifactHash, recompiled },
@@ -198,10 +198,6 @@ export class PluginAdmin {
     );
     return { row: updated, recompiled };
   }
-}
-
-function notFound(name: string): HostError {
-  return new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
 }
 
 function exists(name: string): HostError {

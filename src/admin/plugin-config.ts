@@ -7,7 +7,7 @@ import {
   mergePatch,
 } from '../config/plugins/index.js';
 import type { PluginWithEndpoints, StoredConfig } from '../db/index.js';
-import { HostError, isHostError, type RecordedError, recordError } from '../errors/index.js';
+import { HostError, isHostError, pluginNotFound, type RecordedError, recordError } from '../errors/index.js';
 import { VersionMetadata } from '../manager/configs.js';
 import { isSourceError, type Resolved, Resolver } from '../manager/resolve.js';
 import { assertPluginName } from '../model/index.js';
@@ -92,7 +92,7 @@ export class PluginConfigAdmin {
   private async row(name: string): Promise<PluginWithEndpoints> {
     assertPluginName(name);
     const row = await this.o.repo.getByName(name);
-    if (row === undefined) throw new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
+    if (row === undefined) throw pluginNotFound(name);
     return row;
   }
 
@@ -136,8 +136,8 @@ export class PluginConfigAdmin {
         // another write landed between the read and this one: merge into it, unless the caller named a revision
         if (!isHostError(err, 'PH_ERR_PLUGIN_CONFIG_CONFLICT') || opts.expectedRevision !== undefined || attempt >= PATCH_ATTEMPTS)
           throw err;
-        const now = await this.o.repo.getConfig(name);
-        if (now === undefined) throw new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
+        const now = await this.o.repo.configs.get(name);
+        if (now === undefined) throw pluginNotFound(name);
         stored = now;
       }
     }
@@ -150,8 +150,8 @@ export class PluginConfigAdmin {
     opts: { by: string; expectedRevision?: number },
   ): Promise<ConfigChange> {
     const name = row.name;
-    const w = await this.o.repo.putConfig(name, values, opts.by, opts.expectedRevision);
-    if (w.outcome === 'missing') throw new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
+    const w = await this.o.repo.configs.put(name, values, opts.by, opts.expectedRevision);
+    if (w.outcome === 'missing') throw pluginNotFound(name);
     if (w.outcome === 'conflict') throw conflict(name, w.stored, opts.expectedRevision ?? 0);
     const changed = w.outcome === 'written';
     // never the values: they may hold secret references an operator would rather not see in logs either

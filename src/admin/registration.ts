@@ -6,7 +6,7 @@ import type { PluginRepository, PluginRow } from '../db/index.js';
 import { discover } from '../discovery/index.js';
 import { isHostError, type RecordedError, recordError } from '../errors/index.js';
 import type { RecordedMetadata } from '../manager/configs.js';
-import type { PluginStatus } from '../model/index.js';
+import { endpointRecord, type PluginStatus } from '../model/index.js';
 import type { Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import type { SourceArchives } from '../uploads/index.js';
@@ -157,7 +157,7 @@ export class Registration extends EventEmitter<{ change: [name: string] }> {
         status: opts.status ?? 'active',
         ...(opts.registeredAt === undefined ? {} : { createdAt: opts.registeredAt }),
       },
-      (metadata.endpoints ?? []).map((e) => ({ method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' })),
+      (metadata.endpoints ?? []).map(endpointRecord),
       { unlessRemoved: !opts.explicit },
     );
     this.discoveryErrors.delete(name);

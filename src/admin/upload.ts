@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { PluginRow } from '../db/index.js';
 import { HostError, isHostError } from '../errors/index.js';
-import { assertPluginName } from '../model/index.js';
+import { assertPluginName, endpointRecord } from '../model/index.js';
 import { SourceArchives } from '../uploads/index.js';
 import { compileAndPublish, type ProveDeps, publishedFields } from './publish.js';
 import type { RegistrationOptions } from './registration.js';
@@ -17,8 +17,11 @@ export interface UploadResult {
  * (hostile ones are refused before a byte is written), unpacks it into a fresh
  * host-owned directory, compiles and trial-loads it like a discovered plugin,
  * and only then stores the archive and the artifact and writes the row, which
- * every node follows. On any failure the unpacked copy is removed and nothing
- * is stored or registered.
+ * every node follows. The archive and the artifact are named by their content
+ * and by nothing until the row names them, so they are written ahead; the row
+ * and its endpoints are written in one transaction (one statement for a new
+ * plugin). On any failure the unpacked copy is removed and nothing is stored
+ * or registered.
  */
 export async function uploadPlugin(
   o: RegistrationOptions & { sources: SourceArchives },
@@ -41,12 +44,7 @@ export async function uploadPlugin(
   }
   await o.sources.store(name, hash, archive);
   const uploaded = { type: 'dynamic', path: null, sourcePath: null, sourceArchive: hash, ...publishedFields(proven) } as const;
-  const endpoints = (proven.metadata.endpoints ?? []).map((e) => ({
-    method: e.method,
-    path: e.path,
-    handler: e.handler ?? '',
-    type: e.type ?? 'REST',
-  }));
+  const endpoints = (proven.metadata.endpoints ?? []).map(endpointRecord);
   if (existing === undefined) {
     const res = await o.repo.insertIfAbsent({ name, status: 'active', ...uploaded }, endpoints);
     if (res.row === undefined) throw new HostError('PH_ERR_INTERNAL', `${name}: the row could not be written`);
@@ -56,9 +54,8 @@ export async function uploadPlugin(
     }
   }
   // a new version of a known plugin (or one registered meanwhile): the row follows the upload
-  const row = await o.repo.update(name, uploaded);
+  const row = await o.repo.updateWithEndpoints(name, uploaded, endpoints);
   if (row === undefined) throw new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" was removed during the upload`);
-  await o.repo.replaceEndpoints(row.id, endpoints);
   o.log.info({ plugin: name, version: proven.metadata.version, hash: proven.artifact.hash }, `plugin ${name} uploaded (new version)`);
   return { row, created: false };
 }

@@ -59,7 +59,7 @@ export class ArtifactStore {
    */
   async publish(a: PublishedArtifact, row?: ArtifactRowUpdate): Promise<void> {
     const { record, history } = this.recordsOf(a);
-    await this.repo.putArtifact(record, history, row);
+    await this.repo.artifacts.put(record, history, row);
   }
 
   /** The artifact's row (with its digest) and, when `history` says who published it and how, its history entry. */
@@ -110,7 +110,7 @@ export class ArtifactStore {
     }
     // not on disk (a version published by another node): its bytes and digest in one query
     this.readAhead.delete(hash);
-    const stored = await this.repo.getArtifact(hash);
+    const stored = await this.repo.artifacts.get(hash);
     if (stored === undefined) throw new HostError('PH_ERR_ARTIFACT_MISSING', `${name}: artifact ${hash} is not in the artifact store`);
     const actual = bundleDigest(stored.bundle);
     if (actual !== stored.sha256) throw integrityError(name, stored.version, hash, stored.sha256, actual, 'the database');
@@ -141,7 +141,7 @@ export class ArtifactStore {
    */
   async readAheadDigests(hashes: Iterable<string>): Promise<void> {
     const wanted = [...new Set(hashes)];
-    const found = await this.repo.artifactDigests(wanted);
+    const found = await this.repo.artifacts.digests(wanted);
     for (const h of wanted) this.readAhead.set(h, found.get(h));
   }
 
@@ -156,7 +156,7 @@ export class ArtifactStore {
       this.readAhead.delete(hash);
       return d;
     }
-    return this.repo.artifactDigest(hash);
+    return this.repo.artifacts.digest(hash);
   }
 
   private localMatches(name: string, artifact: Artifact, expected: string): boolean {

@@ -81,7 +81,7 @@ async function serve(overrides: ConfigOverrides): Promise<void> {
 export async function main(argv: string[]): Promise<void> {
   const first = argv[0];
   if (first !== undefined && !first.startsWith('-') && first !== 'serve') {
-    const { runCommand } = await import('./commands.js');
+    const { runCommand } = await import('./commands/index.js');
     process.exit(await runCommand(first, argv.slice(1)));
   }
   const { values, positionals } = parseArgs({

@@ -73,7 +73,7 @@ export async function clusterView(o: {
   let rows: NodeView[] = [];
   let stale = false;
   try {
-    rows = await o.repo.nodeViews(undefined, o.liveWithinMs);
+    rows = await o.repo.nodes.views(undefined, o.liveWithinMs);
   } catch (err) {
     stale = true;
     o.onStale?.(describeError(err));

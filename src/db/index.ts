@@ -1,11 +1,15 @@
 import { HostError } from '../errors/index.js';
+import { backoffMs } from '../model/index.js';
 import { guardConnectionErrors, isConnectionError } from './connection-errors.js';
 import { migrate } from './migrations.js';
 import { openPostgres } from './postgres.js';
 import type { Database } from './types.js';
 
+export * from './artifact-rows.js';
+export * from './config-rows.js';
 export { LOCK_FILE, lockOwner } from './lock.js';
 export { MIGRATIONS, migrate } from './migrations.js';
+export * from './node-rows.js';
 export * from './releases.js';
 export * from './repository.js';
 export * from './schema.js';
@@ -50,7 +54,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     } catch (err) {
       await db.close().catch(() => {});
       if (err instanceof HostError && err.code === 'PH_ERR_MIGRATION_FAILED' && !isConnectionError(err.cause)) throw err;
-      const delay = Math.min(5000, 200 * 2 ** Math.min(attempt - 1, 5));
+      const delay = backoffMs(attempt - 1, { firstMs: 200, maxMs: 5000 });
       if (options.signal?.aborted || (options.retryForMs !== undefined && Date.now() - started + delay > options.retryForMs)) {
         throw new HostError('PH_ERR_DB_UNAVAILABLE', `database unreachable: ${(err as Error).message}`, { cause: err });
       }

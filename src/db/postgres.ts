@@ -1,5 +1,6 @@
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import { backoffMs } from '../model/index.js';
 import { schema } from './schema.js';
 import type { Database, Listener, ListenHandlers, Orm, RawTx } from './types.js';
 
@@ -160,7 +161,7 @@ class PgListener {
     if (wasConnected || this.attempt === 0) this.handlers.onDisconnect(err);
     const min = this.options.reconnectMinMs ?? 100;
     const max = this.options.reconnectMaxMs ?? 5000;
-    const delay = Math.min(max, min * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
+    const delay = backoffMs(this.attempt, { firstMs: min, maxMs: max, jitter: true });
     this.attempt++;
     this.retryTimer = setTimeout(() => void this.connect(), delay);
     this.retryTimer.unref();

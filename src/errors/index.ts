@@ -18,3 +18,4 @@ export {
   type RecordedError,
   recordError,
 } from './registry.js';
+export { pluginNotFound } from './texts.js';

@@ -4,7 +4,7 @@
  * the API) and a message template. Foreign errors (esbuild, TypeScript, pg, the
  * file system, plugin code) are wrapped where they enter, keeping `cause`.
  */
-import { redact } from '../config/plugins/redact.js';
+import { redact } from '../secrets/redact.js';
 
 export interface ErrorSpec {
   readonly status: number;

@@ -2,9 +2,16 @@ import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PluginAdmin } from '../admin/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
-import { describeError, HostError } from '../errors/index.js';
+import { describeError, HostError, pluginNotFound } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
-import { assertPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
+import {
+  assertPluginName,
+  ISOLATION_MODES,
+  type IsolationMode,
+  PLUGIN_NAME_PATTERN,
+  PLUGIN_STATUSES,
+  type PluginStatus,
+} from '../model/index.js';
 import type { Releases } from '../releases/index.js';
 import type { Authenticate } from './auth.js';
 import { configRoutes } from './config-routes.js';
@@ -60,7 +67,7 @@ const pluginStateSchema = {
   additionalProperties: true,
   properties: {
     name: { type: 'string' },
-    status: { type: 'string', enum: ['active', 'inactive'] },
+    status: { type: 'string', enum: [...PLUGIN_STATUSES] },
     generation: { type: 'integer' },
     artifact_hash: { type: ['string', 'null'] },
     state: { type: 'string' },
@@ -127,10 +134,10 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
 
   async function stateOf(row: PluginRow, extra: Record<string, unknown>): Promise<Record<string, unknown>> {
     let full: PluginWithEndpoints | undefined;
-    let nodes: Awaited<ReturnType<PluginRepository['nodeViews']>> | undefined;
+    let nodes: Awaited<ReturnType<PluginRepository['nodes']['views']>> | undefined;
     try {
       full = await o.repo.getByName(row.name);
-      if (full !== undefined) nodes = await o.repo.nodeViews(row.name, o.liveWithinMs);
+      if (full !== undefined) nodes = await o.repo.nodes.views(row.name, o.liveWithinMs);
     } catch (err) {
       app.log.warn({ plugin: row.name, err: describeError(err) }, 'could not re-read plugin after an admin change');
     }
@@ -157,7 +164,7 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
     stateOf,
     row: async (name) => {
       const row = await o.repo.getByName(name);
-      if (row === undefined) throw new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
+      if (row === undefined) throw pluginNotFound(name);
       return row;
     },
   });
@@ -194,13 +201,13 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
           type: 'object',
           required: ['mode'],
           additionalProperties: false,
-          properties: { mode: { type: ['string', 'null'], enum: ['inline', 'worker', null] } },
+          properties: { mode: { type: ['string', 'null'], enum: [...ISOLATION_MODES, null] } },
         },
       },
     },
     async (req) => {
       const { name } = req.params as { name: string };
-      const { mode } = req.body as { mode: 'inline' | 'worker' | null };
+      const { mode } = req.body as { mode: IsolationMode | null };
       const { row, changed } = await o.admin.setIsolation(name, mode);
       const settled = await settle(name);
       return stateOf(row, { action: 'isolation', changed, settled });
@@ -297,14 +304,14 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
           properties: {
             path: { type: 'string', minLength: 1, maxLength: 4096, description: 'Directory inside PLUGINS_DIR' },
             name: { type: 'string', pattern: NAME_PATTERN, description: 'Must equal the directory name when given' },
-            status: { type: 'string', enum: ['active', 'inactive'], default: 'active' },
+            status: { type: 'string', enum: [...PLUGIN_STATUSES], default: 'active' },
           },
         },
         response: { 201: pluginStateSchema, ...errorResponses },
       },
     },
     async (req, reply) => {
-      const body = req.body as { path: string; name?: string; status?: 'active' | 'inactive' };
+      const body = req.body as { path: string; name?: string; status?: PluginStatus };
       const row = await o.admin.register(body.path, {
         ...(body.name === undefined ? {} : { name: body.name }),
         ...(body.status === undefined ? {} : { status: body.status }),

@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { DiscoveryError } from '../admin/index.js';
 import { redactJson } from '../config/plugins/index.js';
 import type { PluginRepository, PluginWithEndpoints } from '../db/index.js';
-import { describeError, type HostError, problemOf } from '../errors/index.js';
+import { describeError, type HostError, hostProblem, pluginNotFound, problemOf } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
-import { assertPluginName } from '../model/index.js';
+import { assertPluginName, PLUGIN_STATUSES } from '../model/index.js';
 import { pluginView, unregisteredView } from './plugin-view.js';
 import { sendProblem } from './problem.js';
 
@@ -67,7 +67,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
         querystring: {
           type: 'object',
           properties: {
-            status: { type: 'string', enum: ['active', 'inactive'] },
+            status: { type: 'string', enum: [...PLUGIN_STATUSES] },
             removed: { type: 'boolean', description: 'List removed plugins instead' },
           },
           additionalProperties: false,
@@ -109,10 +109,10 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       assertPluginName(name);
       let row: PluginWithEndpoints | undefined;
       let stale = false;
-      let nodes: Awaited<ReturnType<PluginRepository['nodeViews']>> | undefined;
+      let nodes: Awaited<ReturnType<PluginRepository['nodes']['views']>> | undefined;
       try {
         row = await o.repo.getByName(name);
-        nodes = row === undefined ? undefined : await o.repo.nodeViews(name, o.liveWithinMs);
+        nodes = row === undefined ? undefined : await o.repo.nodes.views(name, o.liveWithinMs);
       } catch {
         stale = true;
         row = o.repo.knownRow(name);
@@ -121,7 +121,7 @@ export async function pluginsRoutes(app: FastifyInstance, o: PluginsRoutesOption
       if (row === undefined) {
         const e = o.discoveryErrors.get(name);
         if (e !== undefined) return unregisteredView(name, e, stale);
-        return sendProblem(reply, problemOf('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`));
+        return sendProblem(reply, hostProblem(pluginNotFound(name)));
       }
       return { ...pluginView(row, o.manager.snapshot(name), nodes, o.nodeId), health: await healthOf(name), stale };
     },

@@ -52,11 +52,11 @@ export class Janitor {
   private async collect(): Promise<void> {
     const now = Date.now();
     try {
-      const nodes = await this.o.repo.collectDeadNodes(new Date(now - this.o.nodeRetentionMs));
+      const nodes = await this.o.repo.nodes.collectDead(new Date(now - this.o.nodeRetentionMs));
       const liveSince = new Date(now - this.o.liveWithinMs);
       const versions = this.o.versions === undefined ? [] : await this.o.versions.trimVersions(this.o.versionsKept ?? 20, liveSince);
-      const rows = await this.o.repo.collectArtifacts(new Date(now - this.o.artifactRetentionMs), liveSince);
-      const keep = await this.o.repo.referencedArtifacts(liveSince);
+      const rows = await this.o.repo.artifacts.collect(new Date(now - this.o.artifactRetentionMs), liveSince);
+      const keep = await this.o.repo.artifacts.referenced(liveSince);
       const files = this.o.files.sweep(keep, new Date(now - this.o.artifactRetentionMs));
       if (nodes.length + versions.length + rows.length + files.length > 0) {
         this.o.log.info(

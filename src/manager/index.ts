@@ -4,8 +4,7 @@ import type { ArtifactStore } from '../artifacts/index.js';
 import type { PluginCompiler } from '../compiler/index.js';
 import type { SecretEnvironment } from '../config/plugins/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
-import { HostError, isHostError, recordError } from '../errors/index.js';
-import { isValidPluginName, PLUGIN_STATUSES, type PluginStatus } from '../model/index.js';
+import { type HostError, isHostError, recordError } from '../errors/index.js';
 import type { CanaryWatch } from '../releases/canary.js';
 import { type ReleaseTarget, targetFor } from '../releases/selection.js';
 import type { Dispatcher } from '../routing/index.js';
@@ -13,6 +12,7 @@ import type { LoadedVersion, Runtimes } from '../runtime/index.js';
 import type { PluginFactory } from '../sdk/index.js';
 import type { SourceArchives } from '../uploads/index.js';
 import { type RecordedMetadata, VersionConfigs } from './configs.js';
+import { type Decision, type DecisionInput, decide } from './decide.js';
 import { type ManagerEvents, ObservedState, type PluginRecord, type PluginSnapshot } from './observed.js';
 import { DesiredPublisher } from './publish-desired.js';
 import { isSourceError, type Resolved, Resolver } from './resolve.js';
@@ -46,6 +46,9 @@ export interface ManagerOptions {
   /** Source archives of uploaded plugins. */
   sources?: SourceArchives;
 }
+
+/** The outcome of resolving, as `decide` reads it; the resolved code is kept for loading it. */
+type Resolution = NonNullable<DecisionInput['resolution']> & { resolved?: Resolved };
 
 /**
  * Turns desired state (the `plugins` rows) into what this node serves. Every
@@ -159,104 +162,122 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     ]);
   }
 
-  /** One reconcile run for one plugin. Runs only inside its lane. */
+  /**
+   * One reconcile run for one plugin. Runs only inside its lane. `decide` says what to do from the row and
+   * this node's record; this carries it out (the I/O: unload, resolve, load, publish) and asks again while
+   * the step continues the run.
+   */
   private async reconcileOnce(name: string, prefetched: PluginWithEndpoints | undefined): Promise<void> {
     if (this.stopped) return;
     const row = prefetched ?? (await this.o.repo.getByName(name));
-    if (row === undefined && this.observed.get(name) === undefined) return; // never known here: nothing to undo
-    const rec = this.observed.ensure(name);
-    const failed = rec.serving?.failure;
-    if (failed !== undefined) {
-      // The version failed for good (a worker in a crash loop): take it out, and do not load the same
-      // desired state again until it changes (its fingerprint is recorded as failed).
-      const dead = rec.serving as LoadedVersion;
-      const key = `${fingerprintOf(dead.hash, rec.servingGeneration, dead.runtime)}:${rec.servingConfigRevision}`;
-      await this.rollout.unload(rec, 'crashed');
-      this.observed.failed(rec, failed, key, { version: dead.version, hash: dead.hash }, true);
-      await this.observed.publish(rec);
-      this.retryRefused(name);
-    }
-
-    if (row === undefined || row.status === 'inactive') {
-      this.o.canary?.observe(name, undefined, undefined, undefined);
-      const freed = await this.rollout.unload(rec, row === undefined ? 'deleted' : 'disabled');
-      if (row === undefined) {
-        this.desired.forget(name);
-        await this.observed.forget(name);
-      } else {
-        this.observed.clearError(rec);
-        await this.observed.publish(rec);
+    const input: DecisionInput = { nodeId: this.o.nodeId, row, observed: this.observed.get(name) };
+    let tookOut = false;
+    for (;;) {
+      const d = decide(input);
+      if (d.kind === 'ignore') return;
+      const rec = this.observed.ensure(name);
+      input.observed = rec;
+      if (d.kind === 'take-out-crashed' && !tookOut) {
+        tookOut = true;
+        await this.takeOutCrashed(rec, d.failedKey);
+        continue;
       }
-      this.observed.changed(name);
-      if (freed) this.retryRefused(name);
-      return;
+      if (d.kind === 'resolve') {
+        if (await this.noteRelease(rec, row as PluginRow, d.target)) await this.observed.publish(rec);
+        if (d.mayBeUnchanged && (await this.unchangedSource(rec, row as PluginWithEndpoints))) {
+          this.o.canary?.observe(name, d.target, rec.serving, undefined);
+          return;
+        }
+        input.resolution = await this.resolve(rec, row as PluginWithEndpoints, d.target);
+        continue;
+      }
+      return this.carryOut(d, rec, row as PluginWithEndpoints, input.resolution);
     }
-    if (!PLUGIN_STATUSES.includes(row.status as PluginStatus)) {
-      const err = new HostError('PH_ERR_DESIRED_STATE_INVALID', `${name}: unknown status "${row.status}" (expected active or inactive)`);
-      return this.fail(rec, row, err, `status:${row.status}`);
-    }
-    if (!isValidPluginName(name)) {
-      return this.fail(rec, row, new HostError('PH_ERR_PLUGIN_NAME_INVALID', `${name}: not a valid plugin name`), 'name');
-    }
+  }
 
-    // Resolve what should serve: a fingerprint that changes whenever a reload is wanted. A pin or a rollout
-    // names a stored version, served from the verified artifact store whether or not the source is here.
-    const target = targetFor(row, this.o.nodeId);
-    if (await this.noteRelease(rec, row, target)) await this.observed.publish(rec);
-    if (target === undefined && (await this.unchangedSource(rec, row))) {
-      this.o.canary?.observe(name, target, rec.serving, undefined);
-      return;
-    }
-    let resolved: Resolved;
+  /** Resolves the code to serve: the outcome for `decide`, the resolved code kept for `carryOut`. */
+  private async resolve(rec: PluginRecord, row: PluginWithEndpoints, target: ReleaseTarget | undefined): Promise<Resolution> {
     try {
       // a reload of what serves here loads the new version while its source is type-checked (`Resolved.checked`)
-      resolved =
+      const resolved =
         target === undefined
           ? await this.resolver.resolve(row, { early: rec.serving !== undefined && rec.state === 'serving' })
           : await this.resolver.fromArtifact(row, target.hash);
-    } catch (err) {
-      // a lost connection is not the plugin's fault: the scheduler postpones and retries the run
-      if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) throw err;
-      if (target !== undefined) {
-        if (target.kind === 'canary') this.canaryFailed(name, target, recordError(err));
-        return this.fail(rec, row, err, `release:${target.kind}:${target.hash}:${row.generation}`);
-      }
-      const key = await this.resolver.failureKey(row);
-      if (rec.serving === undefined && row.type === 'dynamic' && row.artifactHash !== null && isSourceError(err)) {
-        await this.rollout.fallBack(rec, row, err, key);
-        await this.observed.publish(rec);
-        return;
-      }
-      return this.fail(rec, row, err, key);
+      return { ok: true, hash: resolved.hash, mode: resolved.mode, resolved };
+    } catch (error) {
+      return { ok: false, error, sourceError: isSourceError(error), dbUnavailable: isHostError(error, 'PH_ERR_DB_UNAVAILABLE') };
     }
-    // The code, the generation, the runtime and the configuration revision: a change of any is a new desired state.
-    const code = fingerprintOf(resolved.hash, row.generation, resolved.mode);
-    const fingerprint = `${code}:${row.config.revision}`;
-    const serving = rec.serving;
-    if (serving !== undefined && fingerprintOf(serving.hash, rec.servingGeneration, serving.runtime) === code) {
-      this.o.canary?.observe(name, target, serving, undefined);
-      if (rec.servingConfigRevision !== row.config.revision) {
-        // only the configuration changed: the same code takes it (in place, or a new instance beside it)
-        if (rec.failedFingerprint === fingerprint) return;
-        await this.rollout.reconfigure(rec, row, resolved, fingerprint);
-        await this.observed.publish(rec);
+  }
+
+  /** Carries out a step that ends the run. */
+  private async carryOut(d: Decision, rec: PluginRecord, row: PluginWithEndpoints, resolution: Resolution | undefined): Promise<void> {
+    const name = rec.name;
+    const resolved = resolution?.ok === true ? resolution.resolved : undefined;
+    const error = resolution?.ok === false ? resolution.error : undefined;
+    switch (d.kind) {
+      case 'unload': {
+        this.o.canary?.observe(name, undefined, undefined, undefined);
+        const freed = await this.rollout.unload(rec, d.reason);
+        if (d.reason === 'deleted') {
+          this.desired.forget(name);
+          await this.observed.forget(name);
+        } else {
+          this.observed.clearError(rec);
+          await this.observed.publish(rec);
+        }
+        this.observed.changed(name);
+        if (freed) this.retryRefused(name);
         return;
       }
-      if (rec.state === 'serving') {
-        await this.desired.publish(row, serving, resolved);
+      case 'refuse':
+        return this.fail(rec, row, d.error, d.failedKey);
+      case 'retry-later':
+        throw d.error;
+      case 'fail-release':
+        if (d.target.kind === 'canary') this.canaryFailed(name, d.target, recordError(error));
+        return this.fail(rec, row, error, d.failedKey);
+      case 'fall-back':
+        await this.rollout.fallBack(rec, row, error, await this.resolver.failureKey(row));
+        await this.observed.publish(rec);
+        return;
+      case 'fail-source':
+        return this.fail(rec, row, error, await this.resolver.failureKey(row));
+      case 'reconfigure':
+        this.o.canary?.observe(name, d.target, rec.serving, undefined);
+        await this.rollout.reconfigure(rec, row, resolved as Resolved, d.fingerprint);
+        await this.observed.publish(rec);
+        return;
+      case 'keep':
+        this.o.canary?.observe(name, d.target, rec.serving, undefined);
+        if (!d.confirm) return;
+        await this.desired.publish(row, rec.serving as LoadedVersion, resolved as Resolved);
         // The desired state is what serves (a status or path put back, a source reverted): an error is stale.
         if (this.observed.clearError(rec)) {
           this.observed.changed(name);
           await this.observed.publish(rec);
         }
-      }
-      return;
+        return;
+      case 'wait':
+        if (d.sameCode) this.o.canary?.observe(name, d.target, rec.serving, undefined);
+        if (d.canaryFailed && d.target?.kind === 'canary' && rec.lastError !== undefined) this.canaryFailed(name, d.target, rec.lastError);
+        return;
+      case 'load':
+        return this.load(rec, row, resolved as Resolved, d.target, d.fingerprint);
+      default:
+        // `ignore`, `take-out-crashed` and `resolve` are handled by the run itself
+        return;
     }
-    if (rec.failedFingerprint === fingerprint) {
-      // same desired state failed already; wait for a change. A candidate known to fail here fails a new rollout too.
-      if (target?.kind === 'canary' && rec.lastError !== undefined) this.canaryFailed(name, target, rec.lastError);
-      return;
-    }
+  }
+
+  /** Loads the desired version beside what serves, and swaps it in; a canary that fails here aborts its rollout. */
+  private async load(
+    rec: PluginRecord,
+    row: PluginWithEndpoints,
+    resolved: Resolved,
+    target: ReleaseTarget | undefined,
+    fingerprint: string,
+  ): Promise<void> {
+    const name = rec.name;
     const before = rec.serving;
     const loaded = await this.rollout.load(rec, row, resolved, fingerprint);
     if (loaded === undefined && target?.kind === 'canary') {
@@ -272,18 +293,28 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   }
 
   /**
-   * Whether nothing changed for a version this node compiled from its source and published: the source
-   * still hashes to what serves, and the row asks for that artifact, generation, runtime and configuration.
-   * Such a run (a periodic resync, this node's own publication coming back as a notification) then skips
-   * the compile step, which reads the artifact back and checks it against its recorded digest, for each
-   * plugin; hashing the source stays, as it is how a change on disk is seen.
+   * The version failed for good (a worker in a crash loop): take it out, and do not load the same desired
+   * state again until it changes (its fingerprint is recorded as failed).
+   */
+  private async takeOutCrashed(rec: PluginRecord, failedKey: string): Promise<void> {
+    const dead = rec.serving as LoadedVersion;
+    const failure = dead.failure as HostError;
+    await this.rollout.unload(rec, 'crashed');
+    this.observed.failed(rec, failure, failedKey, { version: dead.version, hash: dead.hash }, true);
+    await this.observed.publish(rec);
+    this.retryRefused(rec.name);
+  }
+
+  /**
+   * Whether nothing changed for a version this node compiled from its source and published (`decide` checked
+   * the row against the record): the runtime is the same, the row was published from here, and the source still
+   * hashes to what serves. Such a run (a periodic resync, this node's own publication coming back as a
+   * notification) then skips the compile step, which reads the artifact back and checks it against its
+   * recorded digest, for each plugin; hashing the source stays, as it is how a change on disk is seen.
    */
   private async unchangedSource(rec: PluginRecord, row: PluginWithEndpoints): Promise<boolean> {
     const s = rec.serving;
-    if (s === undefined || rec.state !== 'serving' || rec.servingFrom !== 'source' || rec.lastError !== undefined) return false;
-    if (row.type !== 'dynamic' || row.sourceArchive !== null || row.artifactHash !== s.hash) return false;
-    if (row.generation !== rec.servingGeneration || row.config.revision !== rec.servingConfigRevision) return false;
-    if (this.o.runtimes.modeOf(row) !== s.runtime || !this.desired.isPublished(row, s.hash)) return false;
+    if (s === undefined || this.o.runtimes.modeOf(row) !== s.runtime || !this.desired.isPublished(row, s.hash)) return false;
     return (await this.resolver.sourceHash(row)) === s.hash;
   }
 
@@ -326,9 +357,4 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     // versions replaced just before shutdown run their cleanup too (each bounded by the drain and hook limits)
     await this.rollout.stop();
   }
-}
-
-/** What decides whether a version must be (re)loaded: the artifact, the row's generation and the runtime. */
-function fingerprintOf(hash: string, generation: number, mode: string): string {
-  return `${hash}:${generation}:${mode}`;
 }

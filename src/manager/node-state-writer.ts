@@ -75,6 +75,6 @@ export class NodeStateWriter {
       if (entry === 'remove') removed.push(name);
       else states.push(entry);
     }
-    await Promise.all([this.repo.recordNodeStates(states), this.repo.removeNodeStates(this.nodeId, removed)]);
+    await Promise.all([this.repo.nodes.recordStates(states), this.repo.nodes.removeStates(this.nodeId, removed)]);
   }
 }

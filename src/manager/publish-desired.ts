@@ -2,8 +2,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { EndpointInput, PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
 import { describeError } from '../errors/index.js';
+import { endpointKey, endpointRecord } from '../model/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { Resolved } from './resolve.js';
+
+/** The columns of a plugin row a node may write: what compiling the source yields, nothing an operator sets. */
+type PublishedFields = Partial<Pick<PluginRow, 'artifactHash' | 'binaryPath' | 'version' | 'description' | 'author'>>;
 
 export interface DesiredPublisherOptions {
   repo: PluginRepository;
@@ -15,6 +19,12 @@ export interface DesiredPublisherOptions {
  * The node that compiled a version from source publishes it once it loaded
  * here: artifact bytes, hash, metadata and endpoints. Writing the row wakes
  * the other nodes, which find nothing to do if they already serve it.
+ *
+ * This is the one place a node writes desired state on its own account, and why: only a node that has a
+ * plugin's source can turn it into an artifact, and every other node (and a node without the source) needs
+ * that artifact named in the row. It writes nothing an operator decides: only the fields a compile yields
+ * (`PublishedFields`: artifact hash and path, version, description, author) and the endpoint list the
+ * version registered; status, path, isolation, pins and configuration are written by the admin path alone.
  */
 export class DesiredPublisher {
   /** Plugin name -> the row id and hash this node last published successfully. */
@@ -69,7 +79,7 @@ export class DesiredPublisher {
         }
       }
       if (r.artifact !== undefined) {
-        const patch: Partial<PluginRow> = {};
+        const patch: PublishedFields = {};
         if (row.artifactHash !== r.hash) patch.artifactHash = r.hash;
         // binary_path is where the publishing node keeps the file: written with a new hash only, or two
         // nodes with different ARTIFACTS_DIR would rewrite it after each other's notification without end
@@ -121,9 +131,8 @@ function rowChanges(row: PluginRow, hash: string, m: LoadedVersion['metadata']):
 }
 
 function sameEndpoints(have: ReadonlyArray<EndpointInput>, want: ReadonlyArray<EndpointInput>): boolean {
-  const key = (e: EndpointInput) => `${e.method} ${e.path} ${e.handler ?? ''} ${e.type ?? 'REST'}`;
-  const a = new Set(have.map(key));
-  return a.size === want.length && want.every((e) => a.has(key(e)));
+  const a = new Set(have.map(endpointKey));
+  return a.size === want.length && want.every((e) => a.has(endpointKey(e)));
 }
 
 /** The declared endpoints plus the routes the plugin really registered (Fastify's automatic HEAD twins aside). */
@@ -131,12 +140,11 @@ function endpointsOf(p: LoadedVersion): EndpointInput[] {
   const declared = p.metadata.endpoints ?? [];
   const handlerOf = new Map(declared.map((e) => [`${e.method} ${e.path}`, e]));
   const out = new Map<string, EndpointInput>();
-  for (const e of declared)
-    out.set(`${e.method} ${e.path}`, { method: e.method, path: e.path, handler: e.handler ?? '', type: e.type ?? 'REST' });
+  for (const e of declared) out.set(`${e.method} ${e.path}`, endpointRecord(e));
   for (const r of p.routes) {
     const key = `${r.method} ${r.url}`;
     if (r.method === 'HEAD' && !handlerOf.has(key)) continue; // Fastify's automatic HEAD twins
-    if (!out.has(key)) out.set(key, { method: r.method, path: r.url, handler: '', type: 'REST' });
+    if (!out.has(key)) out.set(key, endpointRecord({ method: r.method, path: r.url }));
   }
   return [...out.values()];
 }

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { PluginWithEndpoints } from '../db/index.js';
 import { describeError, isHostError } from '../errors/index.js';
 import { Lanes } from '../lanes/index.js';
+import { backoffMs } from '../model/index.js';
 
 export interface SchedulerOptions {
   /** One reconcile run of one plugin; `prefetched` is the row a full reconcile read for it, when still current. */
@@ -38,7 +39,8 @@ export class Scheduler {
   /** Plugins whose run was cut short by a lost database connection ('' = the full reconcile), retried with backoff. */
   private readonly postponed = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
-  private retryDelayMs = 0;
+  /** Retries since a run last read the database: the back-off's attempt number. */
+  private retries = 0;
   /**
    * During the first full reconcile, new versions enter the route table in registration order
    * (`created_at`, then name): of two plugins claiming one route, the earlier registered keeps it,
@@ -55,7 +57,7 @@ export class Scheduler {
         const pre = this.prefetched.get(name);
         this.prefetched.delete(name);
         await this.o.run(name, pre);
-        this.retryDelayMs = 0;
+        this.retries = 0;
       },
       (name, err) => {
         if (isHostError(err, 'PH_ERR_DB_UNAVAILABLE')) {
@@ -89,7 +91,7 @@ export class Scheduler {
     this.listsInFlight++;
     try {
       rows = await this.o.list();
-      this.retryDelayMs = 0;
+      this.retries = 0;
     } catch (err) {
       this.o.log.warn({ err: describeError(err) }, 'full reconcile postponed: database unavailable');
       this.retryLater('');
@@ -155,14 +157,16 @@ export class Scheduler {
     if (this.stopped) return;
     this.postponed.add(name);
     if (this.retryTimer !== undefined) return;
-    this.retryDelayMs = Math.min(30_000, this.retryDelayMs === 0 ? 250 : this.retryDelayMs * 2);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      const names = [...this.postponed];
-      this.postponed.clear();
-      if (names.includes('')) void this.reconcileAll();
-      else for (const n of names) void this.reconcile(n);
-    }, this.retryDelayMs);
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        const names = [...this.postponed];
+        this.postponed.clear();
+        if (names.includes('')) void this.reconcileAll();
+        else for (const n of names) void this.reconcile(n);
+      },
+      backoffMs(this.retries++, { firstMs: 250, maxMs: 30_000 }),
+    );
     this.retryTimer.unref();
   }
 

@@ -1,15 +1,17 @@
+// Each list is the one definition of its values; the type is derived from it, so the two cannot disagree.
+
 /** Desired status of a plugin, as written in `plugins.status`. */
-export type PluginStatus = 'active' | 'inactive';
-export const PLUGIN_STATUSES: readonly PluginStatus[] = ['active', 'inactive'];
+export const PLUGIN_STATUSES = ['active', 'inactive'] as const;
+export type PluginStatus = (typeof PLUGIN_STATUSES)[number];
 
 /** Where a plugin's code runs: the serving thread, or a worker thread of its own. */
-export type IsolationMode = 'inline' | 'worker';
-export const ISOLATION_MODES: readonly IsolationMode[] = ['inline', 'worker'];
+export const ISOLATION_MODES = ['inline', 'worker'] as const;
+export type IsolationMode = (typeof ISOLATION_MODES)[number];
 
 /**
  * What a node does with one plugin (observed state). `serving` may carry the
  * error of a failed newer version (the old one keeps serving); `error` means
  * nothing of this plugin serves here and the last attempt failed.
  */
-export type PluginState = 'unloaded' | 'loading' | 'serving' | 'reloading' | 'unloading' | 'error';
-export const PLUGIN_STATES: readonly PluginState[] = ['unloaded', 'loading', 'serving', 'reloading', 'unloading', 'error'];
+export const PLUGIN_STATES = ['unloaded', 'loading', 'serving', 'reloading', 'unloading', 'error'] as const;
+export type PluginState = (typeof PLUGIN_STATES)[number];

@@ -1,15 +1,22 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { PluginAdmin } from '../admin/index.js';
 import type { PluginRepository, PluginRow, Refusal, ReleaseRepository, RolloutRow, VersionRow } from '../db/index.js';
-import { HostError } from '../errors/index.js';
+import { HostError, pluginNotFound } from '../errors/index.js';
 import { assertPluginName } from '../model/index.js';
 import type { RolloutDecisions } from './decisions.js';
 import { chosenByPercent } from './selection.js';
 
+/**
+ * Compiles a plugin's current source as a rollout's candidate and publishes it (`PluginAdmin` does). Declared
+ * here, as releases need only this of the admin path, which sits above them.
+ */
+export interface CandidateCompiler {
+  compileCandidate(name: string): Promise<{ artifact: { hash: string }; metadata: { version: string } }>;
+}
+
 export interface ReleasesOptions {
   repo: PluginRepository;
   releases: ReleaseRepository;
-  admin: PluginAdmin;
+  admin: CandidateCompiler;
   decisions: RolloutDecisions;
   log: FastifyBaseLogger;
   /** Bake period of a rollout that does not give its own. */
@@ -187,7 +194,7 @@ function versionView(v: VersionRow, nodes: string[]): VersionView {
 function refusal(name: string, r: Refusal): HostError {
   switch (r) {
     case 'not-found':
-      return new HostError('PH_ERR_PLUGIN_NOT_FOUND', `plugin "${name}" is not registered`);
+      return pluginNotFound(name);
     case 'rollout-in-progress':
       return new HostError('PH_ERR_ROLLOUT_CONFLICT', `${name}: a rollout is in its canary stage; promote or abort it first`);
     case 'no-rollout':

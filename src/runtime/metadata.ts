@@ -1,6 +1,7 @@
 import semver from 'semver';
 import { type ConfigSchema, schemaProblem } from '../config/plugins/index.js';
 import { HostError } from '../errors/index.js';
+import { DEFAULT_ENDPOINT_TYPE } from '../model/index.js';
 import type { PluginEndpoint, PluginMetadata } from '../sdk/index.js';
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
@@ -29,7 +30,7 @@ export function validateMetadata(raw: unknown, expectedName: string): PluginMeta
         method: method as PluginEndpoint['method'],
         path: ep.path as string,
         handler: typeof ep.handler === 'string' ? ep.handler : '',
-        type: typeof ep.type === 'string' ? ep.type : 'REST',
+        type: typeof ep.type === 'string' ? ep.type : DEFAULT_ENDPOINT_TYPE,
       });
     }
   }

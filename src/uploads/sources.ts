@@ -66,14 +66,14 @@ export class SourceArchives {
 
   /** Stores the archive in the database (idempotent by hash). */
   store(name: string, hash: string, archive: Buffer): Promise<void> {
-    return this.o.repo.putSource({ hash, pluginName: name, archive });
+    return this.o.repo.artifacts.putSource({ hash, pluginName: name, archive });
   }
 
   /** The unpacked source of a stored archive: from this node's disk, else restored from the database. */
   async restore(name: string, hash: string): Promise<string> {
     const dir = this.dirOf(name, hash);
     if (await pathExists(dir)) return dir;
-    const archive = await this.o.repo.getSource(hash);
+    const archive = await this.o.repo.artifacts.getSource(hash);
     if (archive === undefined) {
       throw new HostError('PH_ERR_PLUGIN_SOURCE_MISSING', `${name}: source archive ${hash.slice(0, 12)} is not in the database`);
     }

@@ -3,9 +3,10 @@
  * is stored and of what a version gets, secret references and their
  * redaction, JSON merge patches.
  */
+
+export { noteSecrets, redact, redactJson, redactLogLine } from '../../secrets/redact.js';
 export { deepFreeze, isJsonObject, type JsonObject, type JsonValue } from './json.js';
 export { mergePatch } from './merge-patch.js';
-export { noteSecrets, redact, redactJson, redactLogLine } from './redact.js';
 export {
   assertNoProblems,
   type ConfigProblem,

@@ -80,6 +80,8 @@ export class RequestFailed extends Error {
     message: string,
     /** The fields a refused configuration names (`details.errors`). */
     readonly errors: { pointer: string; message: string }[] = [],
+    /** The problem's own words (its `detail`), for a notice that shows them alone. */
+    readonly detail = message,
   ) {
     super(message);
   }
@@ -101,7 +103,12 @@ async function failure(res: Response): Promise<RequestFailed> {
   }
   const what = p?.detail ?? p?.title ?? res.statusText;
   const errors = Array.isArray(p?.details?.errors) ? p.details.errors : [];
-  return new RequestFailed(res.status, `${res.status} ${p?.title ?? res.statusText}${p?.code ? ` (${p.code})` : ''}: ${what}`, errors);
+  return new RequestFailed(
+    res.status,
+    `${res.status} ${p?.title ?? res.statusText}${p?.code ? ` (${p.code})` : ''}: ${what}`,
+    errors,
+    what,
+  );
 }
 
 export async function getJson<T>(path: string): Promise<T> {

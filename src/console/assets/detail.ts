@@ -99,7 +99,7 @@ export class DetailView {
     if (this.current !== name) return; // another plugin was opened meanwhile
     const p: PluginDetail | undefined = detail instanceof Error || detail === undefined ? this.listed(name) : detail;
     if (p === undefined) {
-      const why = detail instanceof RequestFailed && detail.status === 404 ? 'This plugin is not registered (any more).' : String(detail);
+      const why = detail instanceof RequestFailed && detail.status === 404 ? `${detail.detail} (any more).` : String(detail);
       byId('detail-summary').replaceChildren(el('p', { class: 'notice' }, why));
       for (const id of ['detail-nodes', 'detail-routes', 'detail-health']) byId(id).replaceChildren();
       this.versions.update({ name, pinnedHash: null, rollout: null, versions: [] });

@@ -10,6 +10,7 @@ import { answerProblem, readRequest } from './forward.js';
 import type { FromWorker, ToWorker, WireRequest } from './protocol.js';
 import { type Forwarded, observe, type WorkerStats } from './stats.js';
 import { bootOf, type DeathReason, fromWire, type Ready, ThreadHandle } from './thread-handle.js';
+import { moveWorker, type WorkerStatus } from './worker-status.js';
 
 export interface WorkerLimits {
   memoryMb: number;
@@ -163,7 +164,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
   readonly routes: readonly RegisteredRoute[];
   private readonly schemas: unknown[];
   private thread: ThreadHandle | undefined;
-  private status: 'up' | 'restarting' | 'failed' | 'stopping' = 'up';
+  private status: WorkerStatus = 'up';
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   /** Answers awaited from the worker (health checks, configuration changes), by message id. */
@@ -372,7 +373,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
     this.deaths.push(now);
     while (this.deaths.length > 0 && now - (this.deaths[0] as number) > this.limits.crashWindowMs) this.deaths.shift();
     if (this.deaths.length >= this.limits.crashLimit) {
-      this.status = 'failed';
+      this.status = moveWorker(this.name, this.status, 'failed');
       this.failure = new HostError(
         'PH_ERR_PLUGIN_CRASHED',
         `${this.name}: its worker ended ${this.deaths.length} times within ${this.limits.crashWindowMs} ms (last: ${detail}); not restarted`,
@@ -382,7 +383,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
       for (const l of this.failedListeners.splice(0)) l(this.failure);
       return;
     }
-    this.status = 'restarting';
+    this.status = moveWorker(this.name, this.status, 'restarting');
     this.retryAfterMs = Math.min(5000, 100 * 2 ** (this.deaths.length - 1));
     this.req.log.warn(
       { plugin: this.name, reason, retryInMs: this.retryAfterMs },
@@ -410,7 +411,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
         return;
       }
       this.thread = thread;
-      this.status = 'up';
+      this.status = moveWorker(this.name, this.status, 'up');
       this.req.log.info({ plugin: this.name }, `plugin ${this.name}: worker restarted`);
     } catch (err) {
       // the same code failed to start: one more death
@@ -478,7 +479,7 @@ export class WorkerVersion extends InflightVersion implements LoadedVersion {
   /** Runs `cleanup` in the worker (bounded: a worker that does not answer is ended), then ends the worker. Never throws. */
   async unload(timeoutMs: number): Promise<{ error?: HostError }> {
     const wasUp = this.status === 'up';
-    this.status = 'stopping';
+    this.status = moveWorker(this.name, this.status, 'stopping');
     clearInterval(this.sweeper);
     clearTimeout(this.retryTimer);
     const t = this.thread;
