@@ -138,7 +138,8 @@ for (const kind of ['pglite', 'postgres'] as DbKind[]) {
           // the host still has them: the admin API takes the token it read
           assert.equal((await getJson(`${s.adminUrl}/plugins/peek/disable`, { method: 'POST', headers: AUTH })).status, 200, what);
           assert.equal(
-            (await getJson(`${s.adminUrl}/plugins/peek/enable`, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } })).status,
+            (await getJson(`${s.adminUrl}/plugins/peek/enable`, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } }))
+              .status,
             401,
             what,
           );
