@@ -22,6 +22,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['admin'],
   ['console', 'watch'],
   ['http'],
+  ['assembly'],
   ['host'],
   ['cli'],
 ];
@@ -29,7 +30,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
 /** The longest a source file may be; a longer one does more than one thing. */
 const MAX_LINES = 400;
 /** Files being reshaped elsewhere right now, allowed over the limit until that lands. Keep this list short. */
-const OVER_LIMIT_FOR_NOW = new Set(['src/host.ts', 'src/runtime/worker/worker-version.ts']);
+const OVER_LIMIT_FOR_NOW = new Set(['src/runtime/worker/worker-version.ts']);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
@@ -64,9 +65,9 @@ const rank = new Map(LAYERS.flatMap((units, i) => units.map((u) => [u, i] as con
 
 describe('layers', () => {
   test('the import reader sees imports (a reader that finds none would pass everything)', () => {
-    const host = graph.get(path.join(src, 'host.ts')) ?? [];
-    assert.ok(host.some((t) => unitOf(t) === 'db'));
-    assert.ok(host.length > 10);
+    const assembly = files.filter((f) => unitOf(f) === 'assembly').flatMap((f) => graph.get(f) ?? []);
+    assert.ok(assembly.some((t) => unitOf(t) === 'db'));
+    assert.ok(assembly.length > 10);
   });
 
   test('every folder of src/ has its layer', () => {

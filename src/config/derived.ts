@@ -1,4 +1,9 @@
-import type { HostConfig } from './index.js';
+/** The settings the derived ones are computed from (a subset of the host's configuration, named here to keep config/index.ts out of a cycle). */
+interface DerivedFrom {
+  hookTimeoutMs: number;
+  drainTimeoutMs: number;
+  headersTimeoutMs: number;
+}
 
 /** Settings computed from others: each rule is written here once, not where it is used. */
 export interface DerivedSettings {
@@ -25,7 +30,7 @@ export function liveWithinMs(heartbeatMs = DEFAULT_HEARTBEAT_MS): number {
   return Math.max(15_000, heartbeatMs * 3);
 }
 
-export function deriveSettings(c: HostConfig, heartbeatMs = DEFAULT_HEARTBEAT_MS): DerivedSettings {
+export function deriveSettings(c: DerivedFrom, heartbeatMs = DEFAULT_HEARTBEAT_MS): DerivedSettings {
   return {
     heartbeatMs,
     liveWithinMs: liveWithinMs(heartbeatMs),
