@@ -1,5 +1,3 @@
-import type { HostConfig } from './index.js';
-
 /** Settings computed from others: each rule is written here once, not where it is used. */
 export interface DerivedSettings {
   /** Heartbeat period of this node in the nodes table. */
@@ -25,7 +23,14 @@ export function liveWithinMs(heartbeatMs = DEFAULT_HEARTBEAT_MS): number {
   return Math.max(15_000, heartbeatMs * 3);
 }
 
-export function deriveSettings(c: HostConfig, heartbeatMs = DEFAULT_HEARTBEAT_MS): DerivedSettings {
+/** The settings the derived ones come from (a part of `HostConfig`, named here so this file imports nothing). */
+export interface DerivedFrom {
+  hookTimeoutMs: number;
+  drainTimeoutMs: number;
+  headersTimeoutMs: number;
+}
+
+export function deriveSettings(c: DerivedFrom, heartbeatMs = DEFAULT_HEARTBEAT_MS): DerivedSettings {
   return {
     heartbeatMs,
     liveWithinMs: liveWithinMs(heartbeatMs),
