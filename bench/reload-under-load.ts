@@ -80,16 +80,16 @@ export async function main(): Promise<Row[]> {
       minor++;
       return { result: await during, reloads, window: (now() - t0) / 1000 };
     };
-    await eventLoopDelay(host.url); // restarts the histogram
+    await eventLoopDelay(host.adminUrl); // restarts the histogram
     const paced = await reloadingThrough(1000 / PACED_PER_S);
-    const eldPaced = await eventLoopDelay(host.url);
+    const eldPaced = await eventLoopDelay(host.adminUrl);
     const stress = await reloadingThrough(0);
-    const eldDuring = await eventLoopDelay(host.url);
+    const eldDuring = await eventLoopDelay(host.adminUrl);
     const withReloads = stress.result;
     const reloads = stress.reloads;
     const reloadWindow = stress.window;
     const baseline = await load(url, CONNECTIONS, duration);
-    const eldBaseline = await eventLoopDelay(host.url);
+    const eldBaseline = await eventLoopDelay(host.adminUrl);
 
     const failed = [withReloads, paced.result].reduce((n, r) => n + r.errors + r.timeouts + r.resets, 0);
     const non2xx = withReloads.non2xx + paced.result.non2xx;

@@ -35,7 +35,9 @@ try {
   writePlugin(plugins.dir, 'greeter', pluginSource({ name: 'greeter', version: '1.3.0', initialize: '      const x = ;' }));
   await sqlByHand(t, undefined, `UPDATE plugins SET generation = generation + 1 WHERE name = 'greeter'`);
   const page = await browser.newPage({ viewport: { width: 1280, height: 640 }, deviceScaleFactor: 1 });
-  await page.goto(`${t.url}/console`);
+  await page.goto(`${t.adminUrl}/console`);
+  // the live feed needs the token
+  await page.getByLabel('Admin token').fill('screenshot-token');
   await page.locator('body[data-loaded="true"][data-connection="live"]').waitFor();
   await waitForText(page.locator('#plugins tr[data-plugin="greeter"] .col-error'), /main\.ts:\d+:\d+/, 'greeter error');
   await waitForText(page.locator('#plugins tr[data-plugin="weather"] .col-nodes'), /error/, 'weather error');

@@ -6,7 +6,10 @@ import { freePort, log, now, ROOT, sleep } from './util.js';
 
 export interface ServerProcess {
   name: string;
+  /** The data plane (plugin routes). */
   url: string;
+  /** The control plane of a host (admin API, metrics); the same as `url` for a plain server. */
+  adminUrl: string;
   port: number;
   proc: ChildProcess;
   /** Milliseconds from spawn to the first 200 of the ready check. */
@@ -53,17 +56,31 @@ export function hostCommand(): string[] {
   return cmd.length > 0 ? cmd : [process.execPath, path.join(ROOT, 'bin', 'plugin-host.mjs')];
 }
 
-function spawnServer(name: string, command: string[], env: Record<string, string | undefined>, port: number): ServerProcess {
+function spawnServer(
+  name: string,
+  command: string[],
+  env: Record<string, string | undefined>,
+  port: number,
+  adminPort?: number,
+): ServerProcess {
   const [exe = process.execPath, ...args] = command;
   const isNode = exe === process.execPath || path.basename(exe) === 'node';
   const proc = spawn(exe, [...(isNode ? profileArgs(name) : []), ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production' },
+    env: {
+      ...process.env,
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ...(adminPort === undefined ? {} : { ADMIN_PORT: String(adminPort) }),
+      NODE_ENV: 'production',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const s: ServerProcess = {
     name,
     url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort ?? port}`,
     port,
     proc,
     readyMs: Number.NaN,
@@ -112,8 +129,9 @@ export async function waitFor200(url: string, since: number, timeoutMs: number, 
  */
 export async function startHost(name: string, env: HostEnv, timeoutMs = 120_000, command = hostCommand()): Promise<ServerProcess> {
   const port = await freePort();
+  const adminPort = await freePort();
   const t0 = now();
-  const s = spawnServer(name, [...command, 'serve'], { LOG_LEVEL: 'warn', ...env }, port);
+  const s = spawnServer(name, [...command, 'serve'], { LOG_LEVEL: 'warn', ...env }, port, adminPort);
   try {
     s.readyMs = await waitFor200(`${s.url}/readyz`, t0, timeoutMs, s.proc);
   } catch (err) {

@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { DerivedSettings, HostConfig } from '../config/index.js';
 import { consoleRoutes } from '../console/index.js';
-import { bearerAuthentication } from '../http/auth.js';
 import {
   adminRoutes,
+  bearerAuthentication,
   clientErrorHandler,
   clusterRoutes,
   type DescribedRoute,

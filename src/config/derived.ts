@@ -1,10 +1,3 @@
-/** The settings the derived ones are computed from (a subset of the host's configuration, named here to keep config/index.ts out of a cycle). */
-interface DerivedFrom {
-  hookTimeoutMs: number;
-  drainTimeoutMs: number;
-  headersTimeoutMs: number;
-}
-
 /** Settings computed from others: each rule is written here once, not where it is used. */
 export interface DerivedSettings {
   /** Heartbeat period of this node in the nodes table. */
@@ -28,6 +21,13 @@ export const JANITOR_INTERVAL_MS = 10 * 60_000;
 /** A node whose heartbeat is older than this is not live (the CLI, which has no heartbeat, uses the default). */
 export function liveWithinMs(heartbeatMs = DEFAULT_HEARTBEAT_MS): number {
   return Math.max(15_000, heartbeatMs * 3);
+}
+
+/** The settings the derived ones come from (a part of `HostConfig`, named here so this file imports nothing). */
+export interface DerivedFrom {
+  hookTimeoutMs: number;
+  drainTimeoutMs: number;
+  headersTimeoutMs: number;
 }
 
 export function deriveSettings(c: DerivedFrom, heartbeatMs = DEFAULT_HEARTBEAT_MS): DerivedSettings {
