@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors/index.js';
 import { ISOLATION_MODES, type IsolationMode } from '../model/index.js';
+import { DEFAULT_HOOK_TIMEOUT_MS } from './timings.js';
 
 /** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -284,7 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       100,
       86_400_000,
     ),
-    hookTimeoutMs: parseInteger('HOOK_TIMEOUT_MS', pick('hookTimeoutMs', 'HOOK_TIMEOUT_MS') ?? '5000', 1, 600_000),
+    hookTimeoutMs: parseInteger('HOOK_TIMEOUT_MS', pick('hookTimeoutMs', 'HOOK_TIMEOUT_MS') ?? String(DEFAULT_HOOK_TIMEOUT_MS), 1, 600_000),
     drainTimeoutMs: parseInteger('DRAIN_TIMEOUT_MS', pick('drainTimeoutMs', 'DRAIN_TIMEOUT_MS') ?? '10000', 0, 600_000),
     ...timeouts(pick),
     ...isolation(pick),
@@ -308,4 +309,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     ...releases(pick),
   };
 }
-export { HEARTBEAT_MS, livenessWindowMs } from './timings.js';
+export { DEFAULT_HOOK_TIMEOUT_MS, HEARTBEAT_MS, livenessWindowMs } from './timings.js';

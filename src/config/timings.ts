@@ -1,5 +1,8 @@
 // Time windows derived from others, each written once: every part that needs one asks here.
 
+/** The time limit of a plugin's hooks (`initialize`, `cleanup`, health) unless `HOOK_TIMEOUT_MS` says otherwise. */
+export const DEFAULT_HOOK_TIMEOUT_MS = 5000;
+
 /** How often a node refreshes its row in `host_nodes` (its heartbeat). */
 export const HEARTBEAT_MS = 5000;
 
