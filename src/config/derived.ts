@@ -12,6 +12,9 @@ export interface DerivedSettings {
   connectionsCheckingIntervalMs: number;
 }
 
+/** The time limit of a plugin's hooks (`initialize`, `cleanup`, health) unless `HOOK_TIMEOUT_MS` says otherwise. */
+export const DEFAULT_HOOK_TIMEOUT_MS = 5000;
+
 /** The heartbeat period when none is given (tests shorten it). */
 export const DEFAULT_HEARTBEAT_MS = 5000;
 

@@ -9,6 +9,8 @@ import { type ControlPlaneConfig, controlPlaneConfig } from './control-plane.js'
 
 export type { ControlPlaneConfig } from './control-plane.js';
 
+import { DEFAULT_HOOK_TIMEOUT_MS } from './derived.js';
+
 /** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -288,7 +290,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       100,
       86_400_000,
     ),
-    hookTimeoutMs: parseInteger('HOOK_TIMEOUT_MS', pick('hookTimeoutMs', 'HOOK_TIMEOUT_MS') ?? '5000', 1, 600_000),
+    hookTimeoutMs: parseInteger('HOOK_TIMEOUT_MS', pick('hookTimeoutMs', 'HOOK_TIMEOUT_MS') ?? String(DEFAULT_HOOK_TIMEOUT_MS), 1, 600_000),
     drainTimeoutMs: parseInteger('DRAIN_TIMEOUT_MS', pick('drainTimeoutMs', 'DRAIN_TIMEOUT_MS') ?? '10000', 0, 600_000),
     ...timeouts(pick),
     ...isolation(pick),
@@ -314,4 +316,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   };
 }
 
-export { DEFAULT_HEARTBEAT_MS, type DerivedSettings, deriveSettings, JANITOR_INTERVAL_MS, liveWithinMs } from './derived.js';
+export {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_HOOK_TIMEOUT_MS,
+  type DerivedSettings,
+  deriveSettings,
+  JANITOR_INTERVAL_MS,
+  liveWithinMs,
+} from './derived.js';

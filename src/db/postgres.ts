@@ -81,6 +81,11 @@ export function openPostgres(options: PostgresOptions): Database {
  * event or failed ping), reconnects with capped exponential backoff, re-LISTENs
  * and then calls `onListen` so the owner resyncs everything: a notification
  * sent while it was away is gone, the rows are not.
+ *
+ * Not postgres.js's `sql.listen(channel, onnotify, onlisten)`, which reconnects and re-LISTENs by itself
+ * and calls `onlisten` each time: it says nothing when the connection is lost (the host reports itself
+ * not following changes meanwhile: `onDisconnect`), and it has no ping, so a connection that died
+ * silently (a partition, a backend killed without a close) would go unnoticed until TCP gives up.
  */
 class PgListener {
   connected = false;

@@ -1,6 +1,7 @@
 import type { NodeView, PluginWithEndpoints, RolloutRow, StoredConfig } from '../db/index.js';
 import type { RecordedError } from '../errors/index.js';
 import type { PluginSnapshot } from '../manager/index.js';
+import type { PluginDetail } from '../model/answers.js';
 import { isCanaryNode } from '../releases/selection.js';
 
 /** The seed's field names, plus what this host adds (what serves here, last error, every node's view). */
@@ -9,7 +10,7 @@ export function pluginView(
   local: PluginSnapshot | undefined,
   nodes: NodeView[] | undefined,
   nodeId: string,
-): Record<string, unknown> {
+): PluginDetail {
   return {
     id: row.id,
     name: row.name,

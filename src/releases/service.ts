@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { PluginRepository, PluginRow, Refusal, ReleaseRepository, RolloutRow, VersionRow } from '../db/index.js';
 import { HostError, pluginNotFound } from '../errors/index.js';
+import type { VersionEntry } from '../model/answers.js';
 import { assertPluginName } from '../model/index.js';
 import type { RolloutDecisions } from './decisions.js';
 import { chosenByPercent } from './selection.js';
@@ -38,17 +39,8 @@ export interface RolloutRequest extends VersionRef {
   bakeMs?: number;
 }
 
-export interface VersionView {
-  version: string;
-  hash: string;
-  sha256: string;
-  created_at: string;
-  published_by: string;
-  action: string;
-  metadata: Record<string, unknown>;
-  /** Live nodes serving this version now. */
-  nodes: string[];
-}
+/** One entry of a plugin's version history, as the API answers it. */
+export type VersionView = VersionEntry;
 
 /**
  * Versions, rollbacks and staged rollouts as the admin API and the CLI ask for them. Every change is one

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../config/index.js';
+import { DEFAULT_HOOK_TIMEOUT_MS, loadConfig } from '../../config/index.js';
 import { describeError, HostError } from '../../errors/index.js';
 import { scaffoldPlugin } from '../scaffold.js';
 import { out, parse, printError, short } from './args.js';
@@ -54,7 +54,7 @@ async function build(
     const compiler = new Compiler({ artifactsDir: artifacts, pluginsDir: process.cwd(), typecheck });
     // the same compile-and-prove path the server takes before it publishes a version
     const { artifact, metadata } = await prove(
-      { compiler, runtime: new InlineRuntime(), log: createLogger('silent'), hookTimeoutMs: 5000 },
+      { compiler, runtime: new InlineRuntime(), log: createLogger('silent'), hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS },
       name,
       dir,
     );

@@ -18,7 +18,7 @@ export async function versions(argv: string[]): Promise<number> {
         String(v.created_at),
         String(v.published_by),
         String(v.action),
-        (v.nodes as string[]).join(',') || '-',
+        v.nodes.join(',') || '-',
       ]);
     }
     out(values.json === true, rows, rows.length === 0 ? `${name}: no versions recorded` : table(lines));

@@ -1,3 +1,4 @@
+import type { VersionEntry } from '../../model/answers.js';
 import type { IsolationMode, PluginStatus } from '../../model/index.js';
 
 /**
@@ -16,7 +17,7 @@ export interface Control {
   setIsolation(name: string, mode: IsolationMode | null): Promise<PluginChange>;
   register(dir: string, status: PluginStatus): Promise<PluginChange>;
   config(name: string, op: ConfigOp): Promise<Record<string, unknown>>;
-  versions(name: string): Promise<{ answer: Array<Record<string, unknown>>; pinnedHash: string | null | undefined }>;
+  versions(name: string): Promise<{ answer: VersionEntry[]; pinnedHash: string | null | undefined }>;
   rollback(name: string, ref: { version: string } | { hash: string }): Promise<PluginChange>;
   close(): Promise<void>;
 }

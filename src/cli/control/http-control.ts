@@ -1,4 +1,5 @@
 import { describeError, ERROR_CODES, type ErrorCode, HostError } from '../../errors/index.js';
+import type { PluginDetail, PluginItem, VersionEntry } from '../../model/answers.js';
 import type { IsolationMode, PluginStatus } from '../../model/index.js';
 import type { ConfigOp, Control, Listing, PluginChange } from './control.js';
 
@@ -14,17 +15,17 @@ export class HttpControl implements Control {
   ) {}
 
   async list(status: PluginStatus | undefined): Promise<Listing> {
-    const rows = (await this.call('GET', `/plugins${status ? `?status=${status}` : ''}`)) as unknown as Answer[];
+    const rows = (await this.call('GET', `/plugins${status ? `?status=${status}` : ''}`)) as unknown as PluginItem[];
     return {
       answer: rows,
       plugins: rows.map((r) => ({
-        name: String(r.name),
-        status: r.status as string | undefined,
-        version: r.version as string | undefined,
-        generation: r.generation as number | undefined,
-        artifactHash: r.artifact_hash as string | null | undefined,
-        state: String(r.state),
-        lastErrorCode: (r.last_error as { code?: string } | null)?.code,
+        name: r.name,
+        status: r.status ?? undefined,
+        version: r.version,
+        generation: r.generation,
+        artifactHash: r.artifact_hash,
+        state: r.state,
+        lastErrorCode: r.last_error?.code ?? undefined,
       })),
     };
   }
@@ -56,9 +57,10 @@ export class HttpControl implements Control {
     return op.kind === 'put' ? this.call('PUT', url, op.values) : this.call('PATCH', url, op.patch);
   }
 
-  async versions(name: string): Promise<{ answer: Answer[]; pinnedHash: string | null | undefined }> {
-    const answer = (await this.call('GET', `${path(name)}/versions`)) as unknown as Answer[];
-    const pinnedHash = (await this.call('GET', path(name))).pinned_hash as string | null | undefined;
+  async versions(name: string): Promise<{ answer: VersionEntry[]; pinnedHash: string | null | undefined }> {
+    const answer = (await this.call('GET', `${path(name)}/versions`)) as unknown as VersionEntry[];
+    const plugin = (await this.call('GET', path(name))) as PluginDetail;
+    const pinnedHash = plugin.pinned_hash as string | null | undefined;
     return { answer, pinnedHash };
   }
 

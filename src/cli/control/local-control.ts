@@ -3,6 +3,7 @@ import { liveWithinMs } from '../../config/index.js';
 import type { Database, PluginRepository } from '../../db/index.js';
 // the view module alone: the http folder's index would load Fastify's plugins into every CLI command
 import { pluginView } from '../../http/plugin-view.js';
+import type { VersionEntry } from '../../model/answers.js';
 import type { IsolationMode, PluginStatus } from '../../model/index.js';
 import type { Releases } from '../../releases/index.js';
 import type { ConfigOp, Control, Listing, PluginChange } from './control.js';
@@ -80,8 +81,8 @@ export class LocalControl implements Control {
     return { ...c.state, changed: c.changed };
   }
 
-  async versions(name: string): Promise<{ answer: Array<Record<string, unknown>>; pinnedHash: string | null | undefined }> {
-    const answer = (await this.p.releases.versions(name, liveWithinMs())) as unknown as Array<Record<string, unknown>>;
+  async versions(name: string): Promise<{ answer: VersionEntry[]; pinnedHash: string | null | undefined }> {
+    const answer = await this.p.releases.versions(name, liveWithinMs());
     return { answer, pinnedHash: (await this.p.repo.getByName(name))?.pinnedHash };
   }
 

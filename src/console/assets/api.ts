@@ -1,77 +1,23 @@
 // What the console reads and writes: the host's own read API (`GET /plugins`, `GET /cluster`,
 // `GET /plugins/:name`, `GET /plugins/:name/errors`) and its admin API. Nothing else.
 
-export interface RecordedError {
-  code: string | null;
-  message: string;
-  at: string | null;
-  version?: string | null;
-}
+import type { ActionResult, ConfigChange, ConfigState } from '../../model/answers.js';
 
-export interface Endpoint {
-  method: string;
-  path: string;
-}
-
-/** One entry of `GET /plugins`: a registered plugin, or a directory that could not be registered (`registered: false`). */
-export interface PluginItem {
-  name: string;
-  registered: boolean;
-  status: string | null;
-  state: string;
-  version?: string;
-  description?: string;
-  author?: string;
-  type?: string;
-  generation?: number;
-  artifact_hash?: string | null;
-  source_path?: string | null;
-  serving?: { version: string; hash: string; loaded_at: string; from?: string; isolation?: string; config_revision?: number } | null;
-  last_error: RecordedError | null;
-  endpoints: Endpoint[];
-  updated_at?: string;
-  stale?: boolean;
-  /** Fields later versions of the API add (isolation, configuration, rollout) are read by name. */
-  [field: string]: unknown;
-}
-
-export interface NodePluginState {
-  node_id: string;
-  state: string;
-  serving_version: string | null;
-  serving_hash: string | null;
-  failed_version: string | null;
-  last_error: RecordedError | null;
-  updated_at: string | null;
-}
-
-export interface ClusterNode {
-  node_id: string;
-  address: string;
-  heartbeat_at: string | null;
-  self: boolean;
-}
-
-export interface ClusterView {
-  node_id: string;
-  stale: boolean;
-  nodes: ClusterNode[];
-  plugins: Record<string, NodePluginState[]>;
-}
-
-export interface PluginDetail extends PluginItem {
-  nodes?: (NodePluginState & { address: string; heartbeat_at: string })[];
-  health?: { ok: boolean; detail: unknown; version: string; checked_at: string; code?: string } | null;
-}
-
-export interface HistoryEntry {
-  code: string;
-  message: string;
-  at: string;
-  last_at: string;
-  version: string | null;
-  count: number;
-}
+export type {
+  ActionResult,
+  ClusterNode,
+  ClusterView,
+  ConfigChange,
+  ConfigState,
+  Endpoint,
+  HistoryEntry,
+  NodePluginState,
+  PluginDetail,
+  PluginItem,
+  RecordedError,
+  RolloutInfo,
+  VersionEntry,
+} from '../../model/answers.js';
 
 /** An answer that was not 2xx, with the problem document's message when there is one. */
 export class RequestFailed extends Error {
@@ -119,12 +65,6 @@ export async function getJson<T>(path: string): Promise<T> {
 
 export type Action = 'enable' | 'disable' | 'reload';
 
-export interface ActionResult extends PluginItem {
-  action: string;
-  changed: boolean;
-  settled: boolean;
-}
-
 /** Calls the admin API with the token as a bearer token; a refusal (401, 403, 422, …) is thrown with its message. */
 export async function runAction(name: string, action: Action, token: string): Promise<ActionResult> {
   return postAdmin(name, action, token);
@@ -140,48 +80,6 @@ export async function postAdmin(name: string, path: string, token: string, body?
   });
   if (!res.ok) throw await failure(res);
   return (await res.json()) as ActionResult;
-}
-
-/** One entry of `GET /plugins/:name/versions` (newest first). */
-export interface VersionEntry {
-  version: string;
-  hash: string;
-  sha256: string;
-  created_at: string;
-  published_by: string;
-  action: string;
-  /** Live nodes serving this version now. */
-  nodes: string[];
-}
-
-/** The `rollout` field of a plugin (absent or null: none was ever started). */
-export interface RolloutInfo {
-  candidate_version?: string;
-  candidate_hash?: string;
-  previous_version?: string | null;
-  state?: string;
-  nodes?: string[] | null;
-  percent?: number | null;
-  reason?: string | null;
-}
-
-/** `GET /plugins/:name/config`: stored values (secret references as written), schema, revision. */
-export interface ConfigState {
-  name: string;
-  config: unknown;
-  effective: unknown;
-  errors: { pointer: string; message: string }[];
-  schema: unknown;
-  schema_error: { code: string; message: string } | null;
-  revision: number;
-  updated_at: string | null;
-  updated_by: string;
-}
-
-export interface ConfigChange extends ConfigState {
-  changed: boolean;
-  settled: boolean;
-  plugin?: { state: string; last_error: RecordedError | null };
 }
 
 function adminHeaders(token: string, json: boolean): Record<string, string> {
