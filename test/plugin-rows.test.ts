@@ -158,5 +158,27 @@ for (const kind of DB_KINDS) {
       );
       assert.equal((await db.orm.select().from(pluginVersions).where(eq(pluginVersions.hash, hash))).length, 1);
     });
+
+    test("a new version's row and endpoints change together or not at all", async () => {
+      const { row } = await repo.insertIfAbsent({ name: 'upgraded', version: '1.0.0', type: 'dynamic', status: 'active' }, [
+        { method: 'GET', path: '/one' },
+      ]);
+      assert.ok(row);
+      const endpointsOf = async () =>
+        (await db.orm.select().from(pluginEndpoints).where(eq(pluginEndpoints.pluginId, row.id))).map((e) => `${e.method} ${e.path}`);
+      // an endpoint the table refuses (no method): the row's change is rolled back with it
+      const refused = repo.updateWithEndpoints('upgraded', { version: '2.0.0' }, [
+        { method: 'GET', path: '/two' },
+        { method: null as unknown as string, path: '/broken' },
+      ]);
+      await assert.rejects(refused);
+      assert.equal((await repo.getByName('upgraded'))?.version, '1.0.0', 'the row is unchanged');
+      assert.deepEqual(await endpointsOf(), ['GET /one'], 'the endpoints are unchanged');
+
+      const written = await repo.updateWithEndpoints('upgraded', { version: '2.0.0' }, [{ method: 'GET', path: '/two' }]);
+      assert.equal(written?.version, '2.0.0');
+      assert.deepEqual(await endpointsOf(), ['GET /two']);
+      assert.equal(await repo.updateWithEndpoints('nobody', { version: '9.9.9' }, []), undefined, 'no such row: nothing written');
+    });
   });
 }

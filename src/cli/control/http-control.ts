@@ -10,7 +10,8 @@ export class HttpControl implements Control {
   readonly where = 'server';
 
   constructor(
-    private readonly server: { url: string; pid: number },
+    /** The server's base URL, and its process when it was found through the embedded database's lock. */
+    private readonly server: { url: string; pid?: number | undefined },
     private readonly token: string | undefined,
   ) {}
 
@@ -70,22 +71,38 @@ export class HttpControl implements Control {
 
   async close(): Promise<void> {}
 
-  /** Calls the server's API; a problem answer becomes a HostError carrying its code. */
-  private async call(method: string, url: string, body?: unknown): Promise<Answer> {
+  /** Calls the server's API with a JSON body (or none). */
+  private call(method: string, url: string, body?: unknown): Promise<Answer> {
+    return this.send(method, url, body === undefined ? undefined : { type: 'application/json', data: JSON.stringify(body) }).then(
+      (r) => r.answer,
+    );
+  }
+
+  /**
+   * Calls the server's API with a body of any type (an uploaded archive); a problem answer becomes a
+   * HostError carrying its code. Returns the answer and its status.
+   */
+  async send(
+    method: string,
+    url: string,
+    body?: { type: string; data: string | Buffer },
+    timeoutMs = 120_000,
+  ): Promise<{ status: number; answer: Answer }> {
     const { url: base, pid } = this.server;
+    const who = pid === undefined ? `server ${base}` : `server ${base} (pid ${pid})`;
     const headers: Record<string, string> = {};
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] = body.type;
     let res: Response;
     try {
       res = await fetch(`${base}${url}`, {
         method,
         headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(120_000),
+        ...(body === undefined ? {} : { body: body.data }),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new HostError('PH_ERR_SERVER_UNREACHABLE', `server ${base} (pid ${pid}) did not answer: ${describeError(err)}`, { cause: err });
+      throw new HostError('PH_ERR_SERVER_UNREACHABLE', `${who} did not answer: ${describeError(err)}`, { cause: err });
     }
     const text = await res.text();
     let json: unknown;
@@ -98,12 +115,12 @@ export class HttpControl implements Control {
       const p = json as { code?: string; detail?: string };
       const code: ErrorCode = typeof p.code === 'string' && p.code in ERROR_CODES ? (p.code as ErrorCode) : 'PH_ERR_INTERNAL';
       let detail = p.detail ?? `HTTP ${res.status}`;
-      if (code === 'PH_ERR_UNAUTHORIZED' && this.token === undefined) {
+      if (code === 'PH_ERR_UNAUTHORIZED' && this.token === undefined && pid !== undefined) {
         detail += ` (the embedded database is held by the server at ${base}, pid ${pid}: set ADMIN_TOKEN or --token to its admin token)`;
       }
       throw new HostError(code, detail, { details: { status: res.status } });
     }
-    return json as Answer;
+    return { status: res.status, answer: json as Answer };
   }
 }
 

@@ -1,10 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeError, ERROR_CODES, type ErrorCode, HostError } from '../errors/index.js';
-import { assertPluginName } from '../model/index.js';
-import { collect, packTarGz } from '../uploads/index.js';
-import { defaultServerUrl } from './server-url.js';
+import { describeError, HostError } from '../../errors/index.js';
+import { assertPluginName } from '../../model/index.js';
+import { collect, packTarGz } from '../../uploads/index.js';
+import { HttpControl } from '../control/http-control.js';
+import { defaultServerUrl } from '../server-url.js';
 
 export const PUSH_USAGE = `Usage: plugin-host push DIR [--server URL] [--token T] [--include-node-modules] [--json]
 
@@ -24,6 +25,11 @@ Options:
   --json                   print the server's answer as JSON
   -h, --help               show this help`;
 
+/** The control plane a push goes to: `--server`, else `defaultServerUrl()` (PLUGIN_HOST_URL, else this machine's ADMIN_PORT). */
+function serverOf(explicit: string | undefined): string {
+  return (explicit ?? defaultServerUrl()).replace(/\/+$/, '');
+}
+
 function usage(message: string): HostError {
   return new HostError('PH_ERR_USAGE', `${message} (see plugin-host push --help)`);
 }
@@ -42,7 +48,7 @@ export async function push(argv: string[]): Promise<number> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw usage(`${dir} is not a directory`);
   const name = path.basename(dir);
   assertPluginName(name);
-  const server = (values.server ?? defaultServerUrl()).replace(/\/+$/, '');
+  const server = serverOf(values.server);
   const token = values.token ?? process.env.ADMIN_TOKEN;
 
   const { entries, skipped } = await collect(dir, { includeNodeModules: values['include-node-modules'] === true });
@@ -52,35 +58,19 @@ export async function push(argv: string[]): Promise<number> {
   }
   const archive = packTarGz(entries);
 
-  const headers: Record<string, string> = { 'content-type': 'application/gzip' };
-  if (token !== undefined) headers.authorization = `Bearer ${token}`;
-  let res: Response;
-  try {
-    res = await fetch(`${server}/plugins/${name}/source`, {
-      method: 'PUT',
-      headers,
-      body: archive,
-      signal: AbortSignal.timeout(300_000),
-    });
-  } catch (err) {
-    throw new HostError('PH_ERR_SERVER_UNREACHABLE', `server ${server} did not answer: ${describeError(err)}`, { cause: err });
-  }
-  const text = await res.text();
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new HostError('PH_ERR_SERVER_UNREACHABLE', `server ${server} answered ${res.status} without JSON`);
-  }
-  if (!res.ok) {
-    const code: ErrorCode = typeof body.code === 'string' && body.code in ERROR_CODES ? (body.code as ErrorCode) : 'PH_ERR_INTERNAL';
-    throw new HostError(code, typeof body.detail === 'string' ? body.detail : `HTTP ${res.status}`, { details: { status: res.status } });
-  }
+  // a larger time limit than other calls: the server compiles and trial-loads the plugin before it answers
+  const control = new HttpControl({ url: server }, token);
+  const { status, answer: body } = await control.send(
+    'PUT',
+    `/plugins/${name}/source`,
+    { type: 'application/gzip', data: archive },
+    300_000,
+  );
   const size = `${(archive.length / 1024).toFixed(1)} KiB`;
   console.log(
     values.json === true
       ? JSON.stringify(body, null, 2)
-      : `${name}: ${res.status === 201 ? 'uploaded' : 'new version uploaded'}: ${String(body.version)} (${String(body.artifact_hash ?? '').slice(0, 12)}), ${entries.length} entries, ${size}`,
+      : `${name}: ${status === 201 ? 'uploaded' : 'new version uploaded'}: ${String(body.version)} (${String(body.artifact_hash ?? '').slice(0, 12)}), ${entries.length} entries, ${size}`,
   );
   return 0;
 }
