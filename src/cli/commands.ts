@@ -296,10 +296,13 @@ async function act(action: Action, argv: string[]): Promise<number> {
 async function isolate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   const [name, mode] = positionals;
-  if (name === undefined || mode === undefined || positionals.length !== 2 || !['inline', 'worker', 'default'].includes(mode)) {
-    throw new HostError('PH_ERR_USAGE', 'isolate takes a plugin NAME and inline, worker or default (see plugin-host isolate --help)');
+  if (name === undefined || mode === undefined || positionals.length !== 2 || !['inline', 'worker', 'process', 'default'].includes(mode)) {
+    throw new HostError(
+      'PH_ERR_USAGE',
+      'isolate takes a plugin NAME and inline, worker, process or default (see plugin-host isolate --help)',
+    );
   }
-  const wanted = mode === 'default' ? null : (mode as 'inline' | 'worker');
+  const wanted = mode === 'default' ? null : (mode as 'inline' | 'worker' | 'process');
   const json = values.json === true;
   return withTarget(values, async (t) => {
     if (t.kind === 'server') {

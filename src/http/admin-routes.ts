@@ -213,13 +213,13 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
           type: 'object',
           required: ['mode'],
           additionalProperties: false,
-          properties: { mode: { type: ['string', 'null'], enum: ['inline', 'worker', null] } },
+          properties: { mode: { type: ['string', 'null'], enum: ['inline', 'worker', 'process', null] } },
         },
       },
     },
     async (req) => {
       const { name } = req.params as { name: string };
-      const { mode } = req.body as { mode: 'inline' | 'worker' | null };
+      const { mode } = req.body as { mode: 'inline' | 'worker' | 'process' | null };
       const { row, changed } = await o.admin.setIsolation(name, mode);
       const settled = await settle(name);
       return stateOf(row, { action: 'isolation', changed, settled });
