@@ -60,6 +60,8 @@ onEachDatabase('process isolation (server process)', (db) => {
         return new Readable({ read() { if (sent >= 64 * MB) { this.push(null); return; } sent += chunk.length; produced += chunk.length; this.push(chunk); } });
       });
       server.get('/probe/produced', async () => ({ produced }));
+      server.get('/probe/exit', async () => { process.exit(3); });
+      server.get('/probe/badhead', async (_req, reply) => { reply.raw.setHeader('x-evil', 'a\\r\\nset-cookie: admin=1'); return 'x'; });
       server.get('/probe/ok', async () => ({ ok: true }));`,
         `import fs from 'node:fs';
 import net from 'node:net';
@@ -194,6 +196,20 @@ let produced = 0;`,
     assert.ok(r.status === 503 || r.status === 504, `status ${r.status}`);
     await s.waitForLog((l) => l.plugin === 'probe' && l.reason === 'stall', 'the stall detector to end the process');
     await waitFor(async () => (await get('/probe/ok')).status === 200, 'probe to serve again');
+    assert.equal((await get('/hello')).status, 200);
+  });
+
+  test('a header HTTP forbids is a 502 for that request only; process.exit() ends only the process, restarted', async () => {
+    const bad = await get('/probe/badhead');
+    assert.equal(bad.status, 502);
+    assert.equal(bad.body.code, 'PH_ERR_PLUGIN_BAD_ANSWER');
+    assert.equal(bad.headers.get('set-cookie'), null);
+    assert.equal((await get('/probe/ok')).status, 200);
+    const r = await get('/probe/exit');
+    assert.equal(r.status, 503);
+    assert.equal(r.body.code, 'PH_ERR_PLUGIN_UNAVAILABLE');
+    await waitFor(async () => (await get('/probe/ok')).status === 200, 'probe to serve again');
+    assert.ok(s.findLog((l) => l.plugin === 'probe' && l.reason === 'exit'));
     assert.equal((await get('/hello')).status, 200);
   });
 

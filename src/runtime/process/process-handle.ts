@@ -45,7 +45,8 @@ export class ProcessHandle implements PluginHandle {
   constructor(boot: BootSpec, o: ProcessOptions, onMessage: OnMessage, onEnd: OnEnd) {
     this.capBytes = (boot.memoryMb + PROCESS_BASE_MB) * 1024 * 1024;
     this.child = spawn(process.execPath, [...execArgvFor(ENTRY, boot.memoryMb, FROM_SOURCES), ENTRY.pathname], {
-      env: {},
+      // empty: Node needs nothing of it (from the sources, tsx is told not to write its cache, which it may not)
+      env: FROM_SOURCES ? { TSX_DISABLE_CACHE: '1' } : {},
       cwd: '/',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       serialization: 'advanced',
@@ -78,7 +79,9 @@ export class ProcessHandle implements PluginHandle {
       const { reason, detail } = this.classify(code, signal);
       onEnd(reason, detail);
     });
-    this.child.send({ t: 'boot', boot: { ...boot, stats: undefined } } satisfies ToWorker);
+    // a process that could not start reports it through 'error' and 'exit'; the boot message then goes nowhere
+    if (this.child.connected)
+      this.child.send({ t: 'boot', boot: { ...boot, stats: undefined } } satisfies ToWorker, (err) => err && this.child.kill('SIGKILL'));
   }
 
   private classify(code: number | null, signal: NodeJS.Signals | null): { reason: DeathReason | 'stopped'; detail: string } {
@@ -89,7 +92,8 @@ export class ProcessHandle implements PluginHandle {
     // V8's heap limit (--max-old-space-size) aborts the process
     if (signal === 'SIGABRT' || /heap out of memory/i.test(this.stderrTail)) return { reason: 'memory', detail: 'heap limit reached' };
     if (code === 70) return { reason: 'exception', detail: last || 'uncaught exception' };
-    return { reason: 'exit', detail: signal !== null ? `ended by ${signal}` : `exited with code ${code}` };
+    const why = signal !== null ? `ended by ${signal}` : `exited with code ${code}`;
+    return { reason: 'exit', detail: last === '' ? why : `${why}: ${last.slice(0, 200)}` };
   }
 
   post(msg: ToWorker): void {

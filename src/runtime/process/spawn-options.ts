@@ -49,7 +49,11 @@ export function execArgvFor(entry: URL, memoryMb: number, fromSources: boolean):
     // the permission model's own start-up notice is not the plugin's business
     '--no-warnings',
     `--max-old-space-size=${memoryMb}`,
-    ...(fromSources ? ['--import', 'tsx'] : []),
+    // From the TypeScript sources (tests, tools, never the compiled host): tsx's loader, named by URL since the
+    // process starts in `/`. Its hooks run in a worker thread of Node's own and compile through esbuild's service
+    // process, which the permission model must then allow; plugin code is still refused `node:worker_threads` and
+    // `node:child_process` by the bundle's require. The compiled host (dist/) never gets these two flags.
+    ...(fromSources ? ['--allow-worker', '--allow-child-process', '--import', import.meta.resolve('tsx')] : []),
   ];
 }
 
