@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { packDir } from './support/archives.js';
 import { onEachDatabase } from './support/databases.js';
 import { startLoad } from './support/load.js';
 import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
@@ -89,6 +90,7 @@ let produced = 0;`,
         PLUGIN_STALL_TIMEOUT_MS: '1500',
         PLUGIN_MEMORY_MB: String(MEMORY_MB),
         PLUGIN_CRASH_LIMIT: '10',
+        UPLOAD_ISOLATION: 'process',
         ...(db.url === undefined ? {} : { DATABASE_URL: db.url }),
       },
     });
@@ -241,6 +243,33 @@ let produced = 0;`,
     const stats = await load.stop();
     assert.equal(stats.non2xx, 0, stats.errors.join('\n'));
     assert.equal(stats.byStatus[0] ?? 0, 0, stats.errors.join('\n'));
+  });
+
+  test('UPLOAD_ISOLATION=process: an uploaded plugin asked to run inline still runs in a process', async () => {
+    const work = tempDir('ph-upload-');
+    try {
+      const dir = writePlugin(work.dir, 'uploaded', pluginSource({ name: 'uploaded' }));
+      const put = await getJson(`${s.url}/plugins/uploaded/source`, {
+        method: 'PUT',
+        headers: { ...AUTH, 'content-type': 'application/gzip' },
+        body: await packDir(dir),
+      });
+      assert.equal(put.status, 201, JSON.stringify(put.body));
+      await waitFor(async () => (await get('/uploaded')).status === 200, 'the upload to serve');
+      for (const mode of ['inline', 'worker']) {
+        const r = await getJson(`${s.url}/plugins/uploaded/isolation`, {
+          method: 'POST',
+          headers: AUTH_JSON,
+          body: JSON.stringify({ mode }),
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(r.body.isolation, mode, 'the row says what the operator asked');
+        assert.equal(r.body.serving.isolation, 'process', 'the upload policy wins');
+      }
+      assert.equal((await get('/uploaded')).status, 200);
+    } finally {
+      work.cleanup();
+    }
   });
 
   test('an unknown isolation mode is refused, nothing changes', async () => {

@@ -9,15 +9,17 @@
 import type { MemoryNow } from '../confine/memory-guard.js';
 import type { FromWorker, ToWorker } from '../supervised/protocol.js';
 import { runPlugin } from '../supervised/serve.js';
+import { Batcher, unbatch } from './batch.js';
 
 /** Exit code of an uncaught exception (the host reports it as one). */
 const EXIT_EXCEPTION = 70;
 /** Exit code after going past the memory cap. */
 const EXIT_MEMORY = 137;
 
-const send = (m: FromWorker | { t: 'memory'; heapKb: number; externalKb: number }) => {
-  if (process.connected) process.send?.(m);
-};
+const outbox = new Batcher<FromWorker>((batch) => {
+  if (process.connected) process.send?.(batch);
+});
+const send = (m: FromWorker) => outbox.push(m);
 
 process.on('uncaughtException', (err) => {
   process.stderr.write(`uncaught ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
@@ -29,18 +31,21 @@ process.on('disconnect', () => process.exit(0));
 process.once('message', (first: ToWorker) => {
   if (first.t !== 'boot') process.exit(2);
   const listeners: Array<(m: ToWorker) => void> = [];
-  process.on('message', (m: ToWorker) => {
-    for (const l of listeners) l(m);
+  process.on('message', (batch: ToWorker | ToWorker[]) => {
+    for (const m of unbatch(batch)) for (const l of listeners) l(m);
   });
   void runPlugin(first.boot, {
     post: send,
     onMessage: (fn) => listeners.push(fn),
-    close: () => process.disconnect(),
+    // the host ends this process once it has the answer; everything queued leaves now
+    close: () => outbox.flush(),
     beat(now: MemoryNow, lagMs: number) {
       send({ t: 'beat', heapKb: now.heapKb, externalKb: now.externalKb, lagMs });
     },
     overMemory(now: MemoryNow): never {
       send({ t: 'memory', heapKb: now.heapKb, externalKb: now.externalKb });
+      outbox.flush();
+      // the exit code says it too, should the message not leave before the process ends
       process.exit(EXIT_MEMORY);
     },
   });

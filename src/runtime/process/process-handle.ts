@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { workerModule } from '../../worker-module.js';
 import type { BootSpec, DeathReason, OnEnd, OnMessage, PluginHandle } from '../supervised/handle.js';
 import type { FromWorker, ToWorker } from '../supervised/protocol.js';
+import { Batcher, unbatch } from './batch.js';
 import { execArgvFor, type ProcessIdentity } from './spawn-options.js';
 
 const ENTRY = workerModule(import.meta.url, 'child');
@@ -41,6 +42,9 @@ export class ProcessHandle implements PluginHandle {
   private readonly capBytes: number;
   private endReason: DeathReason | 'stopped' | undefined;
   private stderrTail = '';
+  private readonly outbox = new Batcher<ToWorker>((batch) => {
+    if (this.child.connected) this.child.send(batch);
+  });
 
   constructor(boot: BootSpec, o: ProcessOptions, onMessage: OnMessage, onEnd: OnEnd) {
     this.capBytes = (boot.memoryMb + PROCESS_BASE_MB) * 1024 * 1024;
@@ -56,20 +60,17 @@ export class ProcessHandle implements PluginHandle {
     this.child.stderr?.on('data', (s: string) => {
       this.stderrTail = (this.stderrTail + s).slice(-2048);
     });
-    this.child.on('message', (m: FromWorker) => {
-      if (m === null || typeof m !== 'object') return;
-      if (m.t === 'beat') {
-        this.lastBeatAt = Date.now();
-        this.heapKb = Number(m.heapKb) || 0;
-        this.externalKb = Number(m.externalKb) || 0;
-        this.lag = Number(m.lagMs) || 0;
-        return;
+    this.child.on('message', (batch: FromWorker | FromWorker[]) => {
+      for (const m of unbatch(batch)) {
+        if (m === null || typeof m !== 'object') continue;
+        if (m.t === 'beat') {
+          this.lastBeatAt = Date.now();
+          this.heapKb = Number(m.heapKb) || 0;
+          this.externalKb = Number(m.externalKb) || 0;
+          this.lag = Number(m.lagMs) || 0;
+        } else if (m.t === 'memory') this.endReason ??= 'memory';
+        else onMessage(m);
       }
-      if (m.t === 'memory') {
-        this.endReason ??= 'memory';
-        return;
-      }
-      onMessage(m);
     });
     // a spawn that fails (no permission to run node as that user) ends like an exit
     this.child.on('error', (err) => {
@@ -91,13 +92,14 @@ export class ProcessHandle implements PluginHandle {
     const last = this.stderrTail.trim().split('\n').filter(Boolean).slice(-1)[0] ?? '';
     // V8's heap limit (--max-old-space-size) aborts the process
     if (signal === 'SIGABRT' || /heap out of memory/i.test(this.stderrTail)) return { reason: 'memory', detail: 'heap limit reached' };
+    if (code === 137) return { reason: 'memory', detail: 'memory cap reached (PLUGIN_MEMORY_MB)' };
     if (code === 70) return { reason: 'exception', detail: last || 'uncaught exception' };
     const why = signal !== null ? `ended by ${signal}` : `exited with code ${code}`;
     return { reason: 'exit', detail: last === '' ? why : `${why}: ${last.slice(0, 200)}` };
   }
 
   post(msg: ToWorker): void {
-    if (this.child.connected) this.child.send(msg);
+    this.outbox.push(msg);
   }
 
   end(reason: DeathReason | 'stopped'): void {
