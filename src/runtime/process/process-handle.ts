@@ -36,6 +36,7 @@ function residentBytes(pid: number): number | undefined {
 export class ProcessHandle implements PluginHandle {
   readonly child: ChildProcess;
   private lastBeatAt = Date.now();
+  private lastCheckAt = Date.now();
   private heapKb = 0;
   private externalKb = 0;
   private lag = 0;
@@ -108,6 +109,14 @@ export class ProcessHandle implements PluginHandle {
   }
 
   stalled(stallMs: number, now: number): boolean {
+    // The beats wait in the channel while the host's own event loop is held (the sweep's timer then runs before
+    // they are read): a sweep that comes late cannot judge, and gives the process a fresh start instead.
+    const late = now - this.lastCheckAt > stallMs / 2;
+    this.lastCheckAt = now;
+    if (late) {
+      this.lastBeatAt = now;
+      return false;
+    }
     return now - this.lastBeatAt > stallMs;
   }
 
