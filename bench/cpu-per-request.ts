@@ -2,21 +2,23 @@
  * CPU time per request of the server process (every thread: process CPU ÷
  * requests), which holds within a few percent on a shared 2-core machine where
  * requests per second swing by ±20 %. `GET /hello` of powertable served by the
- * host, inline and in a worker, against a plain Fastify 5 app serving the same
+ * host, inline, in a worker and in a process of its own (the host's CPU and
+ * the plugin process's summed), against a plain Fastify 5 app serving the same
  * plugin code: once with `logger: false`, once with pino at the host's level.
  * Rounds alternate the targets; each round sends the same number of requests
  * to each; ratios are taken per round, then the median.
  *
  * `BENCH_COMPARE_CMD="node /path/to/other/checkout/bin/plugin-host.mjs"` adds
  * that host (inline) as one more target, for a before/after in the same run;
- * `BENCH_WORKER=0` leaves the worker-isolated host out. `BENCH_PAIRED=1`
+ * `BENCH_WORKER=0` leaves the worker-isolated host out, `BENCH_PROCESS=0` the
+ * process-isolated one. `BENCH_PAIRED=1`
  * loads all targets at the same time in each round rather than one after
  * another: on a machine whose other load changes from second to second, every
  * target of a round then shares the same conditions (absolute figures are
  * higher, as the targets compete with each other; ratios are steadier).
  */
 import path from 'node:path';
-import { cpuBetweenNs, threadCpuNs } from './lib/cpu.js';
+import { cpuBetweenNs, treeCpuNs } from './lib/cpu.js';
 import { type LoadResult, load } from './lib/load.js';
 import { createDatabase } from './lib/pg.js';
 import { copyPowertable, tempDir } from './lib/plugins.js';
@@ -37,9 +39,10 @@ interface Sample {
 
 async function measure(s: ServerProcess, url: string): Promise<Sample> {
   const pid = s.proc.pid as number;
-  const before = threadCpuNs(pid);
+  // the server's threads and its child processes' (a process plugin serves part of every request there)
+  const before = treeCpuNs(pid);
   const r: LoadResult = await load(url, CONNECTIONS, 0, REQUESTS);
-  const after = threadCpuNs(pid);
+  const after = treeCpuNs(pid);
   if (r.errors + r.timeouts + r.non2xx > 0) throw new Error(`${s.name}: errors during load`);
   return { cpuUs: cpuBetweenNs(before, after) / 1000 / r.total, p99: r.p99, rps: r.rps };
 }
@@ -49,10 +52,11 @@ export async function main(): Promise<Row[]> {
   const db = await createDatabase('cpu');
   const dbw = await createDatabase('cpuw');
   const dbc = await createDatabase('cpuc');
+  const dbp = await createDatabase('cpup');
   const servers: ServerProcess[] = [];
   try {
     const pt = copyPowertable(dir.dir);
-    log('starting plain Fastify (logger off, pino) and the host (inline, worker)');
+    log('starting plain Fastify (logger off, pino) and the host (inline, worker, process)');
     const plainOff = await startPlain('plain-nolog', [pt], 60_000, { PLAIN_LOGGER: 'off' });
     const plainPino = await startPlain('plain-pino', [pt]);
     const inline = await startHost('host-inline', {
@@ -69,6 +73,15 @@ export async function main(): Promise<Row[]> {
           PLUGIN_ISOLATION: 'worker',
         })
       : undefined;
+    const process_ =
+      process.env.BENCH_PROCESS !== '0'
+        ? await startHost('host-process', {
+            DATABASE_URL: dbp.url,
+            PLUGINS_DIR: dir.dir,
+            ARTIFACTS_DIR: path.join(dir.dir, '.artifacts-p'),
+            PLUGIN_ISOLATION: 'process',
+          })
+        : undefined;
     const compareCmd = (process.env.BENCH_COMPARE_CMD ?? '').split(' ').filter((x) => x !== '');
     const compare =
       compareCmd.length > 0
@@ -79,7 +92,7 @@ export async function main(): Promise<Row[]> {
             compareCmd,
           )
         : undefined;
-    const targets = [plainOff, plainPino, inline, worker, compare].filter((t) => t !== undefined);
+    const targets = [plainOff, plainPino, inline, worker, process_, compare].filter((t) => t !== undefined);
     servers.push(...targets);
     for (const t of targets) await load(`${t.url}/hello`, CONNECTIONS, 0, 2000); // warm up
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
@@ -104,6 +117,7 @@ export async function main(): Promise<Row[]> {
     for (const [t, label, target] of [
       [inline, 'inline', 1.03],
       [worker, 'worker', 2.0],
+      [process_, 'process (host + plugin process)', 2.5],
     ] as const) {
       if (t === undefined) continue;
       const vsOff = perRound(t, plainOff);
@@ -145,7 +159,7 @@ export async function main(): Promise<Row[]> {
       });
     }
     report('CPU per request', rows, [
-      `${ROUNDS} ${PAIRED ? 'rounds loading every target at once' : 'alternated rounds'} of ${REQUESTS} requests at ${CONNECTIONS} connections per target; CPU = all threads of the server process (/proc/<pid>/task/*/schedstat); ratios per round, median shown.`,
+      `${ROUNDS} ${PAIRED ? 'rounds loading every target at once' : 'alternated rounds'} of ${REQUESTS} requests at ${CONNECTIONS} connections per target; CPU = all threads of the server process and of its child processes, the plugin process included (/proc/<pid>/task/*/schedstat); ratios per round, median shown.`,
     ]);
     return rows;
   } finally {
@@ -153,6 +167,7 @@ export async function main(): Promise<Row[]> {
     await db.drop().catch(() => {});
     await dbw.drop().catch(() => {});
     await dbc.drop().catch(() => {});
+    await dbp.drop().catch(() => {});
     dir.cleanup();
   }
 }

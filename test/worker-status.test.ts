@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isHostError } from '../src/errors/index.js';
-import { moveWorker, type WorkerStatus } from '../src/runtime/worker/worker-status.js';
+import { moveWorker, type WorkerStatus } from '../src/runtime/supervised/status.js';
 
 // A worker's status changes only through moveWorker: the moves a worker version makes are allowed, and a
 // move out of a stopped or failed worker (a restart timer firing after an unload) is refused with a code.

@@ -18,6 +18,29 @@ export function threadCpuNs(pid: number): Map<string, number> {
 }
 
 /**
+ * CPU time of every thread of a process and of its child processes (a plugin
+ * process, esbuild's service), in nanoseconds by `pid/tid`: what serving a
+ * request costs when part of it runs in another process.
+ */
+export function treeCpuNs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    children = [];
+  }
+  for (const p of [String(pid), ...children]) {
+    try {
+      for (const [tid, ns] of threadCpuNs(Number(p))) out.set(`${p}/${tid}`, ns);
+    } catch {
+      // the child ended while it was read
+    }
+  }
+  return out;
+}
+
+/**
  * CPU the process spent between two `threadCpuNs` readings: per thread, so a
  * thread that ended meanwhile (a type-check worker ending when idle) does not
  * take its whole past time off the sum; only its time inside the window is lost.

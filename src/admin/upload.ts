@@ -33,7 +33,7 @@ export async function uploadPlugin(
   const hash = SourceArchives.hashOf(archive);
   const existing = await o.repo.getByName(name);
   const dir = await o.sources.unpack(name, hash, entries);
-  const runtime = o.runtimes.get(existing === undefined ? o.runtimes.defaultMode : o.runtimes.modeOf(existing));
+  const runtime = o.runtimes.get(o.runtimes.modeOf(existing ?? { name, type: 'dynamic', isolation: null, sourceArchive: hash }));
   const deps: ProveDeps & RegistrationOptions = { ...o, runtime };
   let proven: Awaited<ReturnType<typeof compileAndPublish>>;
   try {

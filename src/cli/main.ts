@@ -19,7 +19,7 @@ Commands:
   reload NAME      recompile from source and reload on every node
   remove NAME      delete a plugin's registration (every node unloads it; discovery leaves it removed)
   register DIR     register a plugin directory (brings a removed plugin back)
-  isolate NAME M   run a plugin inline, in a worker, or as the default says (M: inline|worker|default)
+  isolate NAME M   run a plugin inline, in a worker, in a process, or as the default says (M: inline|worker|process|default)
   config get NAME  show a plugin's configuration, its schema and revision
   config set NAME KEY=VALUE... | --file FILE
                    validate and store a plugin's configuration (every node applies it)

@@ -67,6 +67,11 @@ export interface HostConfig extends ControlPlaneConfig {
   /** Worker plugins: this many deaths within `pluginCrashWindowMs` stop the restarts. */
   pluginCrashLimit: number;
   pluginCrashWindowMs: number;
+  /** Process plugins, when the host runs as root: the user and group they run as (numbers or names; default nobody). */
+  pluginUid: string | undefined;
+  pluginGid: string | undefined;
+  /** Least isolation of a plugin that arrived over the upload API or `push` (undefined: no minimum). */
+  uploadIsolation: IsolationMode | undefined;
   /** Type-check plugins against the SDK before bundling. */
   typecheck: boolean;
   /** A type check (or start-up batch) running longer fails with PH_ERR_COMPILE_LIMIT; its worker is restarted. */
@@ -142,11 +147,25 @@ function isolation(pick: (key: keyof HostConfig, envName: string) => string | un
   pluginMemoryMb: number;
   pluginCrashLimit: number;
   pluginCrashWindowMs: number;
+  pluginUid: string | undefined;
+  pluginGid: string | undefined;
+  uploadIsolation: IsolationMode | undefined;
 } {
-  const mode = pick('pluginIsolation', 'PLUGIN_ISOLATION') ?? 'inline';
-  if (!(ISOLATION_MODES as readonly string[]).includes(mode)) invalid('PLUGIN_ISOLATION', `expected inline or worker, got "${mode}"`);
+  const modeOf = (setting: string, v: string): IsolationMode => {
+    if (!(ISOLATION_MODES as readonly string[]).includes(v)) invalid(setting, `expected inline, worker or process, got "${v}"`);
+    return v as IsolationMode;
+  };
+  const mode = modeOf('PLUGIN_ISOLATION', pick('pluginIsolation', 'PLUGIN_ISOLATION') ?? 'inline');
+  const upload = pick('uploadIsolation', 'UPLOAD_ISOLATION');
+  const identity = (setting: string, v: string | undefined): string | undefined => {
+    if (v !== undefined && !/^(\d+|[a-z_][a-z0-9_-]*\$?)$/i.test(v)) invalid(setting, `expected a number or a user name, got "${v}"`);
+    return v;
+  };
   return {
-    pluginIsolation: mode as IsolationMode,
+    pluginUid: identity('PLUGIN_UID', pick('pluginUid', 'PLUGIN_UID')),
+    pluginGid: identity('PLUGIN_GID', pick('pluginGid', 'PLUGIN_GID')),
+    uploadIsolation: upload === undefined || upload === '' ? undefined : modeOf('UPLOAD_ISOLATION', upload),
+    pluginIsolation: mode,
     pluginRequestTimeoutMs: parseInteger(
       'PLUGIN_REQUEST_TIMEOUT_MS',
       pick('pluginRequestTimeoutMs', 'PLUGIN_REQUEST_TIMEOUT_MS') ?? '30000',

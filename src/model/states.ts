@@ -4,8 +4,8 @@
 export const PLUGIN_STATUSES = ['active', 'inactive'] as const;
 export type PluginStatus = (typeof PLUGIN_STATUSES)[number];
 
-/** Where a plugin's code runs: the serving thread, or a worker thread of its own. */
-export const ISOLATION_MODES = ['inline', 'worker'] as const;
+/** Where a plugin's code runs: the serving thread, a worker thread of its own, or a process of its own; from the least isolated to the most (`UPLOAD_ISOLATION` is a minimum in this order). */
+export const ISOLATION_MODES = ['inline', 'worker', 'process'] as const;
 export type IsolationMode = (typeof ISOLATION_MODES)[number];
 
 /**

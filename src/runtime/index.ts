@@ -9,4 +9,4 @@ export { InlineRuntime, LoadedPlugin, loadPlugin, trialLoad } from './inline/ind
 export { validateMetadata } from './metadata.js';
 export { Runtimes, runtimesFor } from './runtimes.js';
 export type { LoadedVersion, LoadRequest, PluginCode, PluginRuntime, RegisteredRoute, RequestHandler } from './types.js';
-export { LATENCY_BUCKETS_MS, type WorkerLimits, WorkerRuntime, WorkerVersion } from './worker/index.js';
+export { LATENCY_BUCKETS_MS, SupervisedVersion, type WorkerLimits, WorkerRuntime } from './worker/index.js';

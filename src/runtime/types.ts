@@ -29,6 +29,12 @@ export interface LoadRequest {
    * any runtime can carry it; `trial` ignores it.
    */
   config: JsonObject;
+  /**
+   * Set by a runtime that confines plugin code (worker, process): the modules
+   * that reach outside it (`node:inspector`, `node:child_process`...) are refused
+   * with `PH_ERR_LOAD_FORBIDDEN_MODULE`.
+   */
+  confined?: boolean;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;

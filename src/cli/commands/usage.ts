@@ -46,11 +46,12 @@ removal is remembered: discovery and watch mode do not register it again until i
 explicitly (plugin-host register).
 
 ${CONNECTION_HELP}`,
-  isolate: `Usage: plugin-host isolate NAME inline|worker|default [options]
+  isolate: `Usage: plugin-host isolate NAME inline|worker|process|default [options]
 
 Sets where the plugin runs: inline (the serving thread), worker (a worker thread of its own: a hang,
-process.exit() or heap exhaustion ends only that worker), or default (PLUGIN_ISOLATION). Every node
-reloads it blue/green into that runtime.
+process.exit() or heap exhaustion ends only that worker), process (a process of its own under Node's
+permission model, another user when the host is root), or default (PLUGIN_ISOLATION). Every node
+reloads it blue/green into that runtime; UPLOAD_ISOLATION keeps an uploaded plugin at least that isolated.
 
 ${CONNECTION_HELP}`,
   register: `Usage: plugin-host register DIR [--inactive] [options]

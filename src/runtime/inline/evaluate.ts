@@ -3,6 +3,7 @@ import vm from 'node:vm';
 import * as fastifyModule from 'fastify';
 import { describeError, HostError } from '../../errors/index.js';
 import * as sdk from '../../sdk/index.js';
+import { forbiddenModule, forbiddenReason } from '../confine/modules.js';
 
 const hostRequire = createRequire(import.meta.url);
 
@@ -105,13 +106,24 @@ const TIMER_NAMES = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval
 /**
  * Evaluates a CommonJS bundle in a fresh function scope. Unlike ESM `import()`
  * with a cache-busting query, nothing global keeps a reference to the module,
- * so an unloaded version is garbage-collected.
+ * so an unloaded version is garbage-collected. A `confined` bundle (worker,
+ * process) is refused the modules that reach outside its runtime.
  */
-export function evaluateBundle(name: string, bundle: string, filename: string, timers: PluginTimers): Record<string, unknown> {
+export function evaluateBundle(
+  name: string,
+  bundle: string,
+  filename: string,
+  timers: PluginTimers,
+  confined = false,
+): Record<string, unknown> {
   const moduleShim: { exports: Record<string, unknown> } = { exports: {} };
   const requireShim = (id: string): unknown => {
     const provided = PROVIDED[id];
     if (provided !== undefined) return provided;
+    if (confined) {
+      const why = forbiddenReason(id);
+      if (why !== undefined) throw forbiddenModule(name, id, why);
+    }
     if (isBuiltin(id)) return hostRequire(id);
     throw new HostError('PH_ERR_COMPILE_RESOLVE', `${name}: cannot require "${id}" at run time (not bundled, not provided by the host)`);
   };

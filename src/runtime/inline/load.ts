@@ -3,6 +3,7 @@ import { deepFreeze, type JsonObject } from '../../config/plugins/index.js';
 import { describeError, HostError, PROBLEM_CONTENT_TYPE, pluginProblem } from '../../errors/index.js';
 import type { PluginContext, PluginFactory, PluginInterface, PluginMetadata } from '../../sdk/index.js';
 import { notePluginCode } from '../attribution.js';
+import { assertNoForbiddenImports } from '../confine/modules.js';
 import { callHook } from '../hooks.js';
 import { validateMetadata } from '../metadata.js';
 import type { LoadRequest, RegisteredRoute } from '../types.js';
@@ -28,7 +29,9 @@ function assertInstance(name: string, inst: unknown): asserts inst is PluginInte
 function factoryOf(req: LoadRequest, timers: PluginTimers): PluginFactory {
   if (req.code.kind === 'static') return req.code.factory;
   notePluginCode(req.code.filename, req.name);
-  const exports = evaluateBundle(req.name, req.code.bundle, req.code.filename, timers);
+  const confined = req.confined === true;
+  if (confined) assertNoForbiddenImports(req.name, req.code.bundle);
+  const exports = evaluateBundle(req.name, req.code.bundle, req.code.filename, timers, confined);
   const factory = exports.newPlugin ?? (exports.default as Record<string, unknown> | undefined)?.newPlugin;
   if (typeof factory !== 'function') {
     throw new HostError('PH_ERR_LOAD_NO_FACTORY', `${req.name}: entry file does not export a newPlugin() function`);

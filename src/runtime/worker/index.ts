@@ -1,76 +1,46 @@
-import { HostError } from '../../errors/index.js';
 import type { PluginMetadata } from '../../sdk/index.js';
+import type { HandleFactory } from '../supervised/handle.js';
+import { trialInstance } from '../supervised/start.js';
+import { WorkerStats } from '../supervised/stats.js';
+import { SupervisedVersion, type WorkerLimits } from '../supervised/version.js';
 import type { LoadedVersion, LoadRequest, PluginRuntime } from '../types.js';
-import type { FromWorker } from './protocol.js';
-import { WorkerStats } from './stats.js';
-import { bootOf, fromWire, ThreadHandle } from './thread-handle.js';
-import { type WorkerLimits, WorkerVersion } from './worker-version.js';
+import { ThreadHandle } from './thread-handle.js';
 
-export { type Forwarded, LATENCY_BUCKETS_MS, WorkerStats } from './stats.js';
-export { type WorkerLimits, WorkerVersion } from './worker-version.js';
+export { type Forwarded, LATENCY_BUCKETS_MS, WorkerStats } from '../supervised/stats.js';
+export { SupervisedVersion, type WorkerLimits } from '../supervised/version.js';
+
+const threads: HandleFactory = (boot, onMessage, onEnd) => new ThreadHandle(boot, onMessage, onEnd);
 
 /**
  * Plugins evaluated in worker threads, one per loaded version, each with its
- * own Fastify instance and heap cap: a plugin that hangs, exits or runs out of
- * memory ends only its worker. Contains faults; not a security sandbox (the
- * worker shares the process's file system, network and privileges).
+ * own Fastify instance and memory cap: a plugin that hangs, exits or runs out
+ * of memory ends only its worker. Contains faults and closes the short
+ * escapes (no inspector, child processes, workers or addons); not a security
+ * boundary (the worker shares the process's file system, network and privileges).
  */
 export class WorkerRuntime implements PluginRuntime {
   readonly kind = 'worker';
-  private readonly versions = new Set<WorkerVersion>();
-  /** Deaths and forwarded requests per plugin, across versions (metrics). */
-  readonly stats = new WorkerStats();
+  private readonly versions = new Set<SupervisedVersion>();
 
-  constructor(readonly limits: WorkerLimits) {}
+  /** `stats`: deaths and forwarded requests per plugin, across versions (metrics); shared with the process runtime. */
+  constructor(
+    readonly limits: WorkerLimits,
+    readonly stats: WorkerStats = new WorkerStats(),
+  ) {}
 
   async load(req: LoadRequest): Promise<LoadedVersion> {
-    const v = await WorkerVersion.start(req, this.limits, this.stats);
+    const v = await SupervisedVersion.start(this.kind, threads, req, this.limits, this.stats);
     this.versions.add(v);
     return v;
   }
 
   /** Evaluate, `newPlugin()`, metadata, in a short-lived worker: module code never runs in the serving thread. */
   trial(req: LoadRequest): Promise<PluginMetadata> {
-    let boot: ReturnType<typeof bootOf>;
-    try {
-      boot = bootOf(req, 'trial', this.limits.logLevel);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const deadlineMs = req.hookTimeoutMs + 10_000;
-      const settle = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        thread.end('stopped');
-        fn();
-      };
-      const thread = new ThreadHandle(
-        boot,
-        { memoryMb: this.limits.memoryMb, beatMs: 1000 },
-        (msg: FromWorker) => {
-          if (msg.t === 'trial') settle(() => resolve(msg.metadata));
-          else if (msg.t === 'failed') settle(() => reject(fromWire(msg.error)));
-        },
-        (_reason, detail) =>
-          settle(() =>
-            reject(new HostError('PH_ERR_LOAD_EVALUATE', `${req.name}: its worker ended while evaluating the module (${detail})`)),
-          ),
-      );
-      const timer = setTimeout(
-        () =>
-          settle(() =>
-            reject(new HostError('PH_ERR_LOAD_EVALUATE', `${req.name}: evaluating the module did not finish within ${deadlineMs} ms`)),
-          ),
-        deadlineMs,
-      );
-    });
+    return trialInstance(threads, req, this.limits);
   }
 
   /** The versions still loaded (their heap and event-loop delay are gauges). */
-  loaded(): WorkerVersion[] {
+  loaded(): SupervisedVersion[] {
     for (const v of this.versions) if (v.details().state === 'stopping') this.versions.delete(v);
     return [...this.versions];
   }

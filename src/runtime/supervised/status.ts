@@ -1,7 +1,7 @@
 import { HostError } from '../../errors/index.js';
 
 /**
- * What a worker version's thread is doing, below the plugin's own state (`manager/state.ts`): the plugin
+ * What a supervised version's worker or process is doing, below the plugin's own state (`manager/state.ts`): the plugin
  * keeps `serving` while its worker restarts; `failed` is a crash loop, which the manager then takes out.
  */
 export type WorkerStatus = 'up' | 'restarting' | 'failed' | 'stopping';

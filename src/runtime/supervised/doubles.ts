@@ -1,5 +1,5 @@
 import { Readable, Writable } from 'node:stream';
-import type { WireHeaders, WireRequest } from './protocol.js';
+import { STREAM_WINDOW_BYTES, type WireHeaders, type WireRequest } from './protocol.js';
 
 const noop = () => {};
 
@@ -55,11 +55,19 @@ export interface ResponseSink {
   end(): void;
 }
 
+function sizeOf(chunk: Buffer | string): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+}
+
 /**
  * An answer as Fastify writes a `ServerResponse`: status, headers, then the
  * body written once (`write` + `end`, the usual case, sent as one message) or
  * piped as a stream (sent as it comes, chunk by chunk, once the first write
- * has waited one turn of the event loop for more).
+ * has waited one turn of the event loop for more, or a window's worth came at
+ * once). A stream is sent at most `STREAM_WINDOW_BYTES` ahead of what the
+ * client took (`acknowledge`): past it, the write's callback waits, so the
+ * plugin's stream is paused, and a stream that never yields cannot hold its
+ * runtime's event loop.
  */
 export class WorkerResponse extends Writable {
   statusCode = 200;
@@ -68,8 +76,13 @@ export class WorkerResponse extends Writable {
   readonly sendDate = false;
   private headers: WireHeaders = {};
   private buffered: Array<Buffer | string> = [];
+  private bufferedBytes = 0;
   private streaming = false;
   private flushScheduled = false;
+  /** Bytes sent and not yet acknowledged by the serving thread. */
+  private unacked = 0;
+  /** The callback of the write that filled the window, called once the client took enough. */
+  private waiting: (() => void) | undefined;
 
   constructor(private readonly sink: ResponseSink) {
     super({ decodeStrings: false });
@@ -113,30 +126,49 @@ export class WorkerResponse extends Writable {
 
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.headersSent = true;
-    if (this.streaming) this.sink.chunk(chunk);
+    if (this.streaming) this.send(chunk);
     else {
       this.buffered.push(chunk);
-      if (!this.flushScheduled) {
+      this.bufferedBytes += sizeOf(chunk);
+      if (this.bufferedBytes >= STREAM_WINDOW_BYTES) this.startStreaming();
+      else if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.startStreaming());
       }
     }
-    cb();
+    if (this.unacked < STREAM_WINDOW_BYTES) cb();
+    else this.waiting = cb;
   }
 
-  /** More is still coming after a turn of the event loop: send what there is and stream the rest. */
+  private send(chunk: Buffer | string): void {
+    this.unacked += sizeOf(chunk);
+    this.sink.chunk(chunk);
+  }
+
+  /** The serving thread handed `bytes` more to the client: writes held back by the window go on. */
+  acknowledge(bytes: number): void {
+    this.unacked -= bytes;
+    const w = this.waiting;
+    if (w !== undefined && this.unacked < STREAM_WINDOW_BYTES) {
+      this.waiting = undefined;
+      w();
+    }
+  }
+
+  /** More is still coming after a turn of the event loop (or a window's worth already): send what there is and stream the rest. */
   private startStreaming(): void {
-    if (this.writableFinished || this.streaming) return;
+    if (this.writableFinished || this.streaming || this.destroyed) return;
     this.streaming = true;
     this.sink.head(this.statusCode, this.headers);
-    for (const c of this.buffered) this.sink.chunk(c);
+    for (const c of this.buffered) this.send(c);
     this.buffered = [];
+    this.bufferedBytes = 0;
   }
 
   override _final(cb: (err?: Error | null) => void): void {
     this.headersSent = true;
     if (this.streaming) {
-      for (const c of this.buffered) this.sink.chunk(c);
+      for (const c of this.buffered) this.send(c);
       this.buffered = [];
       this.sink.end();
     } else {
