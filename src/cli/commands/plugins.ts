@@ -80,7 +80,10 @@ export async function isolate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   const [name, mode] = positionals;
   if (name === undefined || mode === undefined || positionals.length !== 2 || ![...ISOLATION_MODES, 'default'].includes(mode)) {
-    throw new HostError('PH_ERR_USAGE', `isolate takes a plugin NAME and ${ISOLATION_MODES.join(', ')} or default (see plugin-host isolate --help)`);
+    throw new HostError(
+      'PH_ERR_USAGE',
+      `isolate takes a plugin NAME and ${ISOLATION_MODES.join(', ')} or default (see plugin-host isolate --help)`,
+    );
   }
   const wanted = mode === 'default' ? null : (mode as IsolationMode);
   return withControl(values, async (c) => {
