@@ -37,6 +37,7 @@ import { CanaryWatch, Releases, RolloutDecisions } from './releases/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
 import { type Runtimes, runtimesFor, WorkerRuntime } from './runtime/index.js';
 import type { PluginFactory, PluginMetadata } from './sdk/index.js';
+import { AccessControl, tokenRoutes } from './tokens/index.js';
 import { SourceArchives } from './uploads/index.js';
 import { PluginWatcher } from './watch/index.js';
 
@@ -75,6 +76,8 @@ export class Host {
   /** Version history, rollbacks and staged rollouts. */
   releases!: Releases;
   metrics!: HostMetrics;
+  /** Scoped tokens, the control plane's guard and the audit trail. */
+  access!: AccessControl;
   openapi!: OpenApiDocument;
   janitor: Janitor | undefined;
   /** What the console's event stream carries: change notifications and this node's observed-state changes. */
@@ -154,6 +157,7 @@ export class Host {
       },
     });
     this.repo = new PluginRepository(this.db.orm);
+    this.access = await AccessControl.open(this.db, c, this.log);
     this.artifacts = new ArtifactStore(c.artifactsDir, this.repo, this.log, c.nodeId);
     // a kill in the middle of a write leaves a temporary file; nothing else would collect it before the janitor's first round
     const leftovers = this.artifacts.files.removeLeftovers();
@@ -349,8 +353,9 @@ export class Host {
       liveWithinMs,
     });
     app.register(healthRoutes, { reasons: () => this.notReadyReasons() });
+    app.register(tokenRoutes, { access: this.access });
     app.register(adminRoutes, {
-      token: this.config.adminToken,
+      access: this.access,
       admin: this.admin,
       repo: this.repo,
       manager: this.manager,
@@ -418,6 +423,7 @@ export class Host {
         if (!bounded) this.app.server.closeAllConnections();
       }
       await this.follower?.stop().catch(() => {});
+      await this.access?.close();
       await this.manager?.stop().catch(() => {});
       await this.repo?.removeNode(this.config.nodeId).catch(() => {});
       await this.db?.close().catch(() => {});

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors/index.js';
 import { ISOLATION_MODES, type IsolationMode } from '../model/index.js';
+import { type TokenSettings, tokenSettings } from '../tokens/settings.js';
 
 /** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -18,7 +19,7 @@ export function pathBase(): string {
   return PROJECT_ROOT.split(path.sep).includes('node_modules') ? process.cwd() : PROJECT_ROOT;
 }
 
-export interface HostConfig {
+export interface HostConfig extends TokenSettings {
   port: number;
   host: string;
   /** Unset: embedded PGlite in `dataDir`. */
@@ -306,5 +307,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     typecheckMemoryMb: parseInteger('TYPECHECK_MEMORY_MB', pick('typecheckMemoryMb', 'TYPECHECK_MEMORY_MB') ?? '2048', 64, 65_536),
     discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
     ...releases(pick),
+    ...tokenSettings(pick),
   };
 }

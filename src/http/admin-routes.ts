@@ -1,12 +1,12 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Ajv } from 'ajv';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { PluginAdmin } from '../admin/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
 import { describeError, HostError } from '../errors/index.js';
 import type { PluginManager } from '../manager/index.js';
 import { assertPluginName, PLUGIN_NAME_PATTERN } from '../model/index.js';
 import type { Releases } from '../releases/index.js';
+import { type AccessControl, guard } from '../tokens/index.js';
 import { configRoutes } from './config-routes.js';
 import { ADMIN_BODY_LIMIT } from './hardening.js';
 import type { LazySchemaCompilers } from './lazy-compilers.js';
@@ -14,8 +14,8 @@ import { pluginView } from './plugin-view.js';
 import { releaseAdminRoutes } from './release-routes.js';
 
 export interface AdminRoutesOptions {
-  /** Bearer token; undefined disables the admin API (403 with a how-to). */
-  token: string | undefined;
+  /** Who may call which route (`ADMIN_TOKEN` and scoped tokens); audits every write and refusal. */
+  access: AccessControl;
   admin: PluginAdmin;
   repo: PluginRepository;
   manager: PluginManager;
@@ -81,24 +81,19 @@ const errorResponses = {
   503: problemSchema,
 } as const;
 
-/** Hash both sides to a fixed length so the comparison takes the same time whatever was sent. */
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
 /**
  * The admin API: every route writes desired state to the database (the nodes,
  * this one included, react to the notification), then waits a bounded time
  * for this node to apply it and answers the resulting state.
  *
- * Guarded by `Authorization: Bearer <ADMIN_TOKEN>` (constant-time comparison),
- * checked before the body is read; without a configured token every admin
- * route answers 403 saying how to enable it. Bodies are limited to
+ * Guarded by `Authorization: Bearer <token>` (`ADMIN_TOKEN` or a scoped
+ * token holding the scope `ROUTE_SCOPES` names), checked before the body is
+ * read; without a configured `ADMIN_TOKEN` every admin route answers 403
+ * saying how to enable it. Every write and refusal is audited. Bodies are limited to
  * `ADMIN_BODY_LIMIT`; names and paths are validated; every rejection is a
  * problem document with a stable code and nothing written.
  */
 export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): Promise<void> {
-  const expected = o.token === undefined ? undefined : digest(o.token);
   // Strict validation: unknown properties are refused (Fastify's default strips them), types are not coerced.
   let ajv: Ajv | undefined;
   const strict = () =>
@@ -111,21 +106,7 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
     ),
   );
 
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (expected === undefined) {
-      throw new HostError(
-        'PH_ERR_ADMIN_DISABLED',
-        'the admin API is disabled: start the server with ADMIN_TOKEN set (at least 8 characters) and send it as "Authorization: Bearer <token>"',
-      );
-    }
-    const header = req.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(header) : null;
-    reply.header('www-authenticate', 'Bearer realm="plugin-host admin"');
-    if (m === null) {
-      throw new HostError('PH_ERR_UNAUTHORIZED', 'admin routes need the header "Authorization: Bearer <ADMIN_TOKEN>"');
-    }
-    if (!timingSafeEqual(digest(m[1] as string), expected)) throw new HostError('PH_ERR_UNAUTHORIZED', 'the admin token is not valid');
-  });
+  guard(app, o.access);
   // Name checks run before schema validation so a bad name gets its own code.
   app.addHook('preValidation', async (req) => {
     const params = req.params as { name?: unknown } | undefined;
