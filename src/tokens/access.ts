@@ -56,6 +56,8 @@ interface Cached {
 export class AccessControl {
   readonly tokens: TokenStore;
   readonly audit: AuditLog;
+  /** Every route guarded by this instance (`METHOD /url`), to check the scope table against. */
+  readonly guarded = new Set<string>();
   private readonly cache = new Map<string, Cached>();
   private readonly touched = new Map<string, number>();
   private readonly adminToken: string | undefined;
@@ -127,6 +129,12 @@ export class AccessControl {
    */
   async authorize(req: FastifyRequest): Promise<Principal> {
     const principal = await this.authenticate(req.headers.authorization);
+    this.permit(req, principal);
+    return principal;
+  }
+
+  /** Throws `PH_ERR_FORBIDDEN_SCOPE` unless `principal` holds what the request's route needs. */
+  permit(req: FastifyRequest, principal: Principal): void {
     const need: Need = needOf(req.method, req.routeOptions.url ?? '', req.params) ?? { kind: 'admin' };
     if (!allows(principal.scopes, need)) {
       const scope = describeNeed(need);
@@ -134,7 +142,6 @@ export class AccessControl {
         details: { needed_scope: scope },
       });
     }
-    return principal;
   }
 
   /** The principal a bearer header names (no scope check). */

@@ -65,7 +65,7 @@ export class AuditLog {
     }
     params.push(q.limit);
     const rows = await this.db.query<AuditRecord & { status: number | null }>(
-      `SELECT ${COLUMNS} FROM audit_log ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      `SELECT ${COLUMNS} FROM audit_log ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY audit_log.id DESC LIMIT $${params.length}`,
       params,
     );
     return rows.map((r) => ({ ...r, status: r.status === null ? null : Number(r.status) }));

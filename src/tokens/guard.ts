@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describeError } from '../errors/index.js';
 import type { AccessControl, Principal } from './access.js';
 import type { AuditEntry } from './audit.js';
-import { isWrite } from './route-scopes.js';
+import { isWrite, ROUTE_SCOPES, routeKey } from './route-scopes.js';
 
 /** What the guard learnt of a request, for its audit entry. */
 interface CallContext {
@@ -29,6 +29,15 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
  * carries `x-request-id`, the id its audit entry records.
  */
 export function guard(app: FastifyInstance, access: AccessControl): void {
+  // every route this context registers is guarded: listed, so a test can check the scope table covers each one
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      const key = routeKey(method, route.url);
+      access.guarded.add(key);
+      if (ROUTE_SCOPES[key] === undefined)
+        app.log.error({ route: key }, `route ${key} has no scope in ROUTE_SCOPES: only admin may call it`);
+    }
+  });
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -36,7 +45,9 @@ export function guard(app: FastifyInstance, access: AccessControl): void {
     calls.set(req, ctx);
     reply.header('x-request-id', requestId);
     reply.header('www-authenticate', 'Bearer realm="plugin-host admin"');
-    ctx.principal = await access.authorize(req);
+    // authenticated first and kept: a refusal for want of a scope is audited under the token's name
+    ctx.principal = await access.authenticate(req.headers.authorization);
+    access.permit(req, ctx.principal);
   });
 
   app.addHook('onSend', async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {

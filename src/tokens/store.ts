@@ -57,7 +57,7 @@ export class TokenStore {
   }
 
   async list(): Promise<TokenInfo[]> {
-    return (await this.db.query<RawRow>(`SELECT ${COLUMNS} FROM api_tokens ORDER BY created_at, id`)).map(info);
+    return (await this.db.query<RawRow>(`SELECT ${COLUMNS} FROM api_tokens ORDER BY api_tokens.created_at, api_tokens.id`)).map(info);
   }
 
   /** The token whose secret hashes to `hash`, revoked and expired ones included (the caller says why it refuses). */
