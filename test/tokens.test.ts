@@ -10,7 +10,7 @@ import { packDir } from './support/archives.js';
 import { onEachDatabase } from './support/databases.js';
 import { sqlByHand, startTestHost, type TestHost } from './support/host.js';
 import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/plugin-sources.js';
-import { getJson, tempDir } from './support/util.js';
+import { getJson, tempDir, waitFor } from './support/util.js';
 
 const ADMIN = 'tokens-test-admin-token';
 
@@ -137,9 +137,17 @@ onEachDatabase('scoped tokens', (db) => {
     // the answer's request id is the audit entry's
     const tagged = await call('POST', '/plugins/upt/toggle', undefined, undefined, { 'x-request-id': 'trace-42' });
     assert.equal(tagged.headers.get('x-request-id'), 'trace-42', JSON.stringify(tagged.body));
-    const byToken = await call('GET', `/audit?token=anonymous&limit=5`, ADMIN);
-    assert.equal(byToken.body.entries[0]?.request_id, 'trace-42', JSON.stringify(byToken.body));
-    assert.equal(byToken.body.entries[0]?.code, 'PH_ERR_UNAUTHORIZED');
+    // a refusal is recorded beside its answer (never delaying it): wait for the entry
+    const traced = await waitFor(async () => {
+      const byToken = await call('GET', '/audit?token=anonymous&limit=5', ADMIN);
+      return (byToken.body.entries as Array<Record<string, unknown>>).find((e) => e.request_id === 'trace-42');
+    }, 'the refused toggle in the audit trail');
+    assert.deepEqual([traced.code, traced.outcome, traced.plugin], ['PH_ERR_UNAUTHORIZED', 'refused', 'upt']);
+    // pages: `next` is the `before` of the following page, which holds older entries only
+    const page1 = await call('GET', '/audit?limit=2', ADMIN);
+    assert.equal(page1.body.entries.length, 2);
+    const page2 = await call('GET', `/audit?limit=2&before=${page1.body.next}`, ADMIN);
+    assert.ok(Number(page2.body.entries[0]?.id) < Number(page1.body.entries[1]?.id));
     // a read token reads the trail; a publish token cannot
     const reader = await create('audit reader', ['read']);
     assert.equal((await call('GET', '/audit?limit=1', reader.token)).status, 200);

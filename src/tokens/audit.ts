@@ -34,18 +34,52 @@ export interface AuditQuery {
   limit: number;
 }
 
+/** Bound on unawaited writes (see `recordLater`). */
+const MAX_PENDING = 200;
+
+/** Control characters (a NUL among them) replaced by `?`. */
+function printable(v: string): string {
+  let out = '';
+  for (const ch of v) out += ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f ? '?' : ch;
+  return out;
+}
+
 const COLUMNS = `id::text AS id, to_json(at) #>> '{}' AS at, actor, token_id, node_id, via, action, plugin, outcome, status, code, request_id`;
 
 /** The `audit_log` table: append, page through newest first, forget what retention allows. */
 export class AuditLog {
+  private pending = 0;
+  /** Entries of refused or failed calls not recorded because too many were being written already. */
+  dropped = 0;
+
   constructor(private readonly db: Database) {}
 
   async record(e: AuditEntry): Promise<void> {
+    // what a hostile caller put in a URL may hold a NUL (refused by PostgreSQL in text) or control characters
+    const t = (v: string | null) => (v === null ? null : printable(v).slice(0, 300));
+    e = { ...e, actor: t(e.actor) ?? '', action: t(e.action) ?? '', plugin: t(e.plugin), code: t(e.code), request_id: t(e.request_id) };
     await this.db.query(
       `INSERT INTO audit_log (actor, token_id, node_id, via, action, plugin, outcome, status, code, request_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
       [e.actor, e.token_id, e.node_id, e.via, e.action, e.plugin, e.outcome, e.status, e.code, e.request_id],
     );
+  }
+
+  /**
+   * Records without making the caller wait: for refusals and failures, whose
+   * answer must not wait on the database (a client that half-closes its socket
+   * would lose it). At most `MAX_PENDING` such writes are in flight; past that
+   * (a flood of refused calls) entries are dropped and counted in `dropped`.
+   */
+  recordLater(e: AuditEntry, onError: (err: unknown) => void): void {
+    if (this.pending >= MAX_PENDING) {
+      this.dropped++;
+      return;
+    }
+    this.pending++;
+    this.record(e)
+      .catch(onError)
+      .finally(() => this.pending--);
   }
 
   /** Newest first; `before` is the last id of the previous page. */

@@ -24,8 +24,9 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 /**
  * Guards every route of `app` (an encapsulated Fastify context): before the
  * body is read, `access.authorize` admits the call or throws a coded error;
- * every write and every refusal is then recorded in the audit trail before the
- * answer leaves (so a client that got its answer finds the entry). Each answer
+ * every write and every refusal is then recorded in the audit trail: a
+ * successful write before its answer leaves (the client that got its answer
+ * finds the entry), a refusal or failure beside it (never delaying it). Each answer
  * carries `x-request-id`, the id its audit entry records.
  */
 export function guard(app: FastifyInstance, access: AccessControl): void {
@@ -67,11 +68,17 @@ export function guard(app: FastifyInstance, access: AccessControl): void {
       code: status >= 400 ? codeOf(payload) : null,
       request_id: ctx?.requestId ?? null,
     };
+    const failed = (err: unknown) => req.log.error({ err: describeError(err), audit: entry }, 'could not record an audit entry');
+    if (entry.outcome !== 'ok') {
+      access.audit.recordLater(entry, failed);
+      return payload;
+    }
     try {
+      // awaited: a client that got its answer finds the entry of its change
       await access.audit.record(entry);
     } catch (err) {
       // the change is made: failing the answer would make the client retry a write that happened
-      req.log.error({ err: describeError(err), audit: entry }, 'could not record an audit entry');
+      failed(err);
     }
     return payload;
   });
