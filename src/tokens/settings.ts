@@ -17,13 +17,15 @@ function integer(setting: string, raw: string, min: number, max: number): number
 }
 
 /**
- * Reads `TOKEN_CACHE_MS` (default 2000, at most 4000: with the notification
- * lost, a revoked token is still refused everywhere within 5 s) and
- * `AUDIT_RETENTION_DAYS` (default 90).
+ * Reads `TOKEN_CACHE_MS` (default 2000, at most 60000) and
+ * `AUDIT_RETENTION_DAYS` (default 90). A revocation reaches the nodes by
+ * notification, and a node whose listener is down reads every token from the
+ * database: the cache's age bounds only a notification lost on a connection
+ * that still looks up, so the default keeps even that case under 5 s.
  */
 export function tokenSettings(pick: (key: keyof TokenSettings, envName: string) => string | undefined): TokenSettings {
   return {
-    tokenCacheMs: integer('TOKEN_CACHE_MS', pick('tokenCacheMs', 'TOKEN_CACHE_MS') ?? '2000', 0, 4000),
+    tokenCacheMs: integer('TOKEN_CACHE_MS', pick('tokenCacheMs', 'TOKEN_CACHE_MS') ?? '2000', 0, 60_000),
     auditRetentionDays: integer('AUDIT_RETENTION_DAYS', pick('auditRetentionDays', 'AUDIT_RETENTION_DAYS') ?? '90', 1, 36_500),
   };
 }
