@@ -163,6 +163,19 @@ onEachDatabase('scoped tokens', (db) => {
     assert.equal(gone.status, 200);
     assert.ok(gone.body.revoked_at);
     refused(await call('GET', '/plugins/upt/config', doomed.token), 401, 'PH_ERR_TOKEN_REVOKED');
+    // the trail names the revoked token and who revoked it; the use before is the token's last use
+    const trail = await call('GET', `/audit?token=ADMIN_TOKEN&limit=1`, ADMIN);
+    assert.deepEqual([trail.body.entries[0]?.action, trail.body.entries[0]?.target], ['DELETE /tokens/:id', doomed.id]);
+    await waitFor(
+      async () =>
+        ((await call('GET', '/tokens', ADMIN)).body as Array<Record<string, unknown>>).find((x) => x.id === doomed.id)?.last_used_at,
+      'the last use recorded',
+    );
+    const refusal = await waitFor(async () => {
+      const r = await call('GET', `/audit?token=${doomed.id}&limit=5`, ADMIN);
+      return (r.body.entries as Array<Record<string, unknown>>).find((e) => e.code === 'PH_ERR_TOKEN_REVOKED');
+    }, "the revoked token's refusal, under its name");
+    assert.equal(refusal.actor, 'doomed');
     const again = await call('DELETE', `/tokens/${doomed.id}`, ADMIN);
     assert.equal(again.body.revoked_at, gone.body.revoked_at);
 

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
   via        text NOT NULL,
   action     text NOT NULL,
   plugin     text,
+  target     text,
   outcome    text NOT NULL,
   status     integer,
   code       text,

@@ -144,8 +144,12 @@ export class AccessControl {
     }
   }
 
-  /** The principal a bearer header names (no scope check). */
-  async authenticate(header: string | undefined): Promise<Principal> {
+  /**
+   * The principal a bearer header names (no scope check). `identified` hears of
+   * a known token even when it is then refused (revoked, expired), so the audit
+   * entry of the refusal names it.
+   */
+  async authenticate(header: string | undefined, identified?: (p: Principal) => void): Promise<Principal> {
     if (this.adminToken === undefined) {
       throw new HostError(
         'PH_ERR_ADMIN_DISABLED',
@@ -159,12 +163,14 @@ export class AccessControl {
     if (!secret.startsWith(TOKEN_PREFIX)) throw new HostError('PH_ERR_UNAUTHORIZED', 'the admin token is not valid');
     const token = await this.lookup(hashTokenSecret(secret));
     if (token === undefined) throw new HostError('PH_ERR_TOKEN_INVALID', 'the token is not valid');
+    const principal: Principal = { name: token.name, id: token.id, scopes: token.scopes };
+    identified?.(principal);
     if (token.revoked_at !== null) throw new HostError('PH_ERR_TOKEN_REVOKED', `token "${token.name}" (${token.id}) was revoked`);
     if (token.expires_at !== null && Date.parse(token.expires_at) <= Date.now()) {
       throw new HostError('PH_ERR_TOKEN_EXPIRED', `token "${token.name}" (${token.id}) expired at ${token.expires_at}`);
     }
     this.noteUse(token.id);
-    return { name: token.name, id: token.id, scopes: token.scopes };
+    return principal;
   }
 
   /** Drops a token from the cache (its row changed). */

@@ -12,6 +12,8 @@ export interface AuditEntry {
   /** `METHOD /route/:pattern`, or `UPDATE plugins` for a change by SQL. */
   action: string;
   plugin: string | null;
+  /** What else the call acted on: the token a `/tokens` call created or revoked. */
+  target: string | null;
   /** `ok`, `refused` (401/403: nothing was tried) or `failed` (the call was allowed and answered an error). */
   outcome: 'ok' | 'refused' | 'failed';
   status: number | null;
@@ -44,7 +46,7 @@ function printable(v: string): string {
   return out;
 }
 
-const COLUMNS = `id::text AS id, to_json(at) #>> '{}' AS at, actor, token_id, node_id, via, action, plugin, outcome, status, code, request_id`;
+const COLUMNS = `id::text AS id, to_json(at) #>> '{}' AS at, actor, token_id, node_id, via, action, plugin, target, outcome, status, code, request_id`;
 
 /** The `audit_log` table: append, page through newest first, forget what retention allows. */
 export class AuditLog {
@@ -57,11 +59,19 @@ export class AuditLog {
   async record(e: AuditEntry): Promise<void> {
     // what a hostile caller put in a URL may hold a NUL (refused by PostgreSQL in text) or control characters
     const t = (v: string | null) => (v === null ? null : printable(v).slice(0, 300));
-    e = { ...e, actor: t(e.actor) ?? '', action: t(e.action) ?? '', plugin: t(e.plugin), code: t(e.code), request_id: t(e.request_id) };
+    e = {
+      ...e,
+      actor: t(e.actor) ?? '',
+      action: t(e.action) ?? '',
+      plugin: t(e.plugin),
+      target: t(e.target),
+      code: t(e.code),
+      request_id: t(e.request_id),
+    };
     await this.db.query(
-      `INSERT INTO audit_log (actor, token_id, node_id, via, action, plugin, outcome, status, code, request_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [e.actor, e.token_id, e.node_id, e.via, e.action, e.plugin, e.outcome, e.status, e.code, e.request_id],
+      `INSERT INTO audit_log (actor, token_id, node_id, via, action, plugin, target, outcome, status, code, request_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [e.actor, e.token_id, e.node_id, e.via, e.action, e.plugin, e.target, e.outcome, e.status, e.code, e.request_id],
     );
   }
 

@@ -13,7 +13,7 @@ interface CallContext {
 
 const calls = new WeakMap<FastifyRequest, CallContext>();
 
-/** The principal `guard` admitted for this request (undefined on unguarded routes). */
+/** The principal `guard` identified for this request (undefined on unguarded routes); handlers run only for admitted ones. */
 export function principalOf(req: FastifyRequest): Principal | undefined {
   return calls.get(req)?.principal;
 }
@@ -47,7 +47,9 @@ export function guard(app: FastifyInstance, access: AccessControl): void {
     reply.header('x-request-id', requestId);
     reply.header('www-authenticate', 'Bearer realm="plugin-host admin"');
     // authenticated first and kept: a refusal for want of a scope is audited under the token's name
-    ctx.principal = await access.authenticate(req.headers.authorization);
+    ctx.principal = await access.authenticate(req.headers.authorization, (p) => {
+      ctx.principal = p;
+    });
     access.permit(req, ctx.principal);
   });
 
@@ -63,6 +65,7 @@ export function guard(app: FastifyInstance, access: AccessControl): void {
       via: 'api',
       action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
       plugin: pluginOf(req),
+      target: targetOf(req, status, payload),
       outcome: status < 400 ? 'ok' : refused ? 'refused' : 'failed',
       status,
       code: status >= 400 ? codeOf(payload) : null,
@@ -92,6 +95,21 @@ function pluginOf(req: FastifyRequest): string | null {
   if (body !== null && typeof body === 'object') {
     if (typeof body.name === 'string') return body.name.slice(0, 200);
     if (typeof body.path === 'string') return (body.path.split(/[\\/]/).filter(Boolean).pop() ?? '').slice(0, 200) || null;
+  }
+  return null;
+}
+
+/** The token a `/tokens` call acted on: the `:id` revoked, or the id (never the secret) of the one created. */
+function targetOf(req: FastifyRequest, status: number, payload: unknown): string | null {
+  const id = (req.params as { id?: unknown } | undefined)?.id;
+  if (typeof id === 'string') return id.slice(0, 100);
+  if (req.routeOptions.url === '/tokens' && req.method === 'POST' && status === 201 && typeof payload === 'string') {
+    try {
+      const created = (JSON.parse(payload) as { id?: unknown }).id;
+      return typeof created === 'string' ? created : null;
+    } catch {
+      return null;
+    }
   }
   return null;
 }
