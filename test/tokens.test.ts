@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { loadConfig } from '../src/config/index.js';
 import { ROUTE_SCOPES } from '../src/tokens/index.js';
 import { packDir } from './support/archives.js';
 import { onEachDatabase } from './support/databases.js';
@@ -13,6 +14,23 @@ import { pluginSource, pluginsDirWithPowertable, writePlugin } from './support/p
 import { getJson, tempDir, waitFor } from './support/util.js';
 
 const ADMIN = 'tokens-test-admin-token';
+
+test('TOKEN_CACHE_MS and AUDIT_RETENTION_DAYS are checked at start', () => {
+  const plugins = tempDir('ph-tok-cfg-');
+  try {
+    const config = loadConfig({ PLUGINS_DIR: plugins.dir });
+    assert.deepEqual([config.tokenCacheMs, config.auditRetentionDays], [2000, 90]);
+    for (const [name, value] of [
+      ['TOKEN_CACHE_MS', '60001'],
+      ['TOKEN_CACHE_MS', 'x'],
+      ['AUDIT_RETENTION_DAYS', '0'],
+    ]) {
+      assert.throws(() => loadConfig({ PLUGINS_DIR: plugins.dir, [name as string]: value }), { code: 'PH_ERR_CONFIG_INVALID' });
+    }
+  } finally {
+    plugins.cleanup();
+  }
+});
 
 onEachDatabase('scoped tokens', (db) => {
   let h: TestHost;
@@ -241,6 +259,16 @@ onEachDatabase('scoped tokens', (db) => {
     assert.deepEqual(me.body.publish, ['upt']);
     assert.deepEqual(me.body.operate, ['*']);
     assert.equal((await call('GET', '/tokens/self', ADMIN)).body.name, 'ADMIN_TOKEN');
+  });
+
+  test('audit retention deletes entries older than AUDIT_RETENTION_DAYS and keeps the rest', async () => {
+    await rows(
+      "INSERT INTO audit_log (at, actor, via, action, outcome) VALUES (now() - interval '91 days', 'old', 'api', 'POST /x', 'ok')",
+    );
+    const before = Number((await rows('SELECT count(*)::int AS n FROM audit_log'))[0]?.n);
+    assert.equal(await h.host.access.audit.prune(h.config.auditRetentionDays * 86_400_000), 1);
+    assert.equal(Number((await rows('SELECT count(*)::int AS n FROM audit_log'))[0]?.n), before - 1);
+    assert.equal((await rows("SELECT count(*)::int AS n FROM audit_log WHERE actor = 'old'"))[0]?.n, 0);
   });
 
   if (db.kind === 'postgres') {
