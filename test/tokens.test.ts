@@ -161,6 +161,10 @@ onEachDatabase('scoped tokens', (db) => {
       return (byToken.body.entries as Array<Record<string, unknown>>).find((e) => e.request_id === 'trace-42');
     }, 'the refused toggle in the audit trail');
     assert.deepEqual([traced.code, traced.outcome, traced.plugin], ['PH_ERR_UNAUTHORIZED', 'refused', 'upt']);
+    // since: a date in the future selects nothing; a bad one is refused
+    const later = await call('GET', `/audit?since=${new Date(Date.now() + 3_600_000).toISOString()}`, ADMIN);
+    assert.deepEqual([later.status, later.body.entries.length], [200, 0]);
+    refused(await call('GET', '/audit?since=yesterday', ADMIN), 400, 'PH_ERR_BAD_REQUEST');
     // pages: `next` is the `before` of the following page, which holds older entries only
     const page1 = await call('GET', '/audit?limit=2', ADMIN);
     assert.equal(page1.body.entries.length, 2);
