@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
+import { cli } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
 import { pluginsDirWithPowertable } from './support/plugin-sources.js';
 import { killAllServers, type ServerProcess, startServer } from './support/server-process.js';
@@ -101,6 +102,17 @@ describe('scoped tokens on two nodes', () => {
       );
     }
     assert.equal((await getJson(`${b.url}/plugins/powertable`)).body.status, 'active');
+  });
+
+  test('a command-line write with DATABASE_URL is in the audit trail, the database user as the actor', async () => {
+    const r = await cli(['disable', 'powertable'], { DATABASE_URL: db.url, PLUGINS_DIR: plugins.dir });
+    assert.equal(r.code, 0, r.stderr);
+    const trail = await call(b, 'GET', '/audit?plugin=powertable&limit=1', ADMIN);
+    assert.deepEqual(
+      [trail.body.entries[0]?.via, trail.body.entries[0]?.actor, trail.body.entries[0]?.action],
+      ['sql', 'postgres', 'UPDATE plugins'],
+    );
+    assert.equal((await cli(['enable', 'powertable'], { DATABASE_URL: db.url, PLUGINS_DIR: plugins.dir })).code, 0);
   });
 
   test('pg_dump of the database holds the token names and none of their secrets', async () => {

@@ -6,8 +6,8 @@ import type { Migration } from './migrations.js';
  * tells every node on `token_changes` so their caches drop it at once.
  * `audit_log` receives one row per control-plane write (and refusal) from the
  * API, and one per change of a plugin row made by another database session
- * than the host's (`application_name` not `plugin-host…`), with the database
- * user as the actor.
+ * than the server's (`application_name` not `plugin-host`: plain SQL, the
+ * command line), with the database user as the actor.
  */
 export const TOKENS_AND_AUDIT: Migration = {
   id: 9,
@@ -60,7 +60,7 @@ CREATE OR REPLACE FUNCTION audit_plugin_sql_change() RETURNS trigger AS $$
 DECLARE
   rec record;
 BEGIN
-  IF coalesce(current_setting('application_name', true), '') LIKE 'plugin-host%' THEN RETURN NULL; END IF;
+  IF coalesce(current_setting('application_name', true), '') = 'plugin-host' THEN RETURN NULL; END IF;
   IF TG_OP = 'DELETE' THEN rec := OLD; ELSE rec := NEW; END IF;
   INSERT INTO audit_log (actor, via, action, plugin, outcome)
     VALUES (session_user, 'sql', TG_OP || ' ' || TG_TABLE_NAME, rec.name, 'ok');
