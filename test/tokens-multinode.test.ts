@@ -77,8 +77,8 @@ describe('scoped tokens on two nodes', () => {
     const t = await create('reader-2', ['read']);
     assert.equal(await readsOn(b, t.token), 200);
     const killed = await sql`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
-      WHERE datname = ${db.name} AND application_name = 'plugin-host-listener' AND pid <> pg_backend_pid()`;
-    assert.ok(killed.length >= 1, 'the listeners were found');
+      WHERE datname = ${db.name} AND application_name = 'plugin-host-listener-tokens' AND pid <> pg_backend_pid()`;
+    assert.equal(killed.length, 2, 'the token listeners of A and B were found');
     await sql`UPDATE api_tokens SET revoked_at = now() WHERE id = ${t.id}`;
     await waitFor(
       async () => (await call(b, 'GET', '/plugins/powertable/config', t.token)).body.code === 'PH_ERR_TOKEN_REVOKED',

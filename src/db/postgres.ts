@@ -110,7 +110,7 @@ class PgListener {
       max_lifetime: null,
       connect_timeout: 5,
       fetch_types: false,
-      connection: { application_name: LISTENER_APPLICATION_NAME },
+      connection: { application_name: this.handlers.connectionName ?? LISTENER_APPLICATION_NAME },
       ...(this.options.password === undefined ? {} : { password: this.options.password }),
       onnotice: () => {},
       onnotify: (channel: string, payload: string) => {

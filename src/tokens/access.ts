@@ -92,6 +92,8 @@ export class AccessControl {
       await this.o.db.query("SET application_name TO 'plugin-host'");
     }
     this.listener = await this.o.db.listen(TOKEN_CHANNEL, {
+      // a connection of its own, named apart from the plugin changes' listener
+      connectionName: 'plugin-host-listener-tokens',
       onNotify: (id) => this.forget(id),
       onListen: () => this.cache.clear(),
       onDisconnect: (err) => {
