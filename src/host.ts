@@ -89,6 +89,10 @@ export class Host {
   get releases() {
     return this.started.releases;
   }
+  /** Scoped tokens, the control plane's guard and the audit trail. */
+  get access() {
+    return this.started.access;
+  }
 
   /** The data plane: plugin routes and the public reads. */
   get url(): string {

@@ -19,7 +19,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['compiler'],
   ['releases'],
   ['manager'],
-  ['admin'],
+  ['admin', 'tokens'],
   ['console', 'watch'],
   ['http'],
   ['assembly'],

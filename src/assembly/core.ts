@@ -11,6 +11,7 @@ import { describeError } from '../errors/index.js';
 import { HostMetrics } from '../http/index.js';
 import { PluginManager, type RecordedMetadata } from '../manager/index.js';
 import { CanaryWatch, Releases, RolloutDecisions } from '../releases/index.js';
+import { AccessControl } from '../tokens/index.js';
 import type { Dispatcher } from '../routing/index.js';
 import { type Runtimes, runtimesFor, WorkerRuntime } from '../runtime/index.js';
 import type { PluginFactory, PluginMetadata } from '../sdk/index.js';
@@ -34,6 +35,8 @@ export interface Core {
   feed: ConsoleFeed;
   /** Errors this node has seen per plugin, for the console's detail view. */
   errorHistory: ErrorHistory;
+  /** Scoped tokens, the control plane's guard and the audit trail. */
+  access: AccessControl;
 }
 
 export interface CoreOptions {
@@ -83,6 +86,7 @@ export async function startCore(parts: Parts, o: CoreOptions): Promise<Core> {
     (x) => x.close(),
   );
   const repo = new PluginRepository(db.orm);
+  const access = parts.add('access control', await AccessControl.open(db, c, log), (x) => x.close());
   // the node's row goes before what reports into it, and after all of them (observed state hangs from it)
   await parts.add('node row', repo, (r) => r.removeNode(c.nodeId)).registerNode(c.nodeId, '', process.pid);
   artifacts = new ArtifactStore(c.artifactsDir, repo, log, c.nodeId);
@@ -152,5 +156,5 @@ export async function startCore(parts: Parts, o: CoreOptions): Promise<Core> {
     }),
     (x) => x.close(),
   );
-  return { db, repo, releaseRepo, compiler, artifacts, runtimes, manager, admin, releases, metrics, feed, errorHistory };
+  return { db, repo, releaseRepo, compiler, artifacts, runtimes, manager, admin, releases, metrics, feed, errorHistory, access };
 }

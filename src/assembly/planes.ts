@@ -5,7 +5,6 @@ import type { DerivedSettings, HostConfig } from '../config/index.js';
 import { consoleRoutes } from '../console/index.js';
 import {
   adminRoutes,
-  bearerAuthentication,
   clientErrorHandler,
   clusterRoutes,
   type DescribedRoute,
@@ -20,8 +19,10 @@ import {
   openapiRoutes,
   pluginsRoutes,
   releaseReadRoutes,
+  tokenAuthentication,
 } from '../http/index.js';
 import { type Dispatcher, HostPaths } from '../routing/index.js';
+import { tokenRoutes } from '../tokens/index.js';
 import type { Core } from './core.js';
 
 /**
@@ -97,7 +98,7 @@ export async function buildPlanes(o: PlanesOptions): Promise<Planes> {
   const control = newApp(o, controlRoutes);
   const controlServes = installHttpHardening(control);
   installHttpHardening(data, controlServes);
-  const authenticate = bearerAuthentication(c.adminToken);
+  const authenticate = tokenAuthentication(core.access);
   const reads = {
     repo: core.repo,
     manager: core.manager,
@@ -123,13 +124,14 @@ export async function buildPlanes(o: PlanesOptions): Promise<Planes> {
   control.register(healthRoutes, health);
   control.register(adminRoutes, {
     ...reads,
-    authenticate,
+    access: core.access,
     admin: core.admin,
     uploadLimitBytes: c.uploadLimitBytes,
     settleTimeoutMs: derived.settleTimeoutMs,
     releases: core.releases,
     schemas: o.schemas,
   });
+  control.register(tokenRoutes, { access: core.access });
   control.register(releaseReadRoutes, { releases: core.releases, liveWithinMs: derived.liveWithinMs });
   control.register(metricsRoutes, { metrics: core.metrics });
   control.register(clusterRoutes, { ...reads, history: core.errorHistory });

@@ -28,6 +28,8 @@ Commands:
   new NAME         scaffold a plugin directory with its test
   build DIR        compile and validate a plugin directory, printing file:line:column errors
   push DIR         pack a plugin directory and upload it to a running server (every node serves it)
+  token create NAME --scope S [--expires 30d] | token list | token revoke ID
+                   scoped tokens of the control plane (read, operate:NAME, publish:NAME, admin)
 Run plugin-host COMMAND --help for the options of each command.
 
 Options of serve (each overrides its environment variable):

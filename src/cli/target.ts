@@ -59,6 +59,8 @@ export async function openControl(config: HostConfig, token: string | undefined)
       password: config.databasePassword,
       dataDir: config.dataDir,
       retryForMs: 5000,
+      // not the server's name: the audit trigger records the command line's writes with the database user
+      applicationName: 'plugin-host-cli',
     });
   } catch (err) {
     const owner = isHostError(err, 'PH_ERR_DB_UNAVAILABLE') ? (err.details?.owner as number | undefined) : undefined;

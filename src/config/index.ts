@@ -10,6 +10,10 @@ import { type ControlPlaneConfig, controlPlaneConfig } from './control-plane.js'
 export type { ControlPlaneConfig } from './control-plane.js';
 
 import { DEFAULT_HOOK_TIMEOUT_MS } from './derived.js';
+import { type TokenSettings, tokenSettings } from './token-settings.js';
+
+export type { TokenSettings } from './token-settings.js';
+export { tokenSettings } from './token-settings.js';
 
 /** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -23,7 +27,7 @@ export function pathBase(): string {
   return PROJECT_ROOT.split(path.sep).includes('node_modules') ? process.cwd() : PROJECT_ROOT;
 }
 
-export interface HostConfig extends ControlPlaneConfig {
+export interface HostConfig extends ControlPlaneConfig, TokenSettings {
   /** Port of the data plane: plugin routes and the public reads. */
   port: number;
   host: string;
@@ -332,6 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
     ...releases(pick),
     ...controlPlaneConfig(pick, port),
+    ...tokenSettings(pick),
   };
 }
 

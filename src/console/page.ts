@@ -43,10 +43,10 @@ export function consolePage(o: { nodeId: string; version: string }): string {
 </header>
 <main>
   <form id="token-form" class="token">
-    <label for="token">Admin token</label>
+    <label for="token">Admin token (or a scoped token)</label>
     <input id="token" name="token" type="password" autocomplete="off" spellcheck="false">
     <button type="button" id="token-forget">Forget</button>
-    <p class="hint">Kept in this tab only (sessionStorage) and sent as a bearer token with the live feed, Enable, Disable, Reload, Rollback, Promote, Abort and a plugin's configuration. Reading the plugins needs no token; following changes live does.</p>
+    <p class="hint">The admin token or a scoped token: kept in this tab only (sessionStorage) and sent as a bearer token with the live feed, Enable, Disable, Reload, Rollback, Promote, Abort, a plugin's configuration and its audit trail; actions the token's scopes do not allow are hidden. Reading the plugins needs no token; following changes live does.</p>
   </form>
   <p id="message" class="message" role="status" aria-live="polite"></p>
   <p id="stale" class="notice" role="alert" hidden>The database is unreachable: showing the last known state.</p>
@@ -96,6 +96,8 @@ export function consolePage(o: { nodeId: string; version: string }): string {
     <div id="detail-health"></div>
     <h3>Errors seen by this node</h3>
     <div id="detail-errors"></div>
+    <h3>Audit</h3>
+    <div id="detail-audit"></div>
   </div>
 </dialog>
 </body>

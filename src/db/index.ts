@@ -23,6 +23,8 @@ export interface OpenOptions {
   onRetry?: (attempt: number, delayMs: number, err: unknown) => void;
   /** Called with the ids of the migrations this call applied (none when another node or an earlier start did). */
   onMigrated?: (applied: number[]) => void;
+  /** `application_name` on PostgreSQL (default `plugin-host`, the server's). */
+  applicationName?: string;
   /** Give up after this long (ms); default: retry forever. */
   retryForMs?: number;
   signal?: AbortSignal;
@@ -45,7 +47,11 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   }
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
-    const db = openPostgres({ url: options.databaseUrl, ...(options.password === undefined ? {} : { password: options.password }) });
+    const db = openPostgres({
+      url: options.databaseUrl,
+      ...(options.password === undefined ? {} : { password: options.password }),
+      ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
+    });
     try {
       await db.ping();
       const applied = await migrate(db);

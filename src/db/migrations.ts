@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { HostError } from '../errors/index.js';
+import { TOKENS_AND_AUDIT } from './migration-tokens.js';
 import type { Database } from './types.js';
 
 /**
@@ -309,6 +310,7 @@ CREATE TABLE IF NOT EXISTS plugin_sources (
 ALTER TABLE plugins ADD COLUMN IF NOT EXISTS source_archive text;
 `,
   },
+  TOKENS_AND_AUDIT,
 ];
 
 /** Arbitrary but fixed key for pg_advisory_xact_lock: "plugin-host" migrations. */

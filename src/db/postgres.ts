@@ -7,6 +7,8 @@ import type { Database, Listener, ListenHandlers, Orm, RawTx } from './types.js'
 export interface PostgresOptions {
   url: string;
   password?: string;
+  /** `application_name` of the pool (default `plugin-host`: the server; the audit trigger records every other one). */
+  applicationName?: string;
   max?: number;
   /** Backoff bounds for the listening connection. */
   reconnectMinMs?: number;
@@ -41,7 +43,7 @@ export function openPostgres(options: PostgresOptions): Database {
     onnotice: () => {},
     connect_timeout: 5,
     idle_timeout: 30,
-    connection: { application_name: POOL_APPLICATION_NAME },
+    connection: { application_name: options.applicationName ?? POOL_APPLICATION_NAME },
     ...(options.password === undefined ? {} : { password: options.password }),
   });
   const orm = drizzle(sql, { schema }) as unknown as Orm;
@@ -114,7 +116,7 @@ class PgListener {
       max_lifetime: null,
       connect_timeout: 5,
       fetch_types: false,
-      connection: { application_name: LISTENER_APPLICATION_NAME },
+      connection: { application_name: this.handlers.connectionName ?? LISTENER_APPLICATION_NAME },
       ...(this.options.password === undefined ? {} : { password: this.options.password }),
       onnotice: () => {},
       onnotify: (channel: string, payload: string) => {

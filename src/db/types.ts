@@ -15,6 +15,8 @@ export interface ListenHandlers {
   onNotify(payload: string): void;
   onListen(): void;
   onDisconnect(err: unknown): void;
+  /** `application_name` of the listening connection on PostgreSQL (default `plugin-host-listener`), so each subscription is told apart. */
+  connectionName?: string;
 }
 
 export interface Listener {

@@ -82,6 +82,12 @@ export const ERROR_CODES = {
   PH_ERR_UPLOAD_SPECIAL_FILE: { status: 400, title: 'Archive contains a device file or FIFO' },
   PH_ERR_UPLOAD_TOO_MANY_ENTRIES: { status: 413, title: 'Archive has too many entries' },
   PH_ERR_UPLOAD_TOO_LARGE: { status: 413, title: 'Archive unpacks to too many bytes' },
+  PH_ERR_TOKEN_INVALID: { status: 401, title: 'Token not valid' },
+  PH_ERR_TOKEN_EXPIRED: { status: 401, title: 'Token expired' },
+  PH_ERR_TOKEN_REVOKED: { status: 401, title: 'Token revoked' },
+  PH_ERR_FORBIDDEN_SCOPE: { status: 403, title: 'Token lacks the scope this call needs' },
+  PH_ERR_SCOPE_INVALID: { status: 400, title: 'Invalid token scope' },
+  PH_ERR_TOKEN_NOT_FOUND: { status: 404, title: 'Token not found' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,5 @@
 import { Ajv } from 'ajv';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { PluginAdmin } from '../admin/index.js';
 import type { PluginRepository, PluginRow, PluginWithEndpoints } from '../db/index.js';
 import { describeError, HostError, pluginNotFound } from '../errors/index.js';
@@ -13,7 +13,7 @@ import {
   type PluginStatus,
 } from '../model/index.js';
 import type { Releases } from '../releases/index.js';
-import type { Authenticate } from './auth.js';
+import { type AccessControl, guard } from '../tokens/index.js';
 import { configRoutes } from './config-routes.js';
 import { ADMIN_BODY_LIMIT } from './hardening.js';
 import type { LazySchemaCompilers } from './lazy-compilers.js';
@@ -21,8 +21,8 @@ import { pluginView } from './plugin-view.js';
 import { releaseAdminRoutes } from './release-routes.js';
 
 export interface AdminRoutesOptions {
-  /** Who the caller is (`./auth.ts`): checked before the body is read. */
-  authenticate: Authenticate;
+  /** Who may call which route (`ADMIN_TOKEN` and scoped tokens); audits every write and refusal. */
+  access: AccessControl;
   admin: PluginAdmin;
   repo: PluginRepository;
   manager: PluginManager;
@@ -93,8 +93,10 @@ const errorResponses = {
  * this one included, react to the notification), then waits a bounded time
  * for this node to apply it and answers the resulting state.
  *
- * Served on the control plane only. Every route needs a caller (`./auth.ts`),
- * checked before the body is read. Bodies are limited to
+ * Guarded by `Authorization: Bearer <token>` (`ADMIN_TOKEN` or a scoped
+ * token holding the scope `ROUTE_SCOPES` names), checked before the body is
+ * read; without a configured `ADMIN_TOKEN` every admin route answers 403
+ * saying how to enable it. Every write and refusal is audited. Bodies are limited to
  * `ADMIN_BODY_LIMIT`; names and paths are validated; every rejection is a
  * problem document with a stable code and nothing written.
  */
@@ -111,9 +113,7 @@ export async function adminRoutes(app: FastifyInstance, o: AdminRoutesOptions): 
     ),
   );
 
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    o.authenticate(req, reply);
-  });
+  guard(app, o.access);
   // Name checks run before schema validation so a bad name gets its own code.
   app.addHook('preValidation', async (req) => {
     const params = req.params as { name?: unknown } | undefined;

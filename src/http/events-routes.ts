@@ -58,7 +58,7 @@ export async function eventsRoutes(app: FastifyInstance, o: EventsRoutesOptions)
       },
     },
     async (req, reply) => {
-      const caller = o.authenticate(req, reply);
+      const caller = await o.authenticate(req, reply);
       const mine = open.get(caller.id) ?? 0;
       if (o.feed.size >= maxStreams || mine >= maxPerCaller) {
         reply.header('retry-after', RETRY_AFTER_S);

@@ -1,6 +1,6 @@
 /** The host's own HTTP routes (plugins API, admin, health, metrics, OpenAPI), problem answers and hardening. */
 export { adminRoutes } from './admin-routes.js';
-export { type Authenticate, bearerAuthentication, type Caller } from './auth.js';
+export { type Authenticate, type Caller, tokenAuthentication } from './auth.js';
 export { clusterRoutes } from './cluster-routes.js';
 export { eventsRoutes } from './events-routes.js';
 export { clientErrorHandler, frameworkErrors, installHttpHardening } from './hardening.js';

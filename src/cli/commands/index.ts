@@ -12,7 +12,12 @@ export { COMMAND_USAGE } from './usage.js';
 export async function runCommand(command: string, argv: string[]): Promise<number> {
   try {
     if (argv.includes('--help') || argv.includes('-h')) {
-      const usage = command === 'push' ? (await import('./push.js')).PUSH_USAGE : COMMAND_USAGE[command];
+      const usage =
+        command === 'push'
+          ? (await import('./push.js')).PUSH_USAGE
+          : command === 'token'
+            ? (await import('./token.js')).TOKEN_USAGE
+            : COMMAND_USAGE[command];
       if (usage === undefined) throw new HostError('PH_ERR_USAGE', `unknown command "${command}" (try plugin-host --help)`);
       console.log(usage);
       return 0;
@@ -41,6 +46,8 @@ export async function runCommand(command: string, argv: string[]): Promise<numbe
         return await buildCommand(argv);
       case 'push':
         return await (await import('./push.js')).push(argv);
+      case 'token':
+        return await (await import('./token.js')).token(argv);
       default:
         throw new HostError('PH_ERR_USAGE', `unknown command "${command}" (try plugin-host --help)`);
     }

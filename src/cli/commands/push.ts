@@ -20,7 +20,7 @@ pushed with it (the server bundles what the plugin imports at compile time, and 
 Options:
   --server URL             the server's control plane (default PLUGIN_HOST_URL, else
                            http://127.0.0.1:ADMIN_PORT, ADMIN_PORT default PORT+1 = 3001)
-  --token T                ADMIN_TOKEN  the server's admin token
+  --token T                ADMIN_TOKEN  the admin token, or a token holding publish:NAME
   --include-node-modules   pack DIR/node_modules too
   --json                   print the server's answer as JSON
   -h, --help               show this help`;

@@ -4,6 +4,7 @@
 import { type Action, type ClusterView, getJson, type PluginItem, RequestFailed, runAction } from './api.js';
 import { DetailView } from './detail.js';
 import { byId, el } from './dom.js';
+import { Permissions } from './permissions.js';
 import { type Connection, followEvents } from './stream.js';
 import { PluginTable, UnregisteredTable } from './table.js';
 
@@ -25,6 +26,7 @@ tokenInput.addEventListener('input', () => {
   else sessionStorage.setItem(TOKEN_KEY, tokenInput.value);
 });
 byId('token-form').addEventListener('submit', (ev) => ev.preventDefault());
+new Permissions(tokenInput);
 byId('token-forget').addEventListener('click', () => {
   tokenInput.value = '';
   sessionStorage.removeItem(TOKEN_KEY);

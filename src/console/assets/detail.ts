@@ -10,6 +10,7 @@ import {
 } from './api.js';
 import { ConfigEditor } from './config-editor.js';
 import { badge, byId, el, errorView, timeEl } from './dom.js';
+import { renderAudit } from './permissions.js';
 import { VersionsSection } from './versions.js';
 
 /**
@@ -24,6 +25,7 @@ export class DetailView {
   private again = false;
   private readonly config: ConfigEditor;
   private readonly versions: VersionsSection;
+  private readonly token: () => string;
 
   constructor(
     /** The last `GET /plugins` answer: unregistered directories are shown from it. */
@@ -32,6 +34,7 @@ export class DetailView {
     token: { get(): string; set(token: string): void },
   ) {
     this.config = new ConfigEditor(token);
+    this.token = () => token.get();
     this.versions = new VersionsSection(
       () => token.get(),
       () => this.refresh(),
@@ -97,6 +100,7 @@ export class DetailView {
       ) ?? ([] as VersionEntry[]),
     ]);
     if (this.current !== name) return; // another plugin was opened meanwhile
+    if (valid) void renderAudit(byId('detail-audit'), name, this.token());
     const p: PluginDetail | undefined = detail instanceof Error || detail === undefined ? this.listed(name) : detail;
     if (p === undefined) {
       const why = detail instanceof RequestFailed && detail.status === 404 ? `${detail.detail} (any more).` : String(detail);
