@@ -11,10 +11,10 @@ import { describeError } from '../errors/index.js';
 import { HostMetrics } from '../http/index.js';
 import { PluginManager, type RecordedMetadata } from '../manager/index.js';
 import { CanaryWatch, Releases, RolloutDecisions } from '../releases/index.js';
-import { AccessControl } from '../tokens/index.js';
 import type { Dispatcher } from '../routing/index.js';
 import { type Runtimes, runtimesFor, WorkerRuntime } from '../runtime/index.js';
 import type { PluginFactory, PluginMetadata } from '../sdk/index.js';
+import { AccessControl } from '../tokens/index.js';
 import { SourceArchives } from '../uploads/index.js';
 import type { Parts } from './parts.js';
 

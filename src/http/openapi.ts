@@ -35,7 +35,14 @@ function hostDocument(version: string): Json {
       { name: 'console', description: 'The operator console and its event stream' },
     ],
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN the server was started with (scope admin), or a scoped token (ph_…) holding the scope the route needs' } },
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'The ADMIN_TOKEN the server was started with (scope admin), or a scoped token (ph_…) holding the scope the route needs',
+        },
+      },
     },
   };
 }
