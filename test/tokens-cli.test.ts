@@ -51,12 +51,12 @@ describe('token commands and scoped tokens on the command line', () => {
 
   test('push with a publish:upt token uploads upt and is refused for another plugin; data commands are refused outside the scope', async () => {
     const upt = writePlugin(work.dir, 'upt', pluginSource({ name: 'upt' }));
-    const pushed = await cli(['push', upt, '--server', server.url, '--token', secret], env);
+    const pushed = await cli(['push', upt, '--server', server.adminUrl, '--token', secret], env);
     assert.equal(pushed.code, 0, pushed.stderr);
     assert.equal((await getJson(`${server.url}/upt`)).status, 200);
 
     const other = writePlugin(work.dir, 'other', pluginSource({ name: 'other' }));
-    const refused = await cli(['push', other, '--server', server.url, '--token', secret], env);
+    const refused = await cli(['push', other, '--server', server.adminUrl, '--token', secret], env);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /PH_ERR_FORBIDDEN_SCOPE: .*publish:other/);
     assert.equal((await getJson(`${server.url}/plugins/other`)).status, 404);
@@ -74,7 +74,7 @@ describe('token commands and scoped tokens on the command line', () => {
     const revoked = await cli(['token', 'revoke', id, '--token', ADMIN], env);
     assert.equal(revoked.code, 0, revoked.stderr);
     const upt = writePlugin(work.dir, 'upt', pluginSource({ name: 'upt', version: '2.0.0' }));
-    const refused = await cli(['push', upt, '--server', server.url, '--token', secret], env);
+    const refused = await cli(['push', upt, '--server', server.adminUrl, '--token', secret], env);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /PH_ERR_TOKEN_REVOKED/);
     assert.equal((await getJson(`${server.url}/upt`)).body.version, '1.0.0');

@@ -98,7 +98,7 @@ export async function buildPlanes(o: PlanesOptions): Promise<Planes> {
   const control = newApp(o, controlRoutes);
   const controlServes = installHttpHardening(control);
   installHttpHardening(data, controlServes);
-  const authenticate = tokenAuthentication(core.access);
+  const authenticate = tokenAuthentication(core.access, ['GET /events']);
   const reads = {
     repo: core.repo,
     manager: core.manager,

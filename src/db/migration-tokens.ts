@@ -1,4 +1,9 @@
-import type { Migration } from './migrations.js';
+/** A migration as `migrations.ts` declares it (written out here, so the two files do not import each other). */
+interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
 
 /**
  * Scoped API tokens and the audit trail. A token is stored as the SHA-256 of

@@ -19,9 +19,11 @@ export type Authenticate = (req: FastifyRequest, reply: FastifyReply) => Caller 
  * scoped token, checked by the same access control as every admin route,
  * against the scope `ROUTE_SCOPES` names for the route (a revoked token is
  * refused here as everywhere). Without a configured `ADMIN_TOKEN` it answers
- * 403 saying how to enable it.
+ * 403 saying how to enable it. `routes` names the routes (`METHOD /url`) that use it.
  */
-export function tokenAuthentication(access: AccessControl): Authenticate {
+export function tokenAuthentication(access: AccessControl, routes: readonly string[]): Authenticate {
+  // listed beside the admin API's routes, so the scope table is checked against these too
+  for (const r of routes) access.guarded.add(r);
   return async (req, reply) => {
     reply.header('www-authenticate', 'Bearer realm="plugin-host admin"');
     const principal = await access.authenticate(req.headers.authorization);
