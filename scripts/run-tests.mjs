@@ -4,8 +4,8 @@
 // Time limits, so that a hang fails with a name instead of stalling the run:
 // - TEST_TIMEOUT_MS (default 180 s): every test and hook that sets no `timeout` of its own
 //   (scripts/test-time-limit.mjs); the failure names the test, and the file goes on.
-// - TEST_FILE_TIMEOUT_MS (default 480 s): each test file as a whole (on Node 20 Node's `--test-timeout`, which it
-//   applies per file; on Node 22+ the file's own process, see scripts/test-time-limit.mjs); the failure names the
+// - TEST_FILE_TIMEOUT_MS (default 480 s): each test file as a whole (on Node 20 and 22 Node's `--test-timeout`, which it
+//   applies per file; on Node 24+ the file's own process, see scripts/test-time-limit.mjs); the failure names the
 //   file, whose process is ended.
 // Arguments are substrings of file names to run (all files when none). TEST_CONCURRENCY: files run at once (2).
 import { spawnSync } from 'node:child_process';
@@ -49,9 +49,9 @@ if (stale !== undefined) {
 }
 
 const limits = pathToFileURL(path.join(root, 'scripts', 'test-time-limit.mjs')).href;
-// Node 20 applies `--test-timeout` to each file as a whole; Node 22 and later to each test, with nothing bounding a
+// Node 20 and 22 apply `--test-timeout` to each file as a whole; Node 24 and later to each test, with nothing bounding a
 // file: there each file's process bounds itself (scripts/test-time-limit.mjs, TEST_FILE_LIMIT_IN_FILE).
-const limitPerFile = Number(process.versions.node.split('.')[0]) < 22;
+const limitPerFile = Number(process.versions.node.split('.')[0]) < 23;
 const r = spawnSync(
   process.execPath,
   [

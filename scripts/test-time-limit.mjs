@@ -34,7 +34,7 @@ if (Number.isInteger(limit) && limit > 0) {
   }).enable();
 }
 
-// The file limit where Node does not bound a file (Node 22 and later apply `--test-timeout` to each test): each
+// The file limit where Node does not bound a file (Node 24 and later apply `--test-timeout` to each test): each
 // test file's process ends itself past TEST_FILE_TIMEOUT_MS, naming its file; the runner reports the file as
 // failed, and its `exit` handlers (test/support/server-process.ts) kill the servers it started.
 const fileLimit = Number(process.env.TEST_FILE_TIMEOUT_MS);

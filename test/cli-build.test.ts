@@ -31,7 +31,7 @@ describe('CLI new and build', () => {
       ),
     );
     assert.equal(own.code, 0, own.out);
-    // the runner's summary: `# pass 1` from Node 20's TAP reporter, `ℹ pass 1` from Node 22+'s spec reporter
+    // the runner's summary: `# pass 1` from the TAP reporter of Node 20 and 22, `ℹ pass 1` from Node 24+'s spec reporter
     assert.match(own.out, /^(?:# |ℹ )pass 1$/m);
 
     const j = await cli(['build', dir, '--json']);
