@@ -12,6 +12,7 @@ import { START_BATCH_IDLE_MS, WorkerTypeChecker } from './worker-checker.js';
 export type { Artifact } from '../artifacts/index.js';
 export type { Checker, CheckItem } from './checker.js';
 export { InProcessChecker } from './in-process-checker.js';
+export { ProcessTypeChecker } from './process-checker.js';
 export type { TypeChecker } from './typecheck.js';
 export { WorkerTypeChecker } from './worker-checker.js';
 
