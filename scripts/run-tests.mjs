@@ -4,8 +4,9 @@
 // Time limits, so that a hang fails with a name instead of stalling the run:
 // - TEST_TIMEOUT_MS (default 180 s): every test and hook that sets no `timeout` of its own
 //   (scripts/test-time-limit.mjs); the failure names the test, and the file goes on.
-// - TEST_FILE_TIMEOUT_MS (default 480 s): each test file as a whole (Node's `--test-timeout`, which Node 20
-//   applies per file); the failure names the file, whose process is ended.
+// - TEST_FILE_TIMEOUT_MS (default 480 s): each test file as a whole (on Node 20 and 22 Node's `--test-timeout`, which it
+//   applies per file; on Node 24+ the file's own process, see scripts/test-time-limit.mjs); the failure names the
+//   file, whose process is ended.
 // Arguments are substrings of file names to run (all files when none). TEST_CONCURRENCY: files run at once (2).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -48,6 +49,9 @@ if (stale !== undefined) {
 }
 
 const limits = pathToFileURL(path.join(root, 'scripts', 'test-time-limit.mjs')).href;
+// Node 20 and 22 apply `--test-timeout` to each file as a whole; Node 24 and later to each test, with nothing bounding a
+// file: there each file's process bounds itself (scripts/test-time-limit.mjs, TEST_FILE_LIMIT_IN_FILE).
+const limitPerFile = Number(process.versions.node.split('.')[0]) < 23;
 const r = spawnSync(
   process.execPath,
   [
@@ -58,13 +62,19 @@ const r = spawnSync(
     '--test',
     '--test-force-exit',
     `--test-concurrency=${concurrency}`,
-    `--test-timeout=${fileTimeout}`,
+    `--test-timeout=${limitPerFile ? fileTimeout : testTimeout}`,
     ...files,
   ],
   {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, NODE_ENV: 'test', TEST_TIMEOUT_MS: testTimeout },
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      TEST_TIMEOUT_MS: testTimeout,
+      TEST_FILE_TIMEOUT_MS: fileTimeout,
+      TEST_FILE_LIMIT_IN_FILE: limitPerFile ? '0' : '1',
+    },
   },
 );
 process.exit(r.status ?? 1);

@@ -33,3 +33,15 @@ if (Number.isInteger(limit) && limit > 0) {
     },
   }).enable();
 }
+
+// The file limit where Node does not bound a file (Node 24 and later apply `--test-timeout` to each test): each
+// test file's process ends itself past TEST_FILE_TIMEOUT_MS, naming its file; the runner reports the file as
+// failed, and its `exit` handlers (test/support/server-process.ts) kill the servers it started.
+const fileLimit = Number(process.env.TEST_FILE_TIMEOUT_MS);
+const inTestFile = process.env.NODE_TEST_CONTEXT?.startsWith('child') === true;
+if (process.env.TEST_FILE_LIMIT_IN_FILE === '1' && inTestFile && Number.isInteger(fileLimit) && fileLimit > 0) {
+  setTimeout(() => {
+    process.stderr.write(`test file timed out after ${fileLimit}ms: ${process.argv[1]}\n`);
+    process.exit(1);
+  }, fileLimit).unref();
+}

@@ -4,11 +4,17 @@ import type * as esbuild from 'esbuild';
 import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader, hasEntry } from '../artifacts/index.js';
 import { ENTRY_FILES, findEntry, hashSource } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
-import type { Diagnostic, TypeChecker } from './typecheck.js';
+import type { Checker } from './checker.js';
+import { InProcessChecker } from './in-process-checker.js';
+import type { Diagnostic } from './typecheck.js';
 import { START_BATCH_IDLE_MS, WorkerTypeChecker } from './worker-checker.js';
 
 export type { Artifact } from '../artifacts/index.js';
+export type { Checker, CheckItem } from './checker.js';
+export { InProcessChecker } from './in-process-checker.js';
+export { ProcessTypeChecker } from './process-checker.js';
 export type { TypeChecker } from './typecheck.js';
+export { WorkerTypeChecker } from './worker-checker.js';
 
 /** Modules the host provides to every plugin at run time. */
 export const HOST_PROVIDED = ['fastify', 'plugin-host/sdk'] as const;
@@ -47,6 +53,11 @@ export interface CompilerOptions {
   checkTimeoutMs?: number;
   checkMemoryMb?: number;
   /**
+   * Where checks run, when given: it replaces `checkInWorker` and the limits above (the compiler closes it in
+   * `close`). The seam a checker in another process, or TypeScript 7's native one, plugs into.
+   */
+  checker?: Checker;
+  /**
    * Asked before an artifact already in `ARTIFACTS_DIR` is used instead of a
    * build: false makes the compiler rebuild it (the server checks the file
    * against the digest the artifact store recorded).
@@ -63,8 +74,8 @@ export interface CompilerOptions {
  * check and ends when idle: the serving thread never loads TypeScript.
  */
 export class Compiler implements PluginCompiler {
-  private inProcess: Promise<Pick<TypeChecker, 'checkMany'>> | undefined;
-  private readonly worker: WorkerTypeChecker | undefined;
+  /** Where checks run (see `Checker`); none when checks are off. */
+  private readonly checker: Checker | undefined;
   /**
    * Work started ahead by `prepare`, by source hash, consumed by `compile`: the type check of the batch
    * (undefined if the batch check failed: `compile` checks that plugin alone) and the plugin's bundle.
@@ -74,34 +85,21 @@ export class Compiler implements PluginCompiler {
 
   constructor(private readonly options: CompilerOptions) {
     this.files = new ArtifactFiles(options.artifactsDir);
-    if (options.typecheck && options.checkInWorker) {
-      this.worker = new WorkerTypeChecker({
+    if (!options.typecheck) this.checker = undefined;
+    else if (options.checker !== undefined) this.checker = options.checker;
+    else if (options.checkInWorker) {
+      this.checker = new WorkerTypeChecker({
         idleMs: options.checkerIdleMs,
         timeoutMs: options.checkTimeoutMs,
         memoryMb: options.checkMemoryMb,
       });
-    }
+    } else this.checker = new InProcessChecker();
   }
 
-  /** The in-process checker, created on first use: TypeScript is imported then, never before. */
-  private checker(): Promise<Pick<TypeChecker, 'checkMany'>> {
-    this.inProcess ??= import('./typecheck.js').then((m) => {
-      const checker = new m.TypeChecker();
-      return {
-        checkMany: (items) => {
-          const out = checker.checkMany(items);
-          m.saveTypeScriptCache(); // once: the code this first check compiled, for the next process
-          return out;
-        },
-      };
-    });
-    return this.inProcess;
-  }
-
-  /** Checks `items` in one program: in the worker when there is one (the server), else in process (the command line). */
+  /** Checks `items` in one program, wherever the checker runs them. */
   private async checkMany(items: ReadonlyArray<{ dir: string; entry: string }>, idleMs?: number): Promise<Map<string, Diagnostic[]>> {
-    if (this.worker !== undefined) return this.worker.checkMany(items, idleMs);
-    return (await this.checker()).checkMany(items);
+    if (this.checker === undefined) throw new Error('type checks are off');
+    return this.checker.checkMany(items, idleMs);
   }
 
   /**
@@ -112,18 +110,18 @@ export class Compiler implements PluginCompiler {
    * that compiles nothing never loads TypeScript.
    */
   warmUpIfFirstStart(): void {
-    if (this.worker === undefined || this.files.hasAny() || !hasEntry(this.options.pluginsDir)) return;
-    this.worker.checkMany([], START_BATCH_IDLE_MS).catch(() => undefined);
+    if (this.checker === undefined || this.files.hasAny() || !hasEntry(this.options.pluginsDir)) return;
+    this.checker.warmUp(START_BATCH_IDLE_MS);
   }
 
-  /** True while a type-check worker (and so a loaded TypeScript) exists. */
+  /** True while the checker holds a loaded TypeScript (its worker, its process, or this thread's). */
   get checkerRunning(): boolean {
-    return this.worker?.running === true;
+    return this.checker?.running === true;
   }
 
-  /** Stops the type-check worker, if any. */
+  /** Stops the checker, if any. */
   async close(): Promise<void> {
-    await this.worker?.close();
+    await this.checker?.close();
   }
 
   /**

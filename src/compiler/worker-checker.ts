@@ -1,239 +1,46 @@
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { HostError } from '../errors/index.js';
 import { workerModule } from '../worker-module.js';
-import type { Diagnostic } from './typecheck.js';
-import type { CheckRequest, CheckResponse } from './worker-protocol.js';
+import { type CheckerEndpoint, type EndpointEvents, QueuedChecker, type QueuedCheckerOptions } from './queued-checker.js';
+import type { CheckResponse } from './worker-protocol.js';
+
+export { DEFAULT_CHECK_MEMORY_MB, DEFAULT_CHECK_TIMEOUT_MS, START_BATCH_IDLE_MS } from './queued-checker.js';
 
 const ENTRY = workerModule(import.meta.url, 'typecheck-worker');
 
-/**
- * Checks a worker answers before it is replaced by a fresh one. The checker's
- * caches and V8's code for every program it built only grow; a worker's
- * memory is returned whole when it exits. The next check after a recycle pays
- * the cold start (about a second, on the worker's thread, never the serving one).
- */
-const RECYCLE_AFTER = 200;
-/** Default time a worker may sit idle before it is ended (its TypeScript program and caches go with it). */
-const DEFAULT_IDLE_MS = 5 * 60_000;
-/**
- * Idle time after the start-up batch (every plugin not built yet, in one
- * program): its program and TypeScript itself would otherwise double the
- * idle memory of a node for five minutes after every cold start.
- */
-export const START_BATCH_IDLE_MS = 30_000;
-/** Default time one check (or batch) may run, the start of a fresh worker included. */
-export const DEFAULT_CHECK_TIMEOUT_MS = 60_000;
-/** Default heap cap of the worker (old generation): a start-up batch of a few hundred plugins stays well below it. */
-export const DEFAULT_CHECK_MEMORY_MB = 2048;
-
-export interface WorkerTypeCheckerOptions {
-  /** A worker idle this long is ended (default five minutes). */
-  idleMs?: number | undefined;
-  /**
-   * A check not answered this long after it started (a fresh worker's start included) is given up: the
-   * worker is ended, the check fails with `PH_ERR_COMPILE_LIMIT`, and the checks queued behind it go to
-   * a fresh worker. Type-level code can keep TypeScript busy for minutes; the node's other compiles must
-   * not wait behind it.
-   */
-  timeoutMs?: number | undefined;
-  /** Heap cap of the worker; the check that exhausts it fails with `PH_ERR_COMPILE_LIMIT` (the host lives on). */
-  memoryMb?: number | undefined;
+export interface WorkerTypeCheckerOptions extends QueuedCheckerOptions {
   /** The worker's module (tests give one of their own). */
   entry?: URL | undefined;
 }
 
-type Pending = {
-  items: CheckRequest['items'];
-  resolve: (r: Map<string, Diagnostic[]>) => void;
-  reject: (e: Error) => void;
-  /** Times the worker checking it was lost. */
-  lost: number;
-  /** The idle time that ends the worker if this is the last check answered (default: the checker's). */
-  idleMs: number | undefined;
-};
-
-/** The check a worker is running (the oldest it owes: it answers in order) and its deadline. */
-type Running = { id: number; timer: NodeJS.Timeout };
+/** A worker thread running the checker, its heap capped by `resourceLimits`. */
+function startWorker(entry: URL, events: EndpointEvents, memoryMb: number): CheckerEndpoint {
+  const w = new Worker(entry, { execArgv: [], stdout: false, stderr: false, resourceLimits: { maxOldGenerationSizeMb: memoryMb } });
+  w.on('message', (res: CheckResponse) => events.message(res));
+  w.on('error', (err) => {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') events.exhausted();
+    else events.lost(err);
+  });
+  w.on('exit', (code) => events.lost(new Error(`type-check worker exited with code ${code}`)));
+  return {
+    post: (req) => w.postMessage(req),
+    ref: () => w.ref(),
+    unref: () => w.unref(),
+    async end() {
+      w.removeAllListeners('exit');
+      w.removeAllListeners('error');
+      await w.terminate();
+    },
+  };
+}
 
 /**
- * Type checks in a worker thread, one at a time in order. The worker starts on
- * the first check (a node that compiles nothing never loads TypeScript), ends
- * after `idleMs` without a check, and is recycled every `RECYCLE_AFTER` checks.
- * A check that outruns `timeoutMs` or exhausts the worker's heap fails with
- * `PH_ERR_COMPILE_LIMIT`, and those queued behind it go to a fresh worker. A
- * check whose worker died otherwise is sent once more to a fresh worker; a
- * second loss fails it with a coded error. Nothing is ever checked in the
- * serving thread.
+ * Type checks in a worker thread (see `QueuedChecker` for the queue, the limits and the recycling): the
+ * server's checker. The serving thread never loads TypeScript; the worker shares the process's cores and
+ * priority.
  */
-export class WorkerTypeChecker {
-  private worker: Worker | undefined;
-  private nextId = 1;
-  private answered = 0;
-  private readonly pending = new Map<number, Pending>();
-  private idleTimer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private current: Running | undefined;
-  private readonly idleMs: number;
-  private readonly timeoutMs: number;
-  private readonly memoryMb: number;
-  private readonly entry: URL;
-
+export class WorkerTypeChecker extends QueuedChecker {
   constructor(o: WorkerTypeCheckerOptions = {}) {
-    this.idleMs = o.idleMs ?? DEFAULT_IDLE_MS;
-    this.timeoutMs = o.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
-    this.memoryMb = o.memoryMb ?? DEFAULT_CHECK_MEMORY_MB;
-    this.entry = o.entry ?? ENTRY;
-  }
-
-  /** True while a worker (and so a loaded TypeScript) exists. */
-  get running(): boolean {
-    return this.worker !== undefined;
-  }
-
-  private spawn(): Worker {
-    const w = new Worker(this.entry, {
-      execArgv: [],
-      stdout: false,
-      stderr: false,
-      resourceLimits: { maxOldGenerationSizeMb: this.memoryMb },
-    });
-    w.unref();
-    w.on('message', (res: CheckResponse) => this.settle(w, res));
-    w.on('error', (err) => {
-      // the heap cap: the check it was running is the one that exhausted it
-      if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY')
-        this.giveUp(w, `exhausted the checker's ${this.memoryMb} MB heap`);
-      else this.lost(w, err);
-    });
-    w.on('exit', (code) => this.lost(w, new Error(`type-check worker exited with code ${code}`)));
-    this.answered = 0;
-    return w;
-  }
-
-  /**
-   * Checks `items` in one program. `idleMs` overrides the idle time after this
-   * check, when it is the last one answered: the start-up batch uses a short
-   * one, as a start does not announce more checks the way an edit does.
-   */
-  checkMany(items: ReadonlyArray<{ dir: string; entry: string }>, idleMs?: number): Promise<Map<string, Diagnostic[]>> {
-    if (this.closed) return Promise.reject(new Error('type checker closed'));
-    return new Promise((resolve, reject) => {
-      this.send({ items: items.map((i) => ({ dir: i.dir, entry: i.entry })), resolve, reject, lost: 0, idleMs });
-    });
-  }
-
-  private send(p: Pending): void {
-    clearTimeout(this.idleTimer);
-    this.worker ??= this.spawn();
-    const w = this.worker;
-    const id = this.nextId++;
-    this.pending.set(id, p);
-    w.ref(); // keep the process alive while a check is owed
-    w.postMessage({ id, items: p.items } satisfies CheckRequest);
-    if (this.current === undefined) this.startClock(w, id);
-  }
-
-  /** The worker starts on check `id` now (it answers in order): its deadline runs from here. */
-  private startClock(w: Worker, id: number): void {
-    const timer = setTimeout(() => this.giveUp(w, `did not finish within ${this.timeoutMs} ms`), this.timeoutMs);
-    timer.unref(); // the worker, ref'd while a check is owed, keeps the process alive
-    this.current = { id, timer };
-  }
-
-  private stopClock(): void {
-    if (this.current !== undefined) clearTimeout(this.current.timer);
-    this.current = undefined;
-  }
-
-  /**
-   * The running check went past a limit: it fails with `PH_ERR_COMPILE_LIMIT`, the worker is ended (its
-   * TypeScript may be stuck in a loop), and the checks queued behind it go to a fresh worker, not
-   * counted as lost: they never ran.
-   */
-  private giveUp(w: Worker, what: string): void {
-    if (this.worker !== w || this.current === undefined) return;
-    const id = this.current.id;
-    this.stopClock();
-    const p = this.pending.get(id);
-    this.pending.delete(id);
-    this.end(w);
-    const queued = [...this.pending.values()];
-    this.pending.clear();
-    for (const q of queued) this.send(q);
-    if (p === undefined) return;
-    const names = p.items.map((i) => path.basename(i.dir)).join(', ') || '(warm-up)';
-    p.reject(
-      new HostError(
-        'PH_ERR_COMPILE_LIMIT',
-        `the type check of ${names} ${what} (TYPECHECK_TIMEOUT_MS, TYPECHECK_MEMORY_MB); the checker was restarted`,
-      ),
-    );
-  }
-
-  private settle(w: Worker, res: CheckResponse): void {
-    const p = this.pending.get(res.id);
-    if (p === undefined) return;
-    this.pending.delete(res.id);
-    this.answered++;
-    if (this.current?.id === res.id) {
-      this.stopClock();
-      const next = this.pending.keys().next();
-      if (!next.done) this.startClock(w, next.value);
-    }
-    if (this.pending.size === 0) {
-      w.unref();
-      if (this.answered >= RECYCLE_AFTER && this.worker === w) this.end(w);
-      else this.scheduleIdleEnd(w, Math.min(p.idleMs ?? this.idleMs, this.idleMs));
-    }
-    if (res.ok) p.resolve(new Map(res.results));
-    else p.reject(new Error(`type check failed in the worker: ${res.error}`));
-  }
-
-  private scheduleIdleEnd(w: Worker, idleMs: number): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (this.worker === w && this.pending.size === 0) this.end(w);
-    }, idleMs);
-    this.idleTimer.unref();
-  }
-
-  private end(w: Worker): void {
-    if (this.worker === w) {
-      this.worker = undefined;
-      this.stopClock();
-    }
-    w.removeAllListeners('exit');
-    w.removeAllListeners('error');
-    void w.terminate();
-  }
-
-  /** A worker died: send what it owed to a fresh one, once; a check lost twice fails. */
-  private lost(w: Worker, err: unknown): void {
-    if (this.worker !== w) return;
-    this.worker = undefined;
-    this.stopClock();
-    const owed = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of owed) {
-      if (this.closed || p.lost >= 1) {
-        p.reject(
-          new HostError('PH_ERR_INTERNAL', `the type-check worker ended twice while checking: ${(err as Error).message ?? String(err)}`),
-        );
-        continue;
-      }
-      this.send({ ...p, lost: p.lost + 1 });
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.idleTimer);
-    this.stopClock();
-    const w = this.worker;
-    this.worker = undefined;
-    for (const p of this.pending.values()) p.reject(new Error('type checker closed'));
-    this.pending.clear();
-    if (w !== undefined) await w.terminate();
+    const entry = o.entry ?? ENTRY;
+    super((events, memoryMb) => startWorker(entry, events, memoryMb), o);
   }
 }
