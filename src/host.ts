@@ -7,7 +7,8 @@ import { PluginAdmin, removeServerInfo, writeServerInfo } from './admin/index.js
 import { ArtifactStore } from './artifacts/index.js';
 import { Compiler } from './compiler/index.js';
 import { type HostConfig, PROJECT_ROOT, scrubSecrets } from './config/index.js';
-import type { SecretEnvironment } from './config/plugins/index.js';
+import { reduceEnvironment } from './config/plugin-env.js';
+import { type SecretEnvironment, withSecretsDir } from './config/plugins/index.js';
 import { ClusterWatch, ConsoleFeed, consoleRoutes, ErrorHistory } from './console/index.js';
 import { type Database, openDatabase, PluginRepository, ReleaseRepository } from './db/index.js';
 import { describeError } from './errors/index.js';
@@ -128,9 +129,12 @@ export class Host {
     const c = this.config;
     // Plugin secret references resolve from the environment the process was given, not from what plugin
     // code may later write into process.env; the host's own secrets in it are refused by name.
-    const environment: SecretEnvironment = Object.freeze(this.options.environment ?? { ...process.env });
+    const environment = withSecretsDir(Object.freeze(this.options.environment ?? { ...process.env }), c.secretsDir);
     // The secrets are in `config` now: nothing of them stays where plugin code could read it.
     scrubSecrets(process.env);
+    // Nor does anything else off the allow-list: a variable one plugin's `$env` names is that plugin's alone.
+    const removed = reduceEnvironment(process.env, c.pluginEnvAllow).length;
+    if (removed > 0) this.log.info(`${removed} environment variable(s) not on PLUGIN_ENV_ALLOW removed from process.env`);
     this.compiler = new Compiler({
       artifactsDir: c.artifactsDir,
       pluginsDir: c.pluginsDir,

@@ -7,13 +7,14 @@ export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'proxy-au
 
 /**
  * Where a headers object is found in a line: a request or response logged
- * whole (`{req}`, `{res}`), headers logged on their own, or one level below
- * (`{request: {headers}}`). pino's redaction rewrites only these paths, at
- * no cost to a line that holds none of them.
+ * whole (`{req}`, `{res}`, `{request}`, `{reply}`), or headers logged on
+ * their own. No wildcard first key: pino would then run every value of every
+ * line through the redaction; with named keys, a line holding none of them
+ * pays nothing.
  */
 const REDACTED_PATHS = CREDENTIAL_HEADERS.flatMap((h) => {
   const key = `["${h}"]`;
-  return [`headers${key}`, `req.headers${key}`, `res.headers${key}`, `*.headers${key}`];
+  return ['headers', 'req.headers', 'res.headers', 'request.headers', 'reply.headers'].map((p) => `${p}${key}`);
 });
 
 interface RequestLike {

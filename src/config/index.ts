@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors/index.js';
 import { ISOLATION_MODES, type IsolationMode } from '../model/index.js';
+import { DEFAULT_PLUGIN_ENV_ALLOW, envAllowed, parseEnvAllowList } from './plugin-env.js';
 
 /** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -85,6 +86,10 @@ export interface HostConfig {
   uploadMaxEntries: number;
   /** Uploaded archives: largest unpacked size (the tar stream), in bytes; bounds a gzip bomb. */
   uploadMaxUnpackedBytes: number;
+  /** Variables left in `process.env` once the host has read its environment (names, or prefixes ending in `*`). */
+  pluginEnvAllow: string[];
+  /** The only directory (symbolic links resolved) a `{"$file": ...}` secret reference may read from. */
+  secretsDir: string;
 }
 
 /** Flags a CLI passes; each wins over its environment variable. */
@@ -184,6 +189,26 @@ function releases(pick: (key: keyof HostConfig, envName: string) => string | und
     rollout5xxPercent: parseInteger('ROLLOUT_5XX_PERCENT', pick('rollout5xxPercent', 'ROLLOUT_5XX_PERCENT') ?? '5', 0, 100),
     rolloutMinRequests: parseInteger('ROLLOUT_MIN_REQUESTS', pick('rolloutMinRequests', 'ROLLOUT_MIN_REQUESTS') ?? '20', 1, 1_000_000),
   };
+}
+
+/** What plugin code may read of the process's environment and of the file system through secret references. */
+function pluginSecrets(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
+  pluginEnvAllow: string[];
+  secretsDir: string;
+} {
+  const allowText = pick('pluginEnvAllow', 'PLUGIN_ENV_ALLOW');
+  let pluginEnvAllow = [...DEFAULT_PLUGIN_ENV_ALLOW];
+  if (allowText !== undefined) {
+    const { allow, invalid: bad } = parseEnvAllowList(allowText);
+    if (bad.length > 0)
+      invalid('PLUGIN_ENV_ALLOW', `expected variable names or prefixes ending in *, got ${bad.map((b) => `"${b}"`).join(', ')}`);
+    pluginEnvAllow = allow;
+  }
+  const allowedSecret = pluginEnvAllow.find((a) => SECRET_SETTINGS.some((n) => envAllowed(n, [a]) || envAllowed(`${n}_FILE`, [a])));
+  if (allowedSecret !== undefined) invalid('PLUGIN_ENV_ALLOW', `"${allowedSecret}" would leave a secret of the host to plugins`);
+  const dir = pick('secretsDir', 'SECRETS_DIR') ?? '/run/secrets';
+  if (!path.isAbsolute(dir)) invalid('SECRETS_DIR', `expected an absolute path, got "${dir}"`);
+  return { pluginEnvAllow, secretsDir: path.normalize(dir) };
 }
 
 /** Request and header deadlines: a client that sends slowly never holds a connection for long. */
@@ -306,5 +331,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     typecheckMemoryMb: parseInteger('TYPECHECK_MEMORY_MB', pick('typecheckMemoryMb', 'TYPECHECK_MEMORY_MB') ?? '2048', 64, 65_536),
     discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
     ...releases(pick),
+    ...pluginSecrets(pick),
   };
 }

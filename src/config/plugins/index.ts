@@ -9,9 +9,11 @@ export { noteSecrets, redact, redactJson, redactLogLine } from './redact.js';
 export {
   assertNoProblems,
   type ConfigProblem,
+  DEFAULT_SECRETS_DIR,
   findReferences,
   isReference,
   resolveReferences,
   type SecretEnvironment,
+  withSecretsDir,
 } from './references.js';
 export { type ConfigSchema, checkStoredConfig, finalizeConfig, schemaProblem } from './schema.js';
