@@ -92,8 +92,6 @@ export class Host {
   private firstRoundAsked = false;
   private closing: Promise<void> | undefined;
   private readonly startAbort = new AbortController();
-  /** Faults no plugin explains (see `noteHostFault`): the node reports not ready while any is recorded. */
-  private readonly hostFaults: string[] = [];
   /** URL patterns of every route the host registers on its own Fastify instance. */
   private readonly hostRoutes: DescribedRoute[] = [];
   /** The host routes' validators and serializers, compiled on first use (tests compile them all). */
@@ -383,16 +381,15 @@ export class Host {
   }
 
   /**
-   * An uncaught exception or unhandled rejection that no plugin's code explains:
-   * the host's own state is unknown, so the node reports not ready (for good)
-   * and an orchestrator should restart it.
+   * An uncaught exception or unhandled rejection that no plugin's scope
+   * explains: already logged at fatal and counted in the metrics. It does not
+   * make the node unready: a plugin could otherwise raise one where the host
+   * cannot see whose it is and take every node's readiness for good.
    */
-  noteHostFault(reason: string): void {
-    if (this.hostFaults.length < 10) this.hostFaults.push(reason);
-  }
+  noteHostFault(_reason: string): void {}
 
   async notReadyReasons(): Promise<string[]> {
-    const reasons: string[] = this.hostFaults.map((f) => `host fault (${f}); restart this node`);
+    const reasons: string[] = [];
     if (!this.initialLoadDone) reasons.push('initial load not done');
     if (!(this.follower?.connected ?? false)) reasons.push('change listener not connected');
     try {

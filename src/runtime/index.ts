@@ -2,7 +2,7 @@
  * How plugin code runs. The manager is handed a `PluginRuntime` and sees only
  * `LoadedVersion`s; `InlineRuntime` evaluates versions in the serving thread.
  */
-export { attributeError, type FaultLog, installProcessFaultHandlers } from './attribution.js';
+export { attributeFault, type FaultLog, installProcessFaultHandlers, processFaultCounts } from './attribution.js';
 export { callHook, type HookName } from './hooks.js';
 export { InflightVersion } from './inflight.js';
 export { InlineRuntime, LoadedPlugin, loadPlugin, trialLoad } from './inline/index.js';

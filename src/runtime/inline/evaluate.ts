@@ -87,6 +87,11 @@ export class PluginTimers {
       this.immediates.delete(t);
       clearImmediate(t);
     },
+    // Node raises a throw from a microtask after leaving the scope it ran in: caught here, it stays the plugin's
+    queueMicrotask: (fn: () => unknown) => {
+      if (this.disposed) return;
+      queueMicrotask(this.guard(fn));
+    },
   };
 
   dispose(): void {
@@ -100,7 +105,15 @@ export class PluginTimers {
   }
 }
 
-const TIMER_NAMES = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] as const;
+const TIMER_NAMES = [
+  'setTimeout',
+  'clearTimeout',
+  'setInterval',
+  'clearInterval',
+  'setImmediate',
+  'clearImmediate',
+  'queueMicrotask',
+] as const;
 
 /**
  * Evaluates a CommonJS bundle in a fresh function scope. Unlike ESM `import()`

@@ -2,9 +2,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { deepFreeze, type JsonObject } from '../../config/plugins/index.js';
 import { describeError, HostError, PROBLEM_CONTENT_TYPE, pluginProblem } from '../../errors/index.js';
 import type { PluginContext, PluginFactory, PluginInterface, PluginMetadata } from '../../sdk/index.js';
-import { notePluginCode } from '../attribution.js';
 import { callHook } from '../hooks.js';
 import { validateMetadata } from '../metadata.js';
+import { inPluginScope } from '../plugin-scope.js';
 import type { LoadRequest, RegisteredRoute } from '../types.js';
 import { evaluateBundle, PluginTimers } from './evaluate.js';
 import { LoadedPlugin } from './loaded-plugin.js';
@@ -28,7 +28,6 @@ function assertInstance(name: string, inst: unknown): asserts inst is PluginInte
 /** Evaluates the code and returns the factory. */
 function factoryOf(req: LoadRequest, timers: PluginTimers): PluginFactory {
   if (req.code.kind === 'static') return req.code.factory;
-  notePluginCode(req.code.filename, req.name);
   const exports = evaluateBundle(req.name, req.code.bundle, req.code.filename, timers);
   const factory = exports.newPlugin ?? (exports.default as Record<string, unknown> | undefined)?.newPlugin;
   if (typeof factory !== 'function') {
@@ -39,6 +38,10 @@ function factoryOf(req: LoadRequest, timers: PluginTimers): PluginFactory {
 
 /** Evaluate + factory + metadata, without running any lifecycle hook: the check made before registering. */
 export function trialLoad(req: LoadRequest): PluginMetadata {
+  return inPluginScope(req.name, trialLoadInScope, req);
+}
+
+function trialLoadInScope(req: LoadRequest): PluginMetadata {
   const timers = new PluginTimers(() => {});
   try {
     const factory = factoryOf(req, timers);
@@ -100,7 +103,12 @@ function pluginErrorHandler(name: string) {
  * cleans up what was started and throws a coded `HostError`; nothing of a
  * failed load stays reachable.
  */
-export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
+export function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
+  // everything plugin code starts while loading (its timers, promises, sockets) carries the plugin's scope
+  return inPluginScope(req.name, loadInScope, req);
+}
+
+async function loadInScope(req: LoadRequest): Promise<LoadedPlugin> {
   // what plugin code logs through: its lines cannot set the keys the host owns (`plugin`, `reqId`...)
   const { log, rawChild } = guardedPluginLogger(req.log);
   const abort = new AbortController();
