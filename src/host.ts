@@ -237,6 +237,7 @@ export class Host {
     await this.app.ready();
     // Every route of the host is registered now: from here on its paths are the host's, before any plugin loads.
     this.dispatcher.setHostPaths(HostPaths.fromRoutes(this.hostRoutes.map((r) => r.url)));
+    this.dispatcher.allowRouteOverlap(c.routeOverlapAllow);
 
     await this.repo.registerNode(c.nodeId, '', process.pid);
     await this.admin.registerStatic();

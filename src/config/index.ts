@@ -90,6 +90,8 @@ export interface HostConfig {
   pluginEnvAllow: string[];
   /** The only directory (symbolic links resolved) a `{"$file": ...}` secret reference may read from. */
   secretsDir: string;
+  /** Plugins whose routes may overlap other plugins' routes (`*`: every plugin); by default none. */
+  routeOverlapAllow: string[];
 }
 
 /** Flags a CLI passes; each wins over its environment variable. */
@@ -191,10 +193,14 @@ function releases(pick: (key: keyof HostConfig, envName: string) => string | und
   };
 }
 
-/** What plugin code may read of the process's environment and of the file system through secret references. */
-function pluginSecrets(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
+/**
+ * What plugin code may read of the process's environment and of the file system through secret references,
+ * and which plugins may take URLs another plugin's routes answer.
+ */
+function pluginBoundaries(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
   pluginEnvAllow: string[];
   secretsDir: string;
+  routeOverlapAllow: string[];
 } {
   const allowText = pick('pluginEnvAllow', 'PLUGIN_ENV_ALLOW');
   let pluginEnvAllow = [...DEFAULT_PLUGIN_ENV_ALLOW];
@@ -208,7 +214,8 @@ function pluginSecrets(pick: (key: keyof HostConfig, envName: string) => string 
   if (allowedSecret !== undefined) invalid('PLUGIN_ENV_ALLOW', `"${allowedSecret}" would leave a secret of the host to plugins`);
   const dir = pick('secretsDir', 'SECRETS_DIR') ?? '/run/secrets';
   if (!path.isAbsolute(dir)) invalid('SECRETS_DIR', `expected an absolute path, got "${dir}"`);
-  return { pluginEnvAllow, secretsDir: path.normalize(dir) };
+  const routeOverlapAllow = (pick('routeOverlapAllow', 'ROUTE_OVERLAP_ALLOW') ?? '').split(/[\s,]+/).filter((n) => n !== '');
+  return { pluginEnvAllow, secretsDir: path.normalize(dir), routeOverlapAllow };
 }
 
 /** Request and header deadlines: a client that sends slowly never holds a connection for long. */
@@ -331,6 +338,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     typecheckMemoryMb: parseInteger('TYPECHECK_MEMORY_MB', pick('typecheckMemoryMb', 'TYPECHECK_MEMORY_MB') ?? '2048', 64, 65_536),
     discover: (pick('discover', 'DISCOVER') ?? '1') !== '0',
     ...releases(pick),
-    ...pluginSecrets(pick),
+    ...pluginBoundaries(pick),
   };
 }

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   PH_ERR_HOOK_TIMEOUT: { status: 422, title: 'Plugin lifecycle hook timed out' },
   PH_ERR_ROUTE_CONFLICT: { status: 409, title: 'Route conflict' },
   PH_ERR_ROUTE_RESERVED: { status: 409, title: 'Route shadows a core route' },
+  PH_ERR_ROUTE_OVERLAP: { status: 409, title: "Route overlaps another plugin's route" },
   PH_ERR_ILLEGAL_TRANSITION: { status: 500, title: 'Illegal plugin state transition' },
   PH_ERR_DESIRED_STATE_INVALID: { status: 422, title: 'Desired state in the database is invalid' },
   PH_ERR_ADMIN_DISABLED: { status: 403, title: 'Admin API disabled' },
