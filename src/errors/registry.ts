@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   PH_ERR_COMPILE_TYPE: { status: 422, title: 'Plugin does not type-check' },
   PH_ERR_COMPILE_RESOLVE: { status: 422, title: 'Plugin imports a module that cannot be resolved' },
   PH_ERR_COMPILE_LIMIT: { status: 422, title: 'Plugin type check exceeded its time or memory limit' },
+  PH_ERR_COMPILE_OUTSIDE: { status: 422, title: "Plugin source reaches outside the plugin's directory" },
   PH_ERR_ARTIFACT_MISSING: { status: 422, title: 'Plugin artifact not found' },
   PH_ERR_ARTIFACT_INCOMPATIBLE: { status: 422, title: 'Plugin artifact built by an incompatible host' },
   PH_ERR_ARTIFACT_INTEGRITY: { status: 422, title: 'Plugin artifact failed its integrity check' },
