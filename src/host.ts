@@ -36,7 +36,7 @@ import { createLogger } from './logger.js';
 import { PluginManager, type RecordedMetadata } from './manager/index.js';
 import { CanaryWatch, Releases, RolloutDecisions } from './releases/index.js';
 import { Dispatcher, HostPaths } from './routing/index.js';
-import { type Runtimes, runtimesFor, WorkerRuntime } from './runtime/index.js';
+import { type Runtimes, runtimesFor, usePluginScopes, WorkerRuntime } from './runtime/index.js';
 import type { PluginFactory, PluginMetadata } from './sdk/index.js';
 import { SourceArchives } from './uploads/index.js';
 import { PluginWatcher } from './watch/index.js';
@@ -132,6 +132,7 @@ export class Host {
     scrubSecrets(process.env);
     // Nor does anything else off the allow-list: a variable one plugin's `$env` names is that plugin's alone.
     const removed = reduceEnvironment(process.env, c.pluginEnvAllow).length;
+    usePluginScopes(c.pluginFaultScope);
     if (removed > 0) this.log.info(`${removed} environment variable(s) not on PLUGIN_ENV_ALLOW removed from process.env`);
     this.compiler = new Compiler({
       artifactsDir: c.artifactsDir,

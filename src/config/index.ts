@@ -92,6 +92,8 @@ export interface HostConfig {
   secretsDir: string;
   /** Plugins whose routes may overlap other plugins' routes (`*`: every plugin); by default none. */
   routeOverlapAllow: string[];
+  /** Inline plugin code runs in its plugin's async scope, so escaped faults are attributed (costs CPU on Node 20). */
+  pluginFaultScope: boolean;
 }
 
 /** Flags a CLI passes; each wins over its environment variable. */
@@ -201,6 +203,7 @@ function pluginBoundaries(pick: (key: keyof HostConfig, envName: string) => stri
   pluginEnvAllow: string[];
   secretsDir: string;
   routeOverlapAllow: string[];
+  pluginFaultScope: boolean;
 } {
   const allowText = pick('pluginEnvAllow', 'PLUGIN_ENV_ALLOW');
   let pluginEnvAllow = [...DEFAULT_PLUGIN_ENV_ALLOW];
@@ -215,7 +218,8 @@ function pluginBoundaries(pick: (key: keyof HostConfig, envName: string) => stri
   const dir = pick('secretsDir', 'SECRETS_DIR') ?? '/run/secrets';
   if (!path.isAbsolute(dir)) invalid('SECRETS_DIR', `expected an absolute path, got "${dir}"`);
   const routeOverlapAllow = (pick('routeOverlapAllow', 'ROUTE_OVERLAP_ALLOW') ?? '').split(/[\s,]+/).filter((n) => n !== '');
-  return { pluginEnvAllow, secretsDir: path.normalize(dir), routeOverlapAllow };
+  const pluginFaultScope = (pick('pluginFaultScope', 'PLUGIN_FAULT_SCOPE') ?? '1') !== '0';
+  return { pluginEnvAllow, secretsDir: path.normalize(dir), routeOverlapAllow, pluginFaultScope };
 }
 
 /** Request and header deadlines: a client that sends slowly never holds a connection for long. */

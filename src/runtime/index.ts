@@ -7,6 +7,7 @@ export { callHook, type HookName } from './hooks.js';
 export { InflightVersion } from './inflight.js';
 export { InlineRuntime, LoadedPlugin, loadPlugin, trialLoad } from './inline/index.js';
 export { validateMetadata } from './metadata.js';
+export { usePluginScopes } from './plugin-scope.js';
 export { Runtimes, runtimesFor } from './runtimes.js';
 export type { LoadedVersion, LoadRequest, PluginCode, PluginRuntime, RegisteredRoute, RequestHandler } from './types.js';
 export { LATENCY_BUCKETS_MS, type WorkerLimits, WorkerRuntime, WorkerVersion } from './worker/index.js';

@@ -19,9 +19,22 @@ const scope = new AsyncLocalStorage<string>();
  */
 const resourceStore = (scope as unknown as { kResourceStore?: unknown }).kResourceStore;
 
+/**
+ * Whether scopes are entered (`PLUGIN_FAULT_SCOPE`). On Node 20 the first
+ * scope entered turns on a hook for every promise the process creates, which
+ * costs a plugin request about half again its CPU time (bench/cpu-per-request);
+ * off, nothing is attributed and every escaped fault is logged as the host's.
+ */
+let enabled = true;
+
+/** Turns scopes on or off for the process (set once at start, before any plugin loads). */
+export function usePluginScopes(on: boolean): void {
+  enabled = on;
+}
+
 /** Calls `fn(...args)` in `plugin`'s scope. */
 export function inPluginScope<A extends unknown[], R>(plugin: string, fn: (...args: A) => R, ...args: A): R {
-  return scope.run(plugin, fn, ...args);
+  return enabled ? scope.run(plugin, fn, ...args) : fn(...args);
 }
 
 /** The plugin whose scope the current code runs in, if any. */
