@@ -12,11 +12,14 @@ import { createLogger } from '../src/logger.js';
 import type { PluginFactory } from '../src/sdk/index.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
-// PLAIN_LOGGER=off: the app as most are written (`logger: false`); otherwise pino at the host's level, as the host has
+// PLAIN_LOGGER=off: the app as most are written (`logger: false`); PLAIN_LOGGER=fastify: `logger: true`, Fastify's
+// default (pino at info, a line per request received and completed); otherwise pino at the host's level, as the host has
 const app =
   process.env.PLAIN_LOGGER === 'off'
     ? Fastify({ logger: false })
-    : Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
+    : process.env.PLAIN_LOGGER === 'fastify'
+      ? Fastify({ logger: true })
+      : Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
 const dirs = (process.env.PLAIN_PLUGINS ?? '').split(path.delimiter).filter((d) => d !== '');
 // PLAIN_MODULES: each plugin compiled to JavaScript (same order as PLAIN_PLUGINS), so no TypeScript loader is needed
 const modules = (process.env.PLAIN_MODULES ?? '').split(path.delimiter).filter((d) => d !== '');

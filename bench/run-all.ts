@@ -13,6 +13,7 @@ import { fmt, machine, now, ROOT, type Row, table } from './lib/util.js';
 const BENCHMARKS = [
   'compile',
   'cpu-per-request',
+  'request-logging',
   'request-overhead',
   'reload-latency',
   'reload-under-load',

@@ -7,7 +7,8 @@ import { changeFollower } from './assembly/follower.js';
 import { Parts } from './assembly/parts.js';
 import { buildPlanes, closePlanes, listenPlanes, type Planes, urlOf } from './assembly/planes.js';
 import { type DerivedSettings, deriveSettings, type HostConfig, JANITOR_INTERVAL_MS, PROJECT_ROOT, scrubSecrets } from './config/index.js';
-import type { SecretEnvironment } from './config/plugins/index.js';
+import { reduceEnvironment } from './config/plugin-env.js';
+import { type SecretEnvironment, withSecretsDir } from './config/plugins/index.js';
 import { ClusterWatch } from './console/index.js';
 import { describeError } from './errors/index.js';
 import type { ChangeFollower } from './events/index.js';
@@ -15,7 +16,7 @@ import { LazySchemaCompilers } from './http/index.js';
 import { Janitor } from './janitor/index.js';
 import { createLogger } from './logger.js';
 import { Dispatcher } from './routing/index.js';
-import type { Runtimes } from './runtime/index.js';
+import { type Runtimes, usePluginScopes } from './runtime/index.js';
 import type { PluginFactory } from './sdk/index.js';
 import { PluginWatcher } from './watch/index.js';
 
@@ -58,8 +59,6 @@ export class Host {
   private readonly parts: Parts;
   private closing: Promise<void> | undefined;
   private readonly startAbort = new AbortController();
-  /** Faults no plugin explains (see `noteHostFault`): the node reports not ready while any is recorded. */
-  private readonly hostFaults: string[] = [];
 
   constructor(
     readonly config: HostConfig,
@@ -123,9 +122,13 @@ export class Host {
     const parts = this.parts;
     // Plugin secret references resolve from the environment the process was given, not from what plugin
     // code may later write into process.env; the host's own secrets in it are refused by name.
-    const environment: SecretEnvironment = Object.freeze(this.options.environment ?? { ...process.env });
+    const environment = withSecretsDir(Object.freeze(this.options.environment ?? { ...process.env }), c.secretsDir);
     // The secrets are in `config` now: nothing of them stays where plugin code could read it.
     scrubSecrets(process.env);
+    // Nor does anything else off the allow-list: a variable one plugin's `$env` names is that plugin's alone.
+    const removed = reduceEnvironment(process.env, c.pluginEnvAllow).length;
+    usePluginScopes(c.pluginFaultScope);
+    if (removed > 0) this.log.info(`${removed} environment variable(s) not on PLUGIN_ENV_ALLOW removed from process.env`);
     const core = await startCore(parts, {
       config: c,
       derived: this.derived,
@@ -197,16 +200,15 @@ export class Host {
   }
 
   /**
-   * An uncaught exception or unhandled rejection that no plugin's code explains:
-   * the host's own state is unknown, so the node reports not ready (for good)
-   * and an orchestrator should restart it.
+   * An uncaught exception or unhandled rejection that no plugin's scope
+   * explains: already logged at fatal and counted in the metrics. It does not
+   * make the node unready: a plugin could otherwise raise one where the host
+   * cannot see whose it is and take every node's readiness for good.
    */
-  noteHostFault(reason: string): void {
-    if (this.hostFaults.length < 10) this.hostFaults.push(reason);
-  }
+  noteHostFault(_reason: string): void {}
 
   async notReadyReasons(): Promise<string[]> {
-    const reasons: string[] = this.hostFaults.map((f) => `host fault (${f}); restart this node`);
+    const reasons: string[] = [];
     if (!this.initialLoadDone) reasons.push('initial load not done');
     if (!(this.follower?.connected ?? false)) reasons.push('change listener not connected');
     try {

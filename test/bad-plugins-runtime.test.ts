@@ -50,8 +50,14 @@ function cleanupPlugin(name: string, cleanup: string): string {
   return pluginSource({ name, endpoints: null, cleanup });
 }
 
+/** What each loaded instance of `x11-ticker` counts: one counter per way of starting a timer. */
+type Ticks = { interval: number; chain: number; viaGlobal: number; viaModule: number; viaPromises: number; viaIterator: number };
+const TICKING = { interval: true, chain: true, viaGlobal: true, viaModule: true, viaPromises: true, viaIterator: true };
+const STOPPED = { interval: false, chain: false, viaGlobal: false, viaModule: false, viaPromises: false, viaIterator: false };
+
 /**
- * Every loaded instance of `x11-ticker` starts an interval in `initialize`; `GET /x11-ticker/chain` starts a
+ * Every loaded instance of `x11-ticker` starts intervals in `initialize`, through every way there is (bare,
+ * `globalThis.`, `node:timers`, a `node:timers/promises` loop and iterator); `GET /x11-ticker/chain` starts a
  * chain of timeouts and immediates (always one of them pending). Each instance counts its callbacks in a global
  * (plugin code runs in the host's realm).
  */
@@ -59,10 +65,16 @@ function tickerPlugin(key: string): string {
   return pluginSource({
     name: 'x11-ticker',
     marked: true,
-    head: `const counts = ((globalThis as unknown as Record<string, Record<string, { interval: number; chain: number }>>)[${JSON.stringify(key)}] ??= {});`,
-    factory: '  const mine = { interval: 0, chain: 0 };',
+    head: `import * as nodeTimers from 'node:timers';
+import { setInterval as every, setTimeout as sleep } from 'node:timers/promises';
+const counts = ((globalThis as unknown as Record<string, Record<string, Record<string, number>>>)[${JSON.stringify(key)}] ??= {});`,
+    factory: '  const mine = { interval: 0, chain: 0, viaGlobal: 0, viaModule: 0, viaPromises: 0, viaIterator: 0 };',
     initialize: `      counts[instance] = mine;
-      setInterval(() => { mine.interval++; }, 10);`,
+      setInterval(() => { mine.interval++; }, 10);
+      globalThis.setInterval(() => { mine.viaGlobal++; }, 10);
+      nodeTimers.setInterval(() => { mine.viaModule++; }, 10);
+      void (async () => { for (;;) { await sleep(10); mine.viaPromises++; } })().catch(() => {});
+      void (async () => { for await (const _ of every(10)) mine.viaIterator++; })().catch(() => {});`,
     routes: `      server.get('/x11-ticker', async () => ({ instance }));
       server.get('/x11-ticker/chain', async () => {
         const step = () => {
@@ -82,9 +94,7 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
     let plugins: { dir: string; cleanup(): void };
     const tickerKey = `__ph_ticker_${db.kind}_${process.pid}`;
     const ticks = (instance: string) => {
-      const c = (globalThis as unknown as Record<string, Record<string, { interval: number; chain: number }> | undefined>)[tickerKey]?.[
-        instance
-      ];
+      const c = (globalThis as unknown as Record<string, Record<string, Ticks> | undefined>)[tickerKey]?.[instance];
       assert.ok(c, `instance ${instance} was initialized`);
       return { ...c };
     };
@@ -93,7 +103,7 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
       const before = ticks(instance);
       await afterTimersDue(60);
       const after = ticks(instance);
-      return { interval: after.interval > before.interval, chain: after.chain > before.chain };
+      return Object.fromEntries(Object.keys(TICKING).map((k) => [k, after[k as keyof Ticks] > before[k as keyof Ticks]]));
     };
 
     const host = () => t as TestHost;
@@ -195,7 +205,7 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
 
     test('timers a version started are cleared when it is replaced and when it unloads', async () => {
       const v1 = (await getJson(`${host().url}/x11-ticker/chain`)).body.instance;
-      assert.deepEqual(await ticking(v1), { interval: true, chain: true }, 'the interval and the chain run while the version serves');
+      assert.deepEqual(await ticking(v1), TICKING, 'the intervals and the chain run while the version serves');
 
       const loadedAt = (await state('x11-ticker')).serving.loaded_at;
       await host().host.repo.bumpGeneration('x11-ticker');
@@ -205,13 +215,13 @@ describe('plugins misbehaving while serving', { concurrency: true }, () => {
       // the replaced version is retired in the background (drain, cleanup, then its timers are cleared)
       await waitFor(async () => {
         const r = await ticking(v1);
-        return !r.interval && !r.chain;
+        return Object.values(r).every((x) => !x);
       }, 'the timers of the replaced version to stop');
-      assert.deepEqual(await ticking(v2), { interval: true, chain: true }, 'the new version keeps its own timers');
+      assert.deepEqual(await ticking(v2), TICKING, 'the new version keeps its own timers');
 
       await sqlByHand(host(), db.url, "UPDATE plugins SET status = 'inactive' WHERE name = 'x11-ticker'");
       await waitFor(async () => (await state('x11-ticker')).state === 'unloaded', 'x11-ticker to unload');
-      assert.deepEqual(await ticking(v2), { interval: false, chain: false }, 'an unloaded version has no timer left');
+      assert.deepEqual(await ticking(v2), STOPPED, 'an unloaded version has no timer left');
     });
 
     test('case 12: disabling a plugin whose cleanup throws or hangs still unloads it', async () => {

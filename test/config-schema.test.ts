@@ -14,6 +14,7 @@ import {
   redactLogLine,
   resolveReferences,
   schemaProblem,
+  withSecretsDir,
 } from '../src/config/plugins/index.js';
 import { isHostError } from '../src/errors/index.js';
 import { createLogger } from '../src/logger.js';
@@ -147,9 +148,15 @@ describe('secret references', () => {
         () => resolveReferences('p', { a: { $file: file } }, env),
         (err: unknown) => isHostError(err, 'PH_ERR_PLUGIN_CONFIG_SECRET') && /holds a secret of the host/.test(err.message),
       );
-      assert.deepEqual(resolveReferences('p', { a: { $file: file } }, { KEY: 'x' }).config, { a: 'from-file' });
+      assert.deepEqual(resolveReferences('p', { a: { $file: file } }, withSecretsDir({ KEY: 'x' }, dir)).config, { a: 'from-file' });
       assert.throws(
-        () => resolveReferences('p', { a: { $file: path.join(dir, 'nope') } }, {}),
+        () => resolveReferences('p', { a: { $file: file } }, { KEY: 'x' }),
+        (err: unknown) =>
+          isHostError(err, 'PH_ERR_PLUGIN_CONFIG_SECRET') && /not under the secrets directory \/run\/secrets/.test(err.message),
+        'a file outside the secrets directory (default /run/secrets) is not read',
+      );
+      assert.throws(
+        () => resolveReferences('p', { a: { $file: path.join(dir, 'nope') } }, withSecretsDir({}, dir)),
         (err: unknown) => isHostError(err, 'PH_ERR_PLUGIN_CONFIG_SECRET') && /ENOENT/.test(err.message),
       );
       assert.throws(

@@ -47,7 +47,7 @@ for (const kind of DB_KINDS) {
         kind,
         pluginsDir: plugins.dir,
         ...(db ? { databaseUrl: db.url } : {}),
-        env: { ADMIN_TOKEN: TOKEN },
+        env: { ADMIN_TOKEN: TOKEN, SECRETS_DIR: secrets.dir },
         // what this node's secret references resolve from (a server process uses its own environment)
         environment: { GREETER_KEY: envSecret, ADMIN_TOKEN: TOKEN },
       });

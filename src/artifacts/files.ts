@@ -188,6 +188,9 @@ function processIsAlive(pid: number): boolean {
   }
 }
 
+// read when the module loads: the host leaves plugin code an environment reduced to PLUGIN_ENV_ALLOW once started
+const TEST_PAUSE_MARKER = process.env.NODE_ENV === 'test' ? process.env.PLUGIN_HOST_TEST_PAUSE_ARTIFACT_WRITE : undefined;
+
 /**
  * Test seam, off unless NODE_ENV=test and PLUGIN_HOST_TEST_PAUSE_ARTIFACT_WRITE is set: an artifact whose
  * content contains that text is written in two halves, and the process stops between them (for at most 60 s),
@@ -195,7 +198,7 @@ function processIsAlive(pid: number): boolean {
  * is named on stderr. Returns where to split.
  */
 function testPauseMidWrite(content: string): number | undefined {
-  const marker = process.env.NODE_ENV === 'test' ? process.env.PLUGIN_HOST_TEST_PAUSE_ARTIFACT_WRITE : undefined;
+  const marker = TEST_PAUSE_MARKER;
   if (marker === undefined || marker === '' || !content.includes(marker)) return undefined;
   return Math.floor(content.length / 2);
 }

@@ -149,6 +149,7 @@ export async function buildPlanes(o: PlanesOptions): Promise<Planes> {
   // Every route of the host is registered now: from here on its paths are the host's, before any plugin loads.
   // Both planes' paths stay out of plugins' reach, so a path means one thing whichever listener is asked.
   o.dispatcher.setHostPaths(HostPaths.fromRoutes([...dataRoutes, ...controlRoutes].map((r) => r.url)));
+  o.dispatcher.allowRouteOverlap(c.routeOverlapAllow);
   return { data, control, documents: [dataDoc, controlDoc] };
 }
 

@@ -5,6 +5,7 @@ import { ARTIFACT_FORMAT, type Artifact, ArtifactFiles, artifactHeader, hasEntry
 import { ENTRY_FILES, findEntry, hashSource } from '../discovery/index.js';
 import { HostError } from '../errors/index.js';
 import type { Checker } from './checker.js';
+import { assertInside, tsconfigFor } from './containment.js';
 import { InProcessChecker } from './in-process-checker.js';
 import type { Diagnostic } from './typecheck.js';
 import { START_BATCH_IDLE_MS, WorkerTypeChecker } from './worker-checker.js';
@@ -248,7 +249,7 @@ export class Compiler implements PluginCompiler {
   private async bundle(entry: string, dir: string, hash: string): Promise<string> {
     // esbuild is loaded on the first bundle: a node that compiles nothing never loads it
     const { build } = await import('esbuild');
-    let result: esbuild.BuildResult<{ write: false }>;
+    let result: esbuild.BuildResult<{ write: false; metafile: true }>;
     try {
       result = await build({
         entryPoints: [entry],
@@ -266,8 +267,13 @@ export class Compiler implements PluginCompiler {
         // The bundle is evaluated as a function (no module loader behind it): `import()` of a module left
         // external (node builtins, fastify, the SDK) must go through the host's require shim.
         supported: { 'dynamic-import': false },
+        // what the bundle read is checked below: nothing outside the plugin's directory
+        metafile: true,
+        ...tsconfigFor(dir),
       });
+      assertInside(dir, result.metafile);
     } catch (err) {
+      if (err instanceof HostError) throw err;
       const failure = err as esbuild.BuildFailure;
       const first = failure.errors?.[0];
       if (first === undefined)

@@ -15,6 +15,8 @@ import { type TokenSettings, tokenSettings } from './token-settings.js';
 export type { TokenSettings } from './token-settings.js';
 export { tokenSettings } from './token-settings.js';
 
+import { DEFAULT_PLUGIN_ENV_ALLOW, envAllowed, parseEnvAllowList } from './plugin-env.js';
+
 /** Root of this package (a checkout, or its directory under `node_modules` when installed as a dependency). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -100,6 +102,14 @@ export interface HostConfig extends ControlPlaneConfig, TokenSettings {
   uploadMaxEntries: number;
   /** Uploaded archives: largest unpacked size (the tar stream), in bytes; bounds a gzip bomb. */
   uploadMaxUnpackedBytes: number;
+  /** Variables left in `process.env` once the host has read its environment (names, or prefixes ending in `*`). */
+  pluginEnvAllow: string[];
+  /** The only directory (symbolic links resolved) a `{"$file": ...}` secret reference may read from. */
+  secretsDir: string;
+  /** Plugins whose routes may overlap other plugins' routes (`*`: every plugin); by default none. */
+  routeOverlapAllow: string[];
+  /** Inline plugin code runs in its plugin's async scope, so escaped faults are attributed (costs CPU on Node 20). */
+  pluginFaultScope: boolean;
 }
 
 /** Flags a CLI passes; each wins over its environment variable. */
@@ -213,6 +223,33 @@ function releases(pick: (key: keyof HostConfig, envName: string) => string | und
     rollout5xxPercent: parseInteger('ROLLOUT_5XX_PERCENT', pick('rollout5xxPercent', 'ROLLOUT_5XX_PERCENT') ?? '5', 0, 100),
     rolloutMinRequests: parseInteger('ROLLOUT_MIN_REQUESTS', pick('rolloutMinRequests', 'ROLLOUT_MIN_REQUESTS') ?? '20', 1, 1_000_000),
   };
+}
+
+/**
+ * What plugin code may read of the process's environment and of the file system through secret references,
+ * and which plugins may take URLs another plugin's routes answer.
+ */
+function pluginBoundaries(pick: (key: keyof HostConfig, envName: string) => string | undefined): {
+  pluginEnvAllow: string[];
+  secretsDir: string;
+  routeOverlapAllow: string[];
+  pluginFaultScope: boolean;
+} {
+  const allowText = pick('pluginEnvAllow', 'PLUGIN_ENV_ALLOW');
+  let pluginEnvAllow = [...DEFAULT_PLUGIN_ENV_ALLOW];
+  if (allowText !== undefined) {
+    const { allow, invalid: bad } = parseEnvAllowList(allowText);
+    if (bad.length > 0)
+      invalid('PLUGIN_ENV_ALLOW', `expected variable names or prefixes ending in *, got ${bad.map((b) => `"${b}"`).join(', ')}`);
+    pluginEnvAllow = allow;
+  }
+  const allowedSecret = pluginEnvAllow.find((a) => SECRET_SETTINGS.some((n) => envAllowed(n, [a]) || envAllowed(`${n}_FILE`, [a])));
+  if (allowedSecret !== undefined) invalid('PLUGIN_ENV_ALLOW', `"${allowedSecret}" would leave a secret of the host to plugins`);
+  const dir = pick('secretsDir', 'SECRETS_DIR') ?? '/run/secrets';
+  if (!path.isAbsolute(dir)) invalid('SECRETS_DIR', `expected an absolute path, got "${dir}"`);
+  const routeOverlapAllow = (pick('routeOverlapAllow', 'ROUTE_OVERLAP_ALLOW') ?? '').split(/[\s,]+/).filter((n) => n !== '');
+  const pluginFaultScope = (pick('pluginFaultScope', 'PLUGIN_FAULT_SCOPE') ?? '1') !== '0';
+  return { pluginEnvAllow, secretsDir: path.normalize(dir), routeOverlapAllow, pluginFaultScope };
 }
 
 /** Request and header deadlines: a client that sends slowly never holds a connection for long. */
@@ -337,6 +374,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     ...releases(pick),
     ...controlPlaneConfig(pick, port),
     ...tokenSettings(pick),
+    ...pluginBoundaries(pick),
   };
 }
 

@@ -6,7 +6,7 @@ import { PLUGIN_STATES } from '../model/index.js';
 import type { RolloutDecisions } from '../releases/index.js';
 import type { Dispatcher } from '../routing/index.js';
 import { type RouteEntry, routeEntries } from '../routing/index.js';
-import { LATENCY_BUCKETS_MS, type LoadedVersion, type WorkerRuntime } from '../runtime/index.js';
+import { LATENCY_BUCKETS_MS, type LoadedVersion, processFaultCounts, type WorkerRuntime } from '../runtime/index.js';
 
 export interface HostMetricsOptions {
   manager: PluginManager;
@@ -30,7 +30,8 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
  * - `plugin_host_plugin_unloads_total{plugin}`;
  * - `plugin_host_plugin_failures_total{plugin,code}`;
  * - `plugin_host_plugin_requests_total{plugin,method,route}`: requests dispatched to plugin routes;
- * - `plugin_host_rollouts_total{outcome}`: rollout decisions made on this node (started, promoted, aborted).
+ * - `plugin_host_rollouts_total{outcome}`: rollout decisions made on this node (started, promoted, aborted);
+ * - `plugin_host_process_faults_total{plugin}`: uncaught exceptions and unhandled rejections survived, by plugin.
  *
  * Request counts are integers the dispatcher increments on route entries;
  * they are folded into the counter when scraped, never on the request path.
@@ -133,6 +134,16 @@ export class HostMetrics {
       registers,
     });
     o.decisions?.onDecision((d) => rollouts.inc({ outcome: d.outcome }));
+    new Gauge({
+      name: 'plugin_host_process_faults_total',
+      help: "Uncaught exceptions and unhandled rejections this process survived, by the plugin whose scope raised them ('' = not attributed)",
+      labelNames: ['plugin'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [plugin, n] of processFaultCounts()) this.set({ plugin }, n);
+      },
+    });
     // The event-loop delay is sampled every 50 ms, not prom-client's default 10: each sample wakes the serving
     // thread, and 100 wake-ups a second cost an idle host more CPU than all its other timers together.
     if (o.defaultMetrics) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 50 });

@@ -51,6 +51,11 @@ export class Dispatcher {
     for (const res of this.open) if (!res.headersSent) res.setHeader('connection', 'close');
   }
 
+  /** Lets the named plugins (`*`: all) load routes that overlap other plugins' routes (`ROUTE_OVERLAP_ALLOW`). */
+  allowRouteOverlap(names: Iterable<string>): void {
+    this.table = this.table.allowingOverlap(names);
+  }
+
   /** The atomic swap: one assignment. */
   swap(next: RouteTable): void {
     this.table = next;

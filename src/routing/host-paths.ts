@@ -83,7 +83,7 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
  * take: static text, `:param` (any text), `:param(regex)`, `*` (anything,
  * including further segments), `::` for a literal colon.
  */
-function segmentMatcher(seg: string): (value: string) => boolean {
+export function segmentMatcher(seg: string): (value: string) => boolean {
   if (!/[:*]/.test(seg)) return (v) => v === seg;
   let re = '';
   let i = 0;

@@ -3,6 +3,7 @@ import FindMyWay from 'find-my-way';
 import { HostError } from '../errors/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { HostPaths } from './host-paths.js';
+import { checkOverlap } from './route-overlap.js';
 
 // Mirrors Fastify's router defaults so a path matches here exactly when it matches in the plugin's instance.
 const ROUTER_OPTIONS = { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 100 } as const;
@@ -98,7 +99,14 @@ export class RouteTable {
     private readonly entries: readonly RouteEntry[],
     /** plugin name -> version in this table */
     readonly plugins: ReadonlyMap<string, LoadedVersion>,
+    /** Plugins whose routes may overlap other plugins' (`ROUTE_OVERLAP_ALLOW`; `*`: every plugin); kept by every derived table. */
+    readonly overlapAllowed: ReadonlySet<string> = new Set(),
   ) {}
+
+  /** This table, with `names` allowed to load routes that overlap other plugins' routes. */
+  allowingOverlap(names: Iterable<string>): RouteTable {
+    return new RouteTable(this.entries, this.plugins, new Set(names));
+  }
 
   private compiled(): Router {
     if (this.router !== undefined) return this.router;
@@ -131,7 +139,7 @@ export class RouteTable {
    * with an earlier one, or that could match a path the host owns, makes the build throw
    * `PH_ERR_ROUTE_CONFLICT` / `PH_ERR_ROUTE_RESERVED` naming both sides.
    */
-  static build(plugins: readonly LoadedVersion[], host: HostPaths): RouteTable {
+  static build(plugins: readonly LoadedVersion[], host: HostPaths, overlapAllowed: ReadonlySet<string> = new Set()): RouteTable {
     const owners = new Map<string, LoadedVersion>();
     const byName = new Map<string, LoadedVersion>();
     const entries: RouteEntry[] = [];
@@ -147,13 +155,20 @@ export class RouteTable {
       }
       byName.set(p.name, p);
     }
-    return new RouteTable(entries, byName);
+    return new RouteTable(entries, byName, overlapAllowed);
   }
 
-  /** The table with `plugin` added or replacing its previous version; `this` is unchanged. */
+  /**
+   * The table with `plugin` added or replacing its previous version; `this` is
+   * unchanged. Besides the conflicts `build` refuses, a route of `plugin` that
+   * could answer a URL another plugin's route answers is refused
+   * (`PH_ERR_ROUTE_OVERLAP`) unless the operator allowed `plugin` to overlap.
+   */
   with(plugin: LoadedVersion, host: HostPaths): RouteTable {
     const others = [...this.plugins.values()].filter((p) => p.name !== plugin.name);
-    return RouteTable.build([...others, plugin], host);
+    const table = RouteTable.build([...others, plugin], host, this.overlapAllowed);
+    if (!this.overlapAllowed.has('*') && !this.overlapAllowed.has(plugin.name)) checkOverlap(plugin, others);
+    return table;
   }
 
   without(name: string, host: HostPaths): RouteTable {
@@ -161,6 +176,7 @@ export class RouteTable {
     return RouteTable.build(
       [...this.plugins.values()].filter((p) => p.name !== name),
       host,
+      this.overlapAllowed,
     );
   }
 }

@@ -1,49 +1,23 @@
-/**
- * Which plugin an error came from, for faults that escape every guard (an
- * uncaught exception from `process.nextTick`, an unwrapped timer or an event
- * emitter; an unhandled promise rejection). Plugin bundles are evaluated with
- * their artifact path as file name (`<ARTIFACTS_DIR>/<hash>.cjs`), so a stack
- * frame of plugin code names that file; this registry maps it back to the
- * plugin. It holds strings only, never a loaded version, and is bounded.
- */
-
-const MAX_ENTRIES = 4096;
-/** Artifact file name -> plugin name, oldest first. */
-const owners = new Map<string, string>();
-
-/** Records that code evaluated under `filename` belongs to `plugin`. */
-export function notePluginCode(filename: string, plugin: string): void {
-  owners.delete(filename);
-  owners.set(filename, plugin);
-  if (owners.size > MAX_ENTRIES) {
-    const oldest = owners.keys().next().value;
-    if (oldest !== undefined) owners.delete(oldest);
-  }
-}
-
-function stackOf(err: unknown): string | undefined {
-  const s = (err as { stack?: unknown } | null | undefined)?.stack;
-  return typeof s === 'string' ? s : undefined;
-}
+import { currentPlugin, pluginOfPromise } from './plugin-scope.js';
 
 /**
- * The plugin whose code appears in the error's stack (or its causes'), the
- * frame nearest the throw first; undefined when no plugin frame is found
- * (a thrown string has no stack, a static plugin has no artifact file).
+ * Which plugin a fault that escaped every guard came from (an uncaught
+ * exception from `process.nextTick`, a timer, an emitter with no 'error'
+ * listener such as a socket; an unhandled promise rejection): the plugin
+ * whose scope it was raised in (see `plugin-scope.ts`), for a rejection the
+ * scope the promise was created in. Never the text of its stack, which a
+ * plugin can write to name another plugin.
  */
-export function attributeError(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && e !== null && e !== undefined; depth++) {
-    const stack = stackOf(e);
-    if (stack !== undefined) {
-      for (const line of stack.split('\n')) {
-        if (!line.includes('.cjs')) continue;
-        for (const [file, plugin] of owners) if (line.includes(file)) return plugin;
-      }
-    }
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
+export function attributeFault(fault: 'uncaughtException' | 'unhandledRejection', promise?: unknown): string | undefined {
+  return (fault === 'unhandledRejection' ? pluginOfPromise(promise) : undefined) ?? currentPlugin();
+}
+
+/** Faults seen by this process, per plugin ('' for those no plugin's scope explains), for the metrics. */
+const faultCounts = new Map<string, number>();
+
+/** How many process-level faults each plugin raised ('' = not attributed) since the process started. */
+export function processFaultCounts(): ReadonlyMap<string, number> {
+  return faultCounts;
 }
 
 /** Where process-level faults are reported: the host's logger once it exists. */
@@ -55,22 +29,25 @@ export interface FaultLog {
 export interface FaultHandlers {
   /** The host's logger, undefined until it exists (a JSON line goes to stderr meanwhile). */
   log(): FaultLog | undefined;
-  /** A fault no plugin's code explains: the host's own state is unknown from here on. */
+  /** A fault no plugin's scope explains (logged at fatal and counted before this is called). */
   onHostFault(reason: string): void;
 }
 
 /**
  * Keeps the server process alive through an uncaught exception or an
- * unhandled rejection that plugin code raised (its stack shows the plugin's
- * artifact): logged at level error against that plugin, instead of crashing
- * every plugin and the host with it. One that no plugin explains is the
- * host's own: logged at level fatal and reported through `onHostFault`, which
- * marks the node not ready so an orchestrator restarts it. Install once per process.
+ * unhandled rejection: one raised in a plugin's scope is logged at level
+ * error against that plugin and counted for it; one no plugin's scope
+ * explains is logged at level fatal, counted as not attributed and reported
+ * through `onHostFault`. Neither ends the process, and neither by itself makes
+ * the node unready: a plugin could otherwise take every node's readiness with
+ * one rejection raised where the host cannot see whose it is. Install once
+ * per process.
  */
 export function installProcessFaultHandlers(h: FaultHandlers): void {
-  const report = (fault: 'uncaughtException' | 'unhandledRejection', err: unknown) => {
+  const report = (fault: 'uncaughtException' | 'unhandledRejection', err: unknown, promise?: unknown) => {
     try {
-      const plugin = attributeError(err);
+      const plugin = attributeFault(fault, promise);
+      faultCounts.set(plugin ?? '', (faultCounts.get(plugin ?? '') ?? 0) + 1);
       const what = fault === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection';
       const message = err instanceof Error ? err.message : typeof err === 'string' ? err : String(err);
       const fields = { fault, ...(plugin === undefined ? {} : { plugin }), err };
@@ -81,7 +58,7 @@ export function installProcessFaultHandlers(h: FaultHandlers): void {
         else console.error(JSON.stringify({ level: 50, time: Date.now(), fault, plugin, msg }));
         return;
       }
-      const msg = `${what} not attributed to a plugin: ${message}; the host's state is unknown, marking it not ready`;
+      const msg = `${what} not attributed to a plugin: ${message}; the host keeps running`;
       if (l !== undefined) l.fatal(fields, msg);
       else console.error(JSON.stringify({ level: 60, time: Date.now(), fault, msg }));
       h.onHostFault(`${what}: ${message}`);
@@ -90,5 +67,5 @@ export function installProcessFaultHandlers(h: FaultHandlers): void {
     }
   };
   process.on('uncaughtException', (err) => report('uncaughtException', err));
-  process.on('unhandledRejection', (reason) => report('unhandledRejection', reason));
+  process.on('unhandledRejection', (reason, promise) => report('unhandledRejection', reason, promise));
 }

@@ -6,8 +6,32 @@
  * Values are only added: an old version may still log while it drains.
  */
 const secrets = new Set<string>();
-/** Each secret and its JSON-escaped form, longest first (a secret containing another is replaced whole). */
+/** Each secret and its encoded forms (see `encodedForms`), longest first (a secret containing another is replaced whole). */
 let forms: string[] = [];
+
+/**
+ * The forms in which a value commonly leaves a program: JSON-escaped,
+ * URL-encoded (`encodeURIComponent`, and `+` for spaces as in a form body),
+ * base64 (standard and URL-safe, with and without padding) and hex (either
+ * case). A value encoded as part of a longer string (base64 of `user:secret`)
+ * is not found: its encoding does not contain the secret's own.
+ */
+export function encodedForms(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const b64 = bytes.toString('base64');
+  const hex = bytes.toString('hex');
+  return [
+    secret,
+    JSON.stringify(secret).slice(1, -1),
+    encodeURIComponent(secret),
+    encodeURIComponent(secret).replaceAll('%20', '+'),
+    b64,
+    b64.replace(/=+$/, ''),
+    bytes.toString('base64url'),
+    hex,
+    hex.toUpperCase(),
+  ];
+}
 
 export const REDACTED = '[REDACTED]';
 
@@ -20,10 +44,7 @@ export function noteSecrets(values: Iterable<string>): void {
   }
   if (!added) return;
   const all = new Set<string>();
-  for (const s of secrets) {
-    all.add(s);
-    all.add(JSON.stringify(s).slice(1, -1));
-  }
+  for (const s of secrets) for (const f of encodedForms(s)) if (f !== '') all.add(f);
   forms = [...all].sort((a, b) => b.length - a.length);
 }
 

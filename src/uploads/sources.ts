@@ -6,6 +6,7 @@ import { HostError } from '../errors/index.js';
 import { pathExists } from '../fs-exists.js';
 import { extract } from './files.js';
 import { readTarGz, type TarEntry, type TarLimits } from './tar.js';
+import { treeMatches } from './verify.js';
 
 export interface SourceArchivesOptions {
   repo: PluginRepository;
@@ -40,11 +41,16 @@ export class SourceArchives {
 
   /**
    * Unpacks checked entries into a fresh directory, then moves it into place
-   * in one rename; an archive already unpacked (same hash) is reused.
+   * in one rename. An archive already unpacked (same hash) is reused only if
+   * its tree still is exactly `entries`; one edited since is unpacked again.
    */
   async unpack(name: string, hash: string, entries: readonly TarEntry[]): Promise<string> {
     const dir = this.dirOf(name, hash);
-    if (await pathExists(dir)) return dir;
+    if (await pathExists(dir)) {
+      if (await treeMatches(dir, entries)) return dir;
+      // edited since it was unpacked: the stored archive is the truth
+      await rm(path.dirname(dir), { recursive: true, force: true });
+    }
     await mkdir(this.o.root, { recursive: true });
     const tmp = await mkdtemp(path.join(this.o.root, '.unpack-'));
     try {
@@ -69,10 +75,12 @@ export class SourceArchives {
     return this.o.repo.artifacts.putSource({ hash, pluginName: name, archive });
   }
 
-  /** The unpacked source of a stored archive: from this node's disk, else restored from the database. */
+  /**
+   * The unpacked source of a stored archive, for a compile: the archive is
+   * read from the database and checked against its SHA-256 every time, and
+   * this node's unpacked copy is used only while it matches it (see `unpack`).
+   */
   async restore(name: string, hash: string): Promise<string> {
-    const dir = this.dirOf(name, hash);
-    if (await pathExists(dir)) return dir;
     const archive = await this.o.repo.artifacts.getSource(hash);
     if (archive === undefined) {
       throw new HostError('PH_ERR_PLUGIN_SOURCE_MISSING', `${name}: source archive ${hash.slice(0, 12)} is not in the database`);

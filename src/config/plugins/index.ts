@@ -10,9 +10,11 @@ export { mergePatch } from './merge-patch.js';
 export {
   assertNoProblems,
   type ConfigProblem,
+  DEFAULT_SECRETS_DIR,
   findReferences,
   isReference,
   resolveReferences,
   type SecretEnvironment,
+  withSecretsDir,
 } from './references.js';
 export { type ConfigSchema, checkStoredConfig, finalizeConfig, schemaProblem } from './schema.js';

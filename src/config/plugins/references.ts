@@ -34,6 +34,27 @@ export const HOST_SECRET_VARIABLES: ReadonlySet<string> = new Set(SECRET_SETTING
 /** The environment secret references resolve from: a copy taken before the host removed its own secrets. */
 export type SecretEnvironment = Readonly<Record<string, string | undefined>>;
 
+/** Where `$file` references may read when the host names no other directory (`SECRETS_DIR`): Docker's and Kubernetes' usual mount. */
+export const DEFAULT_SECRETS_DIR = '/run/secrets';
+/** Kernel interfaces, never read whatever `SECRETS_DIR` says: `/proc/self/environ` alone holds the host's environment. */
+const NEVER_READ = ['/proc', '/sys', '/dev'];
+/** The secrets directory of each environment snapshot (set once by the host that took it). */
+const secretsDirs = new WeakMap<SecretEnvironment, string>();
+
+/**
+ * Binds to the environment snapshot `env` the one directory its `$file`
+ * references may read (the host's `SECRETS_DIR`); returns `env`. A snapshot
+ * never bound reads under `/run/secrets`.
+ */
+export function withSecretsDir(env: SecretEnvironment, dir: string): SecretEnvironment {
+  secretsDirs.set(env, dir);
+  return env;
+}
+
+function under(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
+}
+
 function isReferenceShaped(v: JsonObject): boolean {
   return Object.hasOwn(v, '$env') || Object.hasOwn(v, '$file');
 }
@@ -123,12 +144,20 @@ function resolveOne(plugin: string, ref: FoundReference, env: SecretEnvironment,
     if (v === undefined || v === '') return fail(`environment variable ${ref.target} is not set on this node`);
     return v;
   }
-  if (forbiddenFiles.has(realpathOrSelf(ref.target))) return fail(`file ${ref.target} holds a secret of the host`);
+  const target = path.resolve(ref.target);
+  if (NEVER_READ.some((d) => under(target, d))) return fail(`${ref.target} is under ${NEVER_READ.join(', ')}, which are never read`);
+  const dir = realpathOrSelf(secretsDirs.get(env) ?? DEFAULT_SECRETS_DIR);
   try {
-    const st = statSync(ref.target);
+    // symbolic links resolved first: a link inside the secrets directory may not lead out of it
+    const real = realpathSync(target);
+    if (NEVER_READ.some((d) => under(real, d)))
+      return fail(`${ref.target} leads to ${real}, under ${NEVER_READ.join(', ')}, which are never read`);
+    if (forbiddenFiles.has(real)) return fail(`file ${ref.target} holds a secret of the host`);
+    if (!under(real, dir)) return fail(`${ref.target} is not under the secrets directory ${dir} (SECRETS_DIR)`);
+    const st = statSync(real);
     if (!st.isFile()) return fail(`${ref.target} is not a file`);
     if (st.size > MAX_SECRET_FILE_BYTES) return fail(`file ${ref.target} is larger than ${MAX_SECRET_FILE_BYTES} bytes`);
-    const v = readFileSync(ref.target, 'utf8').trim();
+    const v = readFileSync(real, 'utf8').trim();
     if (v === '') return fail(`file ${ref.target} is empty`);
     return v;
   } catch (err) {

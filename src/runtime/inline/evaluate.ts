@@ -4,6 +4,7 @@ import * as fastifyModule from 'fastify';
 import { describeError, HostError } from '../../errors/index.js';
 import * as sdk from '../../sdk/index.js';
 import { forbiddenModule, forbiddenReason } from '../confine/modules.js';
+import { pluginGlobal, pluginTimersModule, pluginTimersPromises } from './timer-modules.js';
 
 const hostRequire = createRequire(import.meta.url);
 
@@ -25,8 +26,15 @@ export class PluginTimers {
   private readonly intervals = new Set<NodeJS.Timeout>();
   private readonly immediates = new Set<NodeJS.Immediate>();
   private disposed = false;
+  /** Aborted on dispose: what `node:timers/promises` timers of the plugin are bound to. */
+  private readonly unload = new AbortController();
 
   constructor(private readonly onError: (err: unknown) => void) {}
+
+  /** The unload signal (see `pluginTimersPromises`). */
+  get signal(): AbortSignal {
+    return this.unload.signal;
+  }
 
   private guard<A extends unknown[]>(fn: (...args: A) => unknown): (...args: A) => void {
     return (...args: A) => {
@@ -88,10 +96,16 @@ export class PluginTimers {
       this.immediates.delete(t);
       clearImmediate(t);
     },
+    // Node raises a throw from a microtask after leaving the scope it ran in: caught here, it stays the plugin's
+    queueMicrotask: (fn: () => unknown) => {
+      if (this.disposed) return;
+      queueMicrotask(this.guard(fn));
+    },
   };
 
   dispose(): void {
     this.disposed = true;
+    this.unload.abort(new Error('plugin version unloaded'));
     for (const t of this.timeouts) clearTimeout(t);
     for (const t of this.intervals) clearInterval(t);
     for (const t of this.immediates) clearImmediate(t);
@@ -101,7 +115,17 @@ export class PluginTimers {
   }
 }
 
-const TIMER_NAMES = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] as const;
+const TIMER_MODULES = new Set(['timers', 'node:timers', 'timers/promises', 'node:timers/promises']);
+
+const TIMER_NAMES = [
+  'setTimeout',
+  'clearTimeout',
+  'setInterval',
+  'clearInterval',
+  'setImmediate',
+  'clearImmediate',
+  'queueMicrotask',
+] as const;
 
 /**
  * Evaluates a CommonJS bundle in a fresh function scope. Unlike ESM `import()`
@@ -117,6 +141,16 @@ export function evaluateBundle(
   confined = false,
 ): Record<string, unknown> {
   const moduleShim: { exports: Record<string, unknown> } = { exports: {} };
+  // the timer modules a plugin requires are its own, tracked like its bare timers; made once per version
+  let timerModules: Record<string, unknown> | undefined;
+  const modulesOfTimers = () => {
+    if (timerModules === undefined) {
+      const t = pluginTimersModule(timers.globals);
+      const p = pluginTimersPromises(timers.signal);
+      timerModules = { timers: t, 'node:timers': t, 'timers/promises': p, 'node:timers/promises': p };
+    }
+    return timerModules;
+  };
   const requireShim = (id: string): unknown => {
     const provided = PROVIDED[id];
     if (provided !== undefined) return provided;
@@ -124,19 +158,21 @@ export function evaluateBundle(
       const why = forbiddenReason(id);
       if (why !== undefined) throw forbiddenModule(name, id, why);
     }
+    if (TIMER_MODULES.has(id)) return modulesOfTimers()[id];
     if (isBuiltin(id)) return hostRequire(id);
     throw new HostError('PH_ERR_COMPILE_RESOLVE', `${name}: cannot require "${id}" at run time (not bundled, not provided by the host)`);
   };
   let fn: (...args: unknown[]) => unknown;
   try {
-    fn = vm.compileFunction(bundle, ['exports', 'require', 'module', '__filename', '__dirname', ...TIMER_NAMES], {
+    fn = vm.compileFunction(bundle, ['exports', 'require', 'module', '__filename', '__dirname', 'globalThis', 'global', ...TIMER_NAMES], {
       filename,
     }) as (...args: unknown[]) => unknown;
   } catch (err) {
     throw new HostError('PH_ERR_LOAD_EVALUATE', `${name}: artifact does not parse: ${describeError(err)}`, { cause: err });
   }
   try {
-    fn(moduleShim.exports, requireShim, moduleShim, filename, '', ...TIMER_NAMES.map((t) => timers.globals[t]));
+    const g = pluginGlobal(timers.globals);
+    fn(moduleShim.exports, requireShim, moduleShim, filename, '', g, g, ...TIMER_NAMES.map((t) => timers.globals[t]));
   } catch (err) {
     if (err instanceof HostError) throw err;
     throw new HostError('PH_ERR_LOAD_EVALUATE', `${name}: module threw while evaluating: ${describeError(err)}`, { cause: err });

@@ -2,13 +2,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { deepFreeze, type JsonObject } from '../../config/plugins/index.js';
 import { describeError, HostError, PROBLEM_CONTENT_TYPE, pluginProblem } from '../../errors/index.js';
 import type { PluginContext, PluginFactory, PluginInterface, PluginMetadata } from '../../sdk/index.js';
-import { notePluginCode } from '../attribution.js';
 import { assertNoForbiddenImports } from '../confine/modules.js';
 import { callHook } from '../hooks.js';
 import { validateMetadata } from '../metadata.js';
+import { inPluginScope } from '../plugin-scope.js';
 import type { LoadRequest, RegisteredRoute } from '../types.js';
 import { evaluateBundle, PluginTimers } from './evaluate.js';
 import { LoadedPlugin } from './loaded-plugin.js';
+import { guardedPluginLogger, nextRequestId } from './plugin-log.js';
 
 function assertInstance(name: string, inst: unknown): asserts inst is PluginInterface {
   if (inst === null || typeof inst !== 'object') {
@@ -28,7 +29,6 @@ function assertInstance(name: string, inst: unknown): asserts inst is PluginInte
 /** Evaluates the code and returns the factory. */
 function factoryOf(req: LoadRequest, timers: PluginTimers): PluginFactory {
   if (req.code.kind === 'static') return req.code.factory;
-  notePluginCode(req.code.filename, req.name);
   const confined = req.confined === true;
   if (confined) assertNoForbiddenImports(req.name, req.code.bundle);
   const exports = evaluateBundle(req.name, req.code.bundle, req.code.filename, timers, confined);
@@ -41,6 +41,10 @@ function factoryOf(req: LoadRequest, timers: PluginTimers): PluginFactory {
 
 /** Evaluate + factory + metadata, without running any lifecycle hook: the check made before registering. */
 export function trialLoad(req: LoadRequest): PluginMetadata {
+  return inPluginScope(req.name, trialLoadInScope, req);
+}
+
+function trialLoadInScope(req: LoadRequest): PluginMetadata {
   const timers = new PluginTimers(() => {});
   try {
     const factory = factoryOf(req, timers);
@@ -87,7 +91,8 @@ function pluginErrorHandler(name: string) {
     const problem = pluginProblem(name, thrown);
     if (problem.status >= 500) {
       request.log.error(
-        { err: thrown, plugin: name, method: request.method, url: request.url },
+        // request.log binds the plugin's name (and the request id) already
+        { err: thrown, method: request.method, url: request.url },
         `plugin ${name} handler failed: ${describeError(thrown)}`,
       );
     }
@@ -101,11 +106,17 @@ function pluginErrorHandler(name: string) {
  * cleans up what was started and throws a coded `HostError`; nothing of a
  * failed load stays reachable.
  */
-export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
-  const log = req.log;
+export function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
+  // everything plugin code starts while loading (its timers, promises, sockets) carries the plugin's scope
+  return inPluginScope(req.name, loadInScope, req);
+}
+
+async function loadInScope(req: LoadRequest): Promise<LoadedPlugin> {
+  // what plugin code logs through: its lines cannot set the keys the host owns (`plugin`, `reqId`...)
+  const { log, rawChild } = guardedPluginLogger(req.log);
   const abort = new AbortController();
   const timers = new PluginTimers((err) =>
-    log.error({ err, plugin: req.name }, `plugin ${req.name} timer callback threw: ${describeError(err)}`),
+    req.log.error({ err, plugin: req.name }, `plugin ${req.name} timer callback threw: ${describeError(err)}`),
   );
   // `config` is read through the box: `onConfigChange` swaps it while the context stays the same object
   const config: { current: JsonObject } = { current: deepFreeze(structuredClone(req.config)) };
@@ -131,14 +142,10 @@ export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
 
     const routes: RegisteredRoute[] = [];
     server = Fastify({
-      // No logger instance: Fastify then adds no per-response listeners and timestamps (it has no request lines
-      // to write). request.log is the plugin's own logger all the same (its lines carry the plugin's name),
-      // never a pino child per request bound to a request id nobody reads; and so is the instance's log.
-      childLoggerFactory: () => log,
+      ...requestLogging(log, rawChild),
       // longer than the hook limit, so a registerRoutes that never settles is reported by callHook as a timeout
       pluginTimeout: req.hookTimeoutMs * 2,
     });
-    server.log = log;
     server.setErrorHandler(pluginErrorHandler(req.name) as never);
     server.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -167,6 +174,31 @@ export async function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
     timers.dispose();
     throw err;
   }
+}
+
+/**
+ * How a plugin's Fastify instance logs its requests. When `info` lines are
+ * written (the default level), Fastify's usual pair: "incoming request"
+ * (method, URL) and "request completed" (`statusCode`, `responseTime`), each
+ * bound to the plugin and a request id; the serializers and redaction of
+ * `createLogger` keep headers out. Below that level there are no such lines to
+ * write, so no logger instance at all: Fastify then adds no per-response
+ * listener and no timestamps, and `request.log` is the plugin's logger itself
+ * rather than a child per request.
+ */
+function requestLogging(log: FastifyBaseLogger, rawChild: ReturnType<typeof guardedPluginLogger>['rawChild']) {
+  const levels = log as unknown as { isLevelEnabled?: (level: string) => boolean };
+  if (typeof levels.isLevelEnabled === 'function' && !levels.isLevelEnabled('info')) {
+    return { childLoggerFactory: () => log };
+  }
+  return {
+    loggerInstance: log,
+    genReqId: nextRequestId,
+    // the request id is a host-owned key: bound with pino's own `child`, past the guard, which the child keeps
+    childLoggerFactory: function (this: unknown, logger: FastifyBaseLogger, bindings: Record<string, unknown>) {
+      return rawChild.call(logger as never, bindings);
+    },
+  } as const;
 }
 
 function dedupeRoutes(routes: RegisteredRoute[]): RegisteredRoute[] {

@@ -4,6 +4,7 @@ import type { HostError } from '../../errors/index.js';
 import type { HealthResult, PluginContext, PluginInterface, PluginMetadata } from '../../sdk/index.js';
 import { callHook } from '../hooks.js';
 import { InflightVersion } from '../inflight.js';
+import { inPluginScope } from '../plugin-scope.js';
 import type { LoadedVersion, RegisteredRoute, RequestHandler } from '../types.js';
 import type { PluginTimers } from './evaluate.js';
 
@@ -28,7 +29,9 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
     private readonly timers: PluginTimers,
   ) {
     super();
-    this.handle = (server as unknown as { routing: RequestHandler }).routing;
+    // each request runs in the plugin's scope: what its handler schedules is the plugin's (see plugin-scope.ts)
+    const routing = (server as unknown as { routing: RequestHandler }).routing;
+    this.handle = (req, res) => inPluginScope(name, routing, req, res);
   }
 
   get version(): string {
@@ -43,7 +46,7 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
   async health(timeoutMs: number): Promise<HealthResult> {
     const hc = this.instance.healthCheck;
     if (typeof hc !== 'function') return { ok: true, detail: 'no healthCheck defined' };
-    const r = await callHook(this.name, 'healthCheck', timeoutMs, () => hc.call(this.instance, this.ctx));
+    const r = await callHook(this.name, 'healthCheck', timeoutMs, () => inPluginScope(this.name, () => hc.call(this.instance, this.ctx)));
     if (typeof r === 'boolean') return { ok: r };
     if (r === null || typeof r !== 'object' || typeof (r as HealthResult).ok !== 'boolean') {
       return { ok: false, detail: 'healthCheck returned neither a boolean nor { ok }' };
@@ -57,7 +60,9 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
     if (typeof hook !== 'function') return false;
     const prev = this.config.current;
     const frozen = deepFreeze(structuredClone(next));
-    await callHook(this.name, 'onConfigChange', timeoutMs, () => hook.call(this.instance, this.ctx, frozen, prev));
+    await callHook(this.name, 'onConfigChange', timeoutMs, () =>
+      inPluginScope(this.name, () => hook.call(this.instance, this.ctx, frozen, prev)),
+    );
     this.config.current = frozen;
     return true;
   }
@@ -71,7 +76,7 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
     let error: HostError | undefined;
     this.abort.abort(new Error('plugin unloading'));
     try {
-      await callHook(this.name, 'cleanup', timeoutMs, () => this.instance.cleanup(this.ctx));
+      await callHook(this.name, 'cleanup', timeoutMs, () => inPluginScope(this.name, () => this.instance.cleanup(this.ctx)));
     } catch (err) {
       error = err as HostError;
       this.ctx.log.error({ err, code: error.code }, `cleanup failed: ${error.message}`);

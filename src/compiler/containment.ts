@@ -1,0 +1,108 @@
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import type * as esbuild from 'esbuild';
+import { HostError } from '../errors/index.js';
+
+/**
+ * A compile reads only the plugin's own directory: its sources, its own
+ * `node_modules`, its own `tsconfig.json`. The SDK, Fastify and Node's
+ * built-ins are left external (provided by the host at run time), so nothing
+ * else needs to be read; an import of an absolute or `../` path, or a
+ * `tsconfig.json` extending a file elsewhere, would otherwise put another
+ * directory's files (another plugin's sources, the host's configuration) into
+ * the artifact, which the host then serves and publishes.
+ */
+
+function realOrResolved(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+function inside(p: string, root: string): boolean {
+  return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+function outside(dir: string, what: string, message: string, details: Record<string, unknown>): HostError {
+  return new HostError('PH_ERR_COMPILE_OUTSIDE', `${dir}: ${what} ${message}`, { details });
+}
+
+/** `tsconfig.json` text read as JSON: comments and trailing commas allowed, as TypeScript allows them. */
+function parseTsconfig(text: string): unknown {
+  const stripped = text
+    .replace(/("(?:[^"\\]|\\.)*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (_m, str: string | undefined) => str ?? '')
+    .replace(/,(\s*[}\]])/g, '$1');
+  try {
+    return JSON.parse(stripped);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The `tsconfig` options of esbuild for the plugin in `dir`: its own
+ * `tsconfig.json`, after checking that every file it `extends` (a relative
+ * path, or a package of its own `node_modules`) lies inside `dir`; none
+ * (`tsconfigRaw: {}`) when it has no such file, so esbuild does not look for
+ * one in the directories above. Throws `PH_ERR_COMPILE_OUTSIDE` naming the
+ * `extends` that leads out.
+ */
+export function tsconfigFor(dir: string): Pick<esbuild.BuildOptions, 'tsconfig' | 'tsconfigRaw'> {
+  const root = realOrResolved(dir);
+  const file = path.join(dir, 'tsconfig.json');
+  if (!existsSync(file)) return { tsconfigRaw: {} };
+  const seen = new Set<string>();
+  const visit = (configFile: string) => {
+    const real = realOrResolved(configFile);
+    if (seen.has(real)) return;
+    seen.add(real);
+    const parsed = parseTsconfig(readFileSync(real, 'utf8')) as { extends?: unknown } | undefined;
+    const ext = parsed?.extends;
+    const list = typeof ext === 'string' ? [ext] : Array.isArray(ext) ? ext.filter((e): e is string => typeof e === 'string') : [];
+    for (const e of list) {
+      const base = path.dirname(configFile);
+      const target =
+        e.startsWith('.') || path.isAbsolute(e)
+          ? path.resolve(base, e)
+          : path.join(root, 'node_modules', e.endsWith('.json') ? e : path.join(e, 'tsconfig.json'));
+      const withJson = existsSync(target) || target.endsWith('.json') ? target : `${target}.json`;
+      const resolved = realOrResolved(withJson);
+      if (!inside(resolved, root)) {
+        throw outside(dir, `tsconfig.json extends "${e}"`, `(${resolved}), outside the plugin's directory`, { extends: e, resolved });
+      }
+      if (existsSync(resolved)) visit(resolved);
+    }
+  };
+  visit(file);
+  return { tsconfig: file };
+}
+
+/**
+ * Throws `PH_ERR_COMPILE_OUTSIDE` when the bundle read a file outside `dir`
+ * (symbolic links resolved), naming the import that brought it in and the
+ * file that imported it. `metafile` is esbuild's, whose input paths are
+ * relative to `dir`.
+ */
+export function assertInside(dir: string, metafile: esbuild.Metafile): void {
+  const root = realOrResolved(dir);
+  const abs = (p: string) => realOrResolved(path.resolve(dir, p));
+  for (const [importer, input] of Object.entries(metafile.inputs)) {
+    for (const imp of input.imports) {
+      if (imp.external === true) continue;
+      const target = abs(imp.path);
+      if (inside(target, root)) continue;
+      throw outside(
+        dir,
+        `${path.relative(dir, abs(importer))} imports "${imp.original ?? imp.path}"`,
+        `(${target}), outside the plugin's directory and its node_modules`,
+        { import: imp.original ?? imp.path, importer, resolved: target },
+      );
+    }
+  }
+  for (const input of Object.keys(metafile.inputs)) {
+    const file = abs(input);
+    if (!inside(file, root)) throw outside(dir, `the bundle reads ${file}`, "outside the plugin's directory", { resolved: file });
+  }
+}
