@@ -174,8 +174,8 @@ export class Host {
       const info = { pid: process.pid, url: this.adminUrl, dataUrl: this.url, nodeId: c.nodeId, startedAt: new Date().toISOString() };
       parts.add('server info', writeServerInfo(c.dataDir, info), () => removeServerInfo(c.dataDir));
     }
-    await core.repo.registerNode(c.nodeId, this.address, process.pid).catch(() => {});
-    const beat = () => core.repo.heartbeat(c.nodeId, this.address, process.pid).catch(() => {});
+    await core.repo.nodes.register(c.nodeId, this.address, process.pid).catch(() => {});
+    const beat = () => core.repo.nodes.heartbeat(c.nodeId, this.address, process.pid).catch(() => {});
     parts.add('heartbeat', setInterval(beat, this.derived.heartbeatMs).unref(), clearInterval);
     const live = { liveWithinMs: this.derived.liveWithinMs, log: this.log, nodeId: c.nodeId };
     const janitor = new Janitor({

@@ -30,7 +30,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
 /** The longest a source file may be; a longer one does more than one thing. */
 const MAX_LINES = 400;
 /** Files being reshaped elsewhere right now, allowed over the limit until that lands. Keep this list short. */
-const OVER_LIMIT_FOR_NOW = new Set(['src/runtime/worker/worker-version.ts']);
+const OVER_LIMIT_FOR_NOW = new Set<string>([]);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');

@@ -88,7 +88,7 @@ export async function startCore(parts: Parts, o: CoreOptions): Promise<Core> {
   const repo = new PluginRepository(db.orm);
   const access = parts.add('access control', await AccessControl.open(db, c, log), (x) => x.close());
   // the node's row goes before what reports into it, and after all of them (observed state hangs from it)
-  await parts.add('node row', repo, (r) => r.removeNode(c.nodeId)).registerNode(c.nodeId, '', process.pid);
+  await parts.add('node row', repo.nodes, (n) => n.remove(c.nodeId)).register(c.nodeId, '', process.pid);
   artifacts = new ArtifactStore(c.artifactsDir, repo, log, c.nodeId);
   // a kill in the middle of a write leaves a temporary file; nothing else would collect it before the janitor's first round
   const leftovers = artifacts.files.removeLeftovers();

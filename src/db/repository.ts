@@ -221,21 +221,6 @@ export class PluginRepository {
       return row;
     });
   }
-
-  /** `nodes.register`, kept for the composition root until it holds the node family itself. */
-  async registerNode(nodeId: string, address: string, pid: number): Promise<void> {
-    await this.nodes.register(nodeId, address, pid);
-  }
-
-  /** `nodes.heartbeat`, kept for the composition root until it holds the node family itself. */
-  async heartbeat(nodeId: string, address: string, pid: number): Promise<void> {
-    await this.nodes.heartbeat(nodeId, address, pid);
-  }
-
-  /** `nodes.remove`, kept for the composition root until it holds the node family itself. */
-  async removeNode(nodeId: string): Promise<void> {
-    await this.nodes.remove(nodeId);
-  }
 }
 
 /** A Drizzle transaction of `Orm`. */
