@@ -133,7 +133,8 @@ async function main(): Promise<void> {
   startBeat();
   let loaded: LoadedPlugin;
   try {
-    loaded = await loadPlugin(request);
+    // a worker cannot hand a socket to its thread: an upgrade route is refused at load, never a silent 404
+    loaded = await loadPlugin(request, { refuseUpgradesIn: 'worker' });
   } catch (err) {
     post({ t: 'failed', error: wire(err) });
     port.close();
