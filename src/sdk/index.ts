@@ -83,22 +83,20 @@ export interface HealthResult {
   detail?: unknown;
 }
 
-/** What an OpenAPI schema transform is given for one route (the shape `@fastify/swagger`'s `transform` receives). */
+/**
+ * What an OpenAPI schema transform is given for one route: the shape `@fastify/swagger`'s `transform`
+ * receives. Every field is optional in the type so that transforms written for `@fastify/swagger`
+ * (`jsonSchemaTransform` from `fastify-type-provider-zod`) are accepted as they are; the host always passes all.
+ */
 export interface OpenApiTransformInput {
   /** The route's schema as the plugin registered it (zod objects included). */
-  schema: unknown;
-  url: string;
+  schema?: unknown;
+  url?: string;
   /** The route's options as Fastify recorded them. */
-  route: unknown;
+  route?: unknown;
   /** The document being built (`openapi` and `info`): zod's transform reads the OpenAPI version from it. */
-  openapiObject: { openapi: string; info: { title: string; version: string } };
+  openapiObject?: { openapi?: string; info?: { title?: string; version?: string } };
 }
-
-/**
- * Turns one route's schema into the JSON Schema the OpenAPI document shows, as `@fastify/swagger`'s `transform`
- * does: `jsonSchemaTransform` from `fastify-type-provider-zod` fits as is.
- */
-export type OpenApiTransform = (input: OpenApiTransformInput) => { schema?: unknown; url?: string };
 
 /** The contract every plugin instance fulfils; `Config` is the type of `ctx.config`. */
 export interface PluginInterface<Config extends object = PluginConfig, Schema extends JsonSchema = JsonSchema> {
@@ -125,7 +123,7 @@ export interface PluginInterface<Config extends object = PluginConfig, Schema ex
    * written with something else (zod: `openapiTransform: jsonSchemaTransform`). Run where the routes are
    * collected, once per route and version; a throw leaves that route's schema out of the document.
    */
-  openapiTransform?: OpenApiTransform;
+  openapiTransform?(input: OpenApiTransformInput): { schema?: unknown; url?: string };
 }
 
 /** The factory a plugin's entry file exports as `newPlugin`. */
