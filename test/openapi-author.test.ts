@@ -65,6 +65,8 @@ export const newPlugin = definePlugin(() => ({
 }));
 `;
 
+const TOKEN = 'openapi-author-token';
+
 onEachDatabase('OpenAPI as the author wrote it', (db) => {
   let t: TestHost;
   let plugins: { dir: string; cleanup(): void };
@@ -76,7 +78,7 @@ onEachDatabase('OpenAPI as the author wrote it', (db) => {
     symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
     writePlugin(plugins.dir, 'plain', PLAIN);
     writePlugin(plugins.dir, 'throwing', THROWING);
-    t = await startTestHost({ ...db.hostOptions, pluginsDir: plugins.dir });
+    t = await startTestHost({ ...db.hostOptions, pluginsDir: plugins.dir, env: { ADMIN_TOKEN: TOKEN } });
     for (const name of ['zodded', 'plain', 'throwing']) {
       await waitFor(async () => {
         const p = await getJson(`${t.url}/plugins/${name}`);
@@ -137,5 +139,20 @@ onEachDatabase('OpenAPI as the author wrote it', (db) => {
       t.logs.lines.some((l) => String(l.msg).includes('openapiTransform threw')),
       'the failure is logged',
     );
+  });
+
+  test('in a worker the transform runs in the worker: the zod route still reads as JSON Schema', async () => {
+    const r = await getJson(`${t.adminUrl}/plugins/zodded/isolation`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ mode: 'worker' }),
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.serving.isolation, 'worker');
+    const { body: doc } = await getJson(`${t.url}/openapi.json`);
+    const body = doc.paths['/zod/items'].post.requestBody.content['application/json'].schema;
+    assert.deepEqual(body.properties.label, { type: 'string', maxLength: 20 });
+    assert.deepEqual(doc.paths['/zod/items'].post.tags, ['items', 'zodded']);
+    assert.equal(doc.paths['/zod/secret'], undefined);
   });
 });
