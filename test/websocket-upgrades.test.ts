@@ -148,7 +148,7 @@ onEachDatabase('WebSocket upgrades', (db) => {
       async () => {
         const p = await getJson(`${t.url}/plugins/sockets`);
         const text = JSON.stringify(p.body);
-        return text.includes('PH_ERR_ROUTE_UPGRADE_UNSUPPORTED') ? text : undefined;
+        return text.includes('PH_ERR_UPGRADE_UNSUPPORTED') ? text : undefined;
       },
       `the refusal to be recorded (isolation answered ${r.status} ${JSON.stringify(r.body)})`,
     );

@@ -80,7 +80,7 @@ export const ERROR_CODES = {
   PH_ERR_UPLOAD_SPECIAL_FILE: { status: 400, title: 'Archive contains a device file or FIFO' },
   PH_ERR_UPLOAD_TOO_MANY_ENTRIES: { status: 413, title: 'Archive has too many entries' },
   PH_ERR_UPLOAD_TOO_LARGE: { status: 413, title: 'Archive unpacks to too many bytes' },
-  PH_ERR_ROUTE_UPGRADE_UNSUPPORTED: { status: 422, title: 'Plugin route takes an upgrade its runtime cannot serve' },
+  PH_ERR_UPGRADE_UNSUPPORTED: { status: 422, title: 'Route takes an upgrade its runtime cannot serve' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

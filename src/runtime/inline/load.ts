@@ -95,7 +95,7 @@ function pluginErrorHandler(name: string) {
 export interface LoadOptions {
   /**
    * Set by a runtime that cannot hand a connection upgrade to the plugin (a worker): the load is refused with
-   * `PH_ERR_ROUTE_UPGRADE_UNSUPPORTED` naming the route, rather than the route answering a silent 404.
+   * `PH_ERR_UPGRADE_UNSUPPORTED` naming the route, rather than the route answering a silent 404.
    */
   refuseUpgradesIn?: string;
 }
@@ -165,7 +165,7 @@ export async function loadPlugin(req: LoadRequest, opts: LoadOptions = {}): Prom
     const upgrading = opts.refuseUpgradesIn === undefined ? undefined : routes.find((r) => r.upgrade === true);
     if (upgrading !== undefined) {
       throw new HostError(
-        'PH_ERR_ROUTE_UPGRADE_UNSUPPORTED',
+        'PH_ERR_UPGRADE_UNSUPPORTED',
         `${req.name}: route ${upgrading.method} ${upgrading.url} takes a connection upgrade (WebSocket), which the ${opts.refuseUpgradesIn} runtime cannot hand over; run the plugin inline (runtime: 'inline')`,
         { details: { method: upgrading.method, url: upgrading.url, runtime: opts.refuseUpgradesIn } },
       );
