@@ -21,7 +21,7 @@ import {
   releaseReadRoutes,
   tokenAuthentication,
 } from '../http/index.js';
-import { type Dispatcher, HostPaths } from '../routing/index.js';
+import { type Dispatcher, HostPaths, type UpgradeListener, upgradeListener } from '../routing/index.js';
 import { tokenRoutes } from '../tokens/index.js';
 import type { Core } from './core.js';
 
@@ -56,7 +56,12 @@ export function urlOf(app: FastifyInstance): string {
   return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 }
 
-function newApp(o: PlanesOptions, routes: DescribedRoute[], wrap?: (h: http.RequestListener) => http.RequestListener): FastifyInstance {
+function newApp(
+  o: PlanesOptions,
+  routes: DescribedRoute[],
+  wrap?: (h: http.RequestListener) => http.RequestListener,
+  upgrades?: (h: http.RequestListener) => UpgradeListener,
+): FastifyInstance {
   const app = Fastify({
     loggerInstance: o.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -67,6 +72,7 @@ function newApp(o: PlanesOptions, routes: DescribedRoute[], wrap?: (h: http.Requ
     clientErrorHandler,
     frameworkErrors,
     serverFactory: (handler, opts) => {
+      const listener = wrap === undefined ? handler : wrap(handler);
       const server = http.createServer(
         {
           maxHeaderSize: 16 * 1024,
@@ -75,8 +81,9 @@ function newApp(o: PlanesOptions, routes: DescribedRoute[], wrap?: (h: http.Requ
           headersTimeout: o.config.headersTimeoutMs,
           connectionsCheckingInterval: o.derived.connectionsCheckingIntervalMs,
         },
-        wrap === undefined ? handler : wrap(handler),
+        listener,
       );
+      if (upgrades !== undefined) server.on('upgrade', upgrades(listener));
       // Fastify applies this only to servers it creates itself: keep its default for ours
       server.keepAliveTimeout = Number(opts.keepAliveTimeout ?? 72_000);
       return server;
@@ -94,7 +101,13 @@ export async function buildPlanes(o: PlanesOptions): Promise<Planes> {
   const { config: c, core, derived } = o;
   const dataRoutes: DescribedRoute[] = [];
   const controlRoutes: DescribedRoute[] = [];
-  const data = newApp(o, dataRoutes, (h) => o.dispatcher.handler(h));
+  // upgrades (WebSockets) go through the same route table as requests: to the plugin owning the path
+  const data = newApp(
+    o,
+    dataRoutes,
+    (h) => o.dispatcher.handler(h),
+    (h) => upgradeListener(o.dispatcher, h),
+  );
   const control = newApp(o, controlRoutes);
   const controlServes = installHttpHardening(control);
   installHttpHardening(data, controlServes);

@@ -90,6 +90,7 @@ export const ERROR_CODES = {
   PH_ERR_FORBIDDEN_SCOPE: { status: 403, title: 'Token lacks the scope this call needs' },
   PH_ERR_SCOPE_INVALID: { status: 400, title: 'Invalid token scope' },
   PH_ERR_TOKEN_NOT_FOUND: { status: 404, title: 'Token not found' },
+  PH_ERR_UPGRADE_UNSUPPORTED: { status: 422, title: 'Route takes an upgrade its runtime cannot serve' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -126,8 +126,12 @@ async function describePlugin(p: LoadedVersion): Promise<PluginDoc> {
       {
         sharedSchemas: withSchemas ? p.sharedSchemas() : [],
         schemaOf: (r) => {
-          const own = withSchemas && r.schema !== null && typeof r.schema === 'object' ? (r.schema as Record<string, unknown>) : {};
-          return { ...own, tags: [p.name], hide: false };
+          const raw = r.schema !== null && typeof r.schema === 'object' ? (r.schema as Record<string, unknown>) : {};
+          const own = withSchemas ? raw : {};
+          // the author's tags stay, the plugin's name is added (it groups the plugin's routes); `hide` stays the author's
+          const authored = Array.isArray(raw.tags) ? raw.tags.filter((t): t is string => typeof t === 'string') : [];
+          const tags = [...new Set([...authored, p.name])];
+          return { ...own, tags, ...(raw.hide === true ? { hide: true } : {}) };
         },
       },
     );

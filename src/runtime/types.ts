@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { JsonObject } from '../config/plugins/index.js';
 import type { HostError } from '../errors/index.js';
@@ -9,6 +10,8 @@ export interface RegisteredRoute {
   method: string;
   url: string;
   schema?: unknown;
+  /** Set when the route takes a connection upgrade (`websocket: true` or a `wsHandler`, as `@fastify/websocket` reads them). */
+  upgrade?: boolean;
 }
 
 /** The code of one version: a CommonJS bundle, or a factory compiled into the host (static plugins). */
@@ -63,6 +66,12 @@ export interface LoadedVersion {
   serverErrors: number;
   /** Serves one request the dispatcher routed here. */
   readonly handle: RequestHandler;
+  /**
+   * Takes a connection upgrade (a WebSocket handshake) for one of its routes: true when the version took the
+   * socket, false when it has nothing listening for upgrades (the request is then answered as a plain one).
+   * Absent on a runtime that cannot hand a socket over (it refuses upgrade routes at load).
+   */
+  readonly upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
   /** A request dispatched here has finished. */
   readonly release: () => void;
   /** Resolves true when no request is in flight, false after `timeoutMs`. */

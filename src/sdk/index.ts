@@ -83,6 +83,21 @@ export interface HealthResult {
   detail?: unknown;
 }
 
+/**
+ * What an OpenAPI schema transform is given for one route: the shape `@fastify/swagger`'s `transform`
+ * receives. Every field is optional in the type so that transforms written for `@fastify/swagger`
+ * (`jsonSchemaTransform` from `fastify-type-provider-zod`) are accepted as they are; the host always passes all.
+ */
+export interface OpenApiTransformInput {
+  /** The route's schema as the plugin registered it (zod objects included). */
+  schema?: unknown;
+  url?: string;
+  /** The route's options as Fastify recorded them. */
+  route?: unknown;
+  /** The document being built (`openapi` and `info`): zod's transform reads the OpenAPI version from it. */
+  openapiObject?: { openapi?: string; info?: { title?: string; version?: string } };
+}
+
 /** The contract every plugin instance fulfils; `Config` is the type of `ctx.config`. */
 export interface PluginInterface<Config extends object = PluginConfig, Schema extends JsonSchema = JsonSchema> {
   /** Called once before routes are registered. Time-limited. */
@@ -103,6 +118,12 @@ export interface PluginInterface<Config extends object = PluginConfig, Schema ex
    * loads a new instance beside this one (blue/green).
    */
   onConfigChange?(ctx: PluginContext<Config>, next: Readonly<Config>, prev: Readonly<Config>): void | Promise<void>;
+  /**
+   * Optional: how this plugin's route schemas read as JSON Schema in the host's OpenAPI document, for schemas
+   * written with something else (zod: `openapiTransform: jsonSchemaTransform`). Run where the routes are
+   * collected, once per route and version; a throw leaves that route's schema out of the document.
+   */
+  openapiTransform?(input: OpenApiTransformInput): { schema?: unknown; url?: string };
 }
 
 /** The factory a plugin's entry file exports as `newPlugin`. */

@@ -100,18 +100,26 @@ function pluginErrorHandler(name: string) {
   };
 }
 
+export interface LoadOptions {
+  /**
+   * Set by a runtime that cannot hand a connection upgrade to the plugin (a worker): the load is refused with
+   * `PH_ERR_UPGRADE_UNSUPPORTED` naming the route, rather than the route answering a silent 404.
+   */
+  refuseUpgradesIn?: string;
+}
+
 /**
  * Loads one version: evaluate, factory, metadata, `initialize`, then a fresh
  * Fastify instance on which the plugin registers its routes. Any failure
  * cleans up what was started and throws a coded `HostError`; nothing of a
  * failed load stays reachable.
  */
-export function loadPlugin(req: LoadRequest): Promise<LoadedPlugin> {
+export function loadPlugin(req: LoadRequest, opts: LoadOptions = {}): Promise<LoadedPlugin> {
   // everything plugin code starts while loading (its timers, promises, sockets) carries the plugin's scope
-  return inPluginScope(req.name, loadInScope, req);
+  return inPluginScope(req.name, () => loadInScope(req, opts));
 }
 
-async function loadInScope(req: LoadRequest): Promise<LoadedPlugin> {
+async function loadInScope(req: LoadRequest, opts: LoadOptions): Promise<LoadedPlugin> {
   // what plugin code logs through: its lines cannot set the keys the host owns (`plugin`, `reqId`...)
   const { log, rawChild } = guardedPluginLogger(req.log);
   const abort = new AbortController();
@@ -149,7 +157,14 @@ async function loadInScope(req: LoadRequest): Promise<LoadedPlugin> {
     server.setErrorHandler(pluginErrorHandler(req.name) as never);
     server.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
-      for (const m of methods) routes.push({ method: String(m).toUpperCase(), url: route.url, schema: route.schema });
+      const schema = documentedSchema(req.name, log, plugin, route, metadata);
+      // `@fastify/websocket` reads these two route options; its HEAD twin of a GET route carries them too
+      const options = route as { websocket?: unknown; wsHandler?: unknown };
+      const upgrade = options.websocket === true || typeof options.wsHandler === 'function';
+      for (const m of methods) {
+        const method = String(m).toUpperCase();
+        routes.push({ method, url: route.url, schema, ...(upgrade && method === 'GET' ? { upgrade: true } : {}) });
+      }
     });
     // Plugin routes live in a child context, so a plugin may set its own error handler, hooks and parsers.
     server.register(async (child) => {
@@ -157,6 +172,14 @@ async function loadInScope(req: LoadRequest): Promise<LoadedPlugin> {
     });
     const s = server;
     await callHook(req.name, 'registerRoutes', req.hookTimeoutMs, () => s.ready());
+    const upgrading = opts.refuseUpgradesIn === undefined ? undefined : routes.find((r) => r.upgrade === true);
+    if (upgrading !== undefined) {
+      throw new HostError(
+        'PH_ERR_UPGRADE_UNSUPPORTED',
+        `${req.name}: route ${upgrading.method} ${upgrading.url} takes a connection upgrade (WebSocket), which the ${opts.refuseUpgradesIn} runtime cannot hand over; run the plugin inline (runtime: 'inline')`,
+        { details: { method: upgrading.method, url: upgrading.url, runtime: opts.refuseUpgradesIn } },
+      );
+    }
     return new LoadedPlugin(req.name, req.hash, metadata, plugin, server, dedupeRoutes(routes), ctx, config, abort, timers);
   } catch (err) {
     abort.abort(new Error('load failed'));
@@ -199,6 +222,34 @@ function requestLogging(log: FastifyBaseLogger, rawChild: ReturnType<typeof guar
       return rawChild.call(logger as never, bindings);
     },
   } as const;
+}
+
+/**
+ * The schema the OpenAPI document shows for a route: the plugin's `openapiTransform` applied where the
+ * schema's objects live (zod's, in the plugin's own runtime), so what leaves is JSON Schema. A transform
+ * that throws leaves the route's schema out (logged), never the load.
+ */
+function documentedSchema(
+  name: string,
+  log: FastifyBaseLogger,
+  plugin: PluginInterface,
+  route: { url: string; schema?: unknown },
+  metadata: PluginMetadata,
+): unknown {
+  const transform = plugin.openapiTransform;
+  if (typeof transform !== 'function' || route.schema === undefined) return route.schema;
+  try {
+    const out = transform.call(plugin, {
+      schema: route.schema,
+      url: route.url,
+      route,
+      openapiObject: { openapi: '3.1.0', info: { title: name, version: metadata.version } },
+    });
+    return out?.schema;
+  } catch (err) {
+    log.warn({ err, plugin: name, url: route.url }, `openapiTransform threw for ${route.url}; its schema is left out of the document`);
+    return undefined;
+  }
 }
 
 function dedupeRoutes(routes: RegisteredRoute[]): RegisteredRoute[] {

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { deepFreeze, type JsonObject } from '../../config/plugins/index.js';
 import type { HostError } from '../../errors/index.js';
@@ -32,6 +34,41 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
     // each request runs in the plugin's scope: what its handler schedules is the plugin's (see plugin-scope.ts)
     const routing = (server as unknown as { routing: RequestHandler }).routing;
     this.handle = (req, res) => inPluginScope(name, routing, req, res);
+  }
+
+  /**
+   * Hands an upgrade to the version's own Fastify server, where `@fastify/websocket` (or any plugin listening
+   * for 'upgrade' on `server.server`) takes it exactly as in a Fastify app of its own. False when nothing listens.
+   */
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
+    const raw = this.server.server;
+    if (raw.listenerCount('upgrade') === 0) return false;
+    raw.emit('upgrade', req, socket, head);
+    return true;
+  };
+
+  /**
+   * The WebSockets this version still holds when it stops get close code 1001 (going away), the code that
+   * tells a client to reconnect (and so reach the version now serving). `@fastify/websocket`'s own close
+   * sends none; its clients are reached through the `websocketServer` it decorates the instance with.
+   */
+  private closeWebSockets(): void {
+    type Clients = { clients?: Iterable<{ close(code: number, reason: string): void }> };
+    // decorated on the context the plugin registered it in (a child), so every context is looked at
+    const servers = new Set<Clients>();
+    for (const inst of contextsOf(this.server)) {
+      const wss = (inst as unknown as { websocketServer?: Clients }).websocketServer;
+      if (wss !== undefined) servers.add(wss);
+    }
+    for (const wss of servers) {
+      for (const client of wss.clients ?? []) {
+        try {
+          client.close(1001, 'plugin version replaced');
+        } catch {
+          // a socket already failing is destroyed by the server's close below
+        }
+      }
+    }
   }
 
   get version(): string {
@@ -75,6 +112,8 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
   async unload(timeoutMs: number): Promise<{ error?: HostError }> {
     let error: HostError | undefined;
     this.abort.abort(new Error('plugin unloading'));
+    // before cleanup: a socket's handler may use what cleanup releases
+    this.closeWebSockets();
     try {
       await callHook(this.name, 'cleanup', timeoutMs, () => inPluginScope(this.name, () => this.instance.cleanup(this.ctx)));
     } catch (err) {
@@ -94,14 +133,26 @@ export class LoadedPlugin extends InflightVersion implements LoadedVersion {
    */
   sharedSchemas(): unknown[] {
     const out = new Map<string, unknown>();
-    const visit = (inst: FastifyInstance, depth: number) => {
+    for (const inst of contextsOf(this.server)) {
       for (const [id, schema] of Object.entries(inst.getSchemas() as Record<string, unknown>)) if (!out.has(id)) out.set(id, schema);
-      if (depth > 20) return;
-      const sym = Object.getOwnPropertySymbols(inst).find((x) => x.description === 'fastify.children');
-      const children = sym === undefined ? [] : ((inst as unknown as Record<symbol, unknown>)[sym] as FastifyInstance[]);
-      for (const c of Array.isArray(children) ? children : []) visit(c, depth + 1);
-    };
-    visit(this.server, 0);
+    }
     return [...out.values()];
   }
+}
+
+/**
+ * An instance and its child contexts, depth first (bounded). Fastify keeps children under a private symbol;
+ * if that ever changes, only the root is found.
+ */
+function contextsOf(root: FastifyInstance): FastifyInstance[] {
+  const out: FastifyInstance[] = [];
+  const visit = (inst: FastifyInstance, depth: number) => {
+    out.push(inst);
+    if (depth > 20) return;
+    const sym = Object.getOwnPropertySymbols(inst).find((x) => x.description === 'fastify.children');
+    const children = sym === undefined ? [] : ((inst as unknown as Record<symbol, unknown>)[sym] as FastifyInstance[]);
+    for (const c of Array.isArray(children) ? children : []) visit(c, depth + 1);
+  };
+  visit(root, 0);
+  return out;
 }

@@ -34,19 +34,23 @@ process.once('message', (first: ToWorker) => {
   process.on('message', (batch: ToWorker | ToWorker[]) => {
     for (const m of unbatch(batch)) for (const l of listeners) l(m);
   });
-  void runPlugin(first.boot, {
-    post: send,
-    onMessage: (fn) => listeners.push(fn),
-    // the host ends this process once it has the answer; everything queued leaves now
-    close: () => outbox.flush(),
-    beat(now: MemoryNow, lagMs: number) {
-      send({ t: 'beat', heapKb: now.heapKb, externalKb: now.externalKb, lagMs });
+  void runPlugin(
+    first.boot,
+    {
+      post: send,
+      onMessage: (fn) => listeners.push(fn),
+      // the host ends this process once it has the answer; everything queued leaves now
+      close: () => outbox.flush(),
+      beat(now: MemoryNow, lagMs: number) {
+        send({ t: 'beat', heapKb: now.heapKb, externalKb: now.externalKb, lagMs });
+      },
+      overMemory(now: MemoryNow): never {
+        send({ t: 'memory', heapKb: now.heapKb, externalKb: now.externalKb });
+        outbox.flush();
+        // the exit code says it too, should the message not leave before the process ends
+        process.exit(EXIT_MEMORY);
+      },
     },
-    overMemory(now: MemoryNow): never {
-      send({ t: 'memory', heapKb: now.heapKb, externalKb: now.externalKb });
-      outbox.flush();
-      // the exit code says it too, should the message not leave before the process ends
-      process.exit(EXIT_MEMORY);
-    },
-  });
+    'process',
+  );
 });

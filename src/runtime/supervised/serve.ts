@@ -118,8 +118,12 @@ function serve(loaded: LoadedPlugin, channel: Channel): void {
   });
 }
 
-/** Loads `boot`'s version and serves it over `channel` (or, for a trial, reports its metadata and closes). */
-export async function runPlugin(boot: WorkerBoot, channel: Channel): Promise<void> {
+/**
+ * Loads `boot`'s version and serves it over `channel` (or, for a trial, reports its metadata and closes).
+ * `runtime` names where it runs: neither a worker nor a process can be handed an upgraded connection, so a
+ * route taking one is refused at load, naming it.
+ */
+export async function runPlugin(boot: WorkerBoot, channel: Channel, runtime: 'worker' | 'process'): Promise<void> {
   /** Log lines go to the serving thread, which writes them with the host's logger under the plugin's name. */
   const log = pino(
     { level: boot.logLevel, base: undefined },
@@ -155,7 +159,7 @@ export async function runPlugin(boot: WorkerBoot, channel: Channel): Promise<voi
   startBeat(boot, channel);
   let loaded: LoadedPlugin;
   try {
-    loaded = await loadPlugin(request);
+    loaded = await loadPlugin(request, { refuseUpgradesIn: runtime });
   } catch (err) {
     channel.post({ t: 'failed', error: wire(err) });
     channel.close();

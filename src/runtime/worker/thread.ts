@@ -28,19 +28,23 @@ const store = (now: MemoryNow) => {
   Atomics.store(stats, STAT_EXTERNAL_KB, now.externalKb);
 };
 
-void runPlugin(boot, {
-  post: (m: FromWorker) => port.postMessage(m),
-  onMessage: (fn: (m: ToWorker) => void) => port.on('message', fn),
-  close: () => port.close(),
-  beat(now, lagMs) {
-    Atomics.add(stats, STAT_BEAT, 1);
-    store(now);
-    Atomics.store(stats, STAT_LAG_MS, lagMs);
+void runPlugin(
+  boot,
+  {
+    post: (m: FromWorker) => port.postMessage(m),
+    onMessage: (fn: (m: ToWorker) => void) => port.on('message', fn),
+    close: () => port.close(),
+    beat(now, lagMs) {
+      Atomics.add(stats, STAT_BEAT, 1);
+      store(now);
+      Atomics.store(stats, STAT_LAG_MS, lagMs);
+    },
+    overMemory(now): never {
+      // the flag is read by the serving thread when this thread's exit is reported: the death's reason is memory
+      store(now);
+      Atomics.store(stats, STAT_OVER_MEMORY, 1);
+      process.exit(137);
+    },
   },
-  overMemory(now): never {
-    // the flag is read by the serving thread when this thread's exit is reported: the death's reason is memory
-    store(now);
-    Atomics.store(stats, STAT_OVER_MEMORY, 1);
-    process.exit(137);
-  },
-});
+  'worker',
+);
