@@ -58,6 +58,22 @@ describe('compile stays inside the plugin', () => {
     await refused(dir, /imports "\.\/link"/);
   });
 
+  test('node_modules linked to a shared install compiles; a link named node_modules to a directory that is no install is refused', async () => {
+    // a shared install (a workspace's or pnpm's layout): the package lives outside the plugin, reached through its node_modules
+    const shared = path.join(elsewhere.dir, 'install', 'node_modules');
+    mkdirSync(path.join(shared, 'shared-dep'), { recursive: true });
+    writeFileSync(path.join(shared, 'shared-dep', 'package.json'), JSON.stringify({ name: 'shared-dep', main: 'index.js' }));
+    writeFileSync(path.join(shared, 'shared-dep', 'index.js'), 'exports.leaked = "from a shared install";\n');
+    const ok = writePlugin(plugins.dir, 'shared', importing('shared', 'shared-dep'));
+    symlinkSync(shared, path.join(ok, 'node_modules'));
+    const artifact = await compiler.compile(ok);
+    assert.match(artifact.bundle, /from a shared install/);
+    // node_modules pointing at a plain directory: its files are no dependency, the import leads out
+    const bad = writePlugin(plugins.dir, 'fake-modules', importing('fake-modules', 'secret'));
+    symlinkSync(elsewhere.dir, path.join(bad, 'node_modules'));
+    await refused(bad, /imports "secret"/);
+  });
+
   test('a tsconfig.json extending a file outside is refused, naming the extends', async () => {
     const dir = writePlugin(plugins.dir, 'extends-out', pluginSource({ name: 'extends-out' }));
     writeFileSync(path.join(dir, 'tsconfig.json'), `{ // a comment\n "extends": "../../${path.basename(elsewhere.dir)}/base.json" }`);

@@ -25,6 +25,25 @@ function inside(p: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 }
 
+/**
+ * Where a plugin's compile may read: its directory, and its own `node_modules` wherever that leads (a link to a
+ * shared install, as pnpm or a workspace lays them out, is the author's choice of dependencies, not an escape).
+ */
+function rootsOf(dir: string): string[] {
+  const roots = [realOrResolved(dir)];
+  const modules = path.join(dir, 'node_modules');
+  if (existsSync(modules)) {
+    // only a real node_modules directory: a link named node_modules pointing at `/` or a home directory is no install
+    const real = realOrResolved(modules);
+    if (path.basename(real) === 'node_modules') roots.push(real);
+  }
+  return roots;
+}
+
+function insideAny(p: string, roots: readonly string[]): boolean {
+  return roots.some((r) => inside(p, r));
+}
+
 function outside(dir: string, what: string, message: string, details: Record<string, unknown>): HostError {
   return new HostError('PH_ERR_COMPILE_OUTSIDE', `${dir}: ${what} ${message}`, { details });
 }
@@ -51,6 +70,7 @@ function parseTsconfig(text: string): unknown {
  */
 export function tsconfigFor(dir: string): Pick<esbuild.BuildOptions, 'tsconfig' | 'tsconfigRaw'> {
   const root = realOrResolved(dir);
+  const roots = rootsOf(dir);
   const file = path.join(dir, 'tsconfig.json');
   if (!existsSync(file)) return { tsconfigRaw: {} };
   const seen = new Set<string>();
@@ -69,7 +89,7 @@ export function tsconfigFor(dir: string): Pick<esbuild.BuildOptions, 'tsconfig' 
           : path.join(root, 'node_modules', e.endsWith('.json') ? e : path.join(e, 'tsconfig.json'));
       const withJson = existsSync(target) || target.endsWith('.json') ? target : `${target}.json`;
       const resolved = realOrResolved(withJson);
-      if (!inside(resolved, root)) {
+      if (!insideAny(resolved, roots)) {
         throw outside(dir, `tsconfig.json extends "${e}"`, `(${resolved}), outside the plugin's directory`, { extends: e, resolved });
       }
       if (existsSync(resolved)) visit(resolved);
@@ -86,13 +106,13 @@ export function tsconfigFor(dir: string): Pick<esbuild.BuildOptions, 'tsconfig' 
  * relative to `dir`.
  */
 export function assertInside(dir: string, metafile: esbuild.Metafile): void {
-  const root = realOrResolved(dir);
+  const roots = rootsOf(dir);
   const abs = (p: string) => realOrResolved(path.resolve(dir, p));
   for (const [importer, input] of Object.entries(metafile.inputs)) {
     for (const imp of input.imports) {
       if (imp.external === true) continue;
       const target = abs(imp.path);
-      if (inside(target, root)) continue;
+      if (insideAny(target, roots)) continue;
       throw outside(
         dir,
         `${path.relative(dir, abs(importer))} imports "${imp.original ?? imp.path}"`,
@@ -103,6 +123,6 @@ export function assertInside(dir: string, metafile: esbuild.Metafile): void {
   }
   for (const input of Object.keys(metafile.inputs)) {
     const file = abs(input);
-    if (!inside(file, root)) throw outside(dir, `the bundle reads ${file}`, "outside the plugin's directory", { resolved: file });
+    if (!insideAny(file, roots)) throw outside(dir, `the bundle reads ${file}`, "outside the plugin's directory", { resolved: file });
   }
 }
