@@ -189,7 +189,7 @@ let produced = 0;`,
     assert.equal(stats.non2xx, 0, stats.errors.join('\n'));
     assert.equal(stats.byStatus[0] ?? 0, 0, stats.errors.join('\n'));
     assert.ok(rssOf(s.pid) < hostBefore + 128 * MB, `host ${Math.round(rssOf(s.pid) / MB)} MB, ${Math.round(hostBefore / MB)} MB before`);
-    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
     assert.match(metrics, /plugin_host_worker_restarts_total\{plugin="probe",reason="memory"\} [1-9]/);
   });
 
@@ -219,7 +219,7 @@ let produced = 0;`,
     const load = startLoad(`${s.url}/hello`, { concurrency: 4 });
     await waitFor(() => load.count > 20, 'load to start');
     for (const mode of ['inline', 'worker', 'process', 'inline', null]) {
-      const r = await getJson(`${s.url}/plugins/powertable/isolation`, {
+      const r = await getJson(`${s.adminUrl}/plugins/powertable/isolation`, {
         method: 'POST',
         headers: AUTH_JSON,
         body: JSON.stringify({ mode }),
@@ -236,7 +236,7 @@ let produced = 0;`,
     const load = startLoad(`${s.url}/hello`, { concurrency: 4 });
     await waitFor(() => load.count > 20, 'load to start');
     for (let i = 0; i < 20; i++) {
-      const r = await getJson(`${s.url}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
+      const r = await getJson(`${s.adminUrl}/plugins/powertable/reload`, { method: 'POST', headers: AUTH });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.serving.isolation, 'process');
     }
@@ -249,7 +249,7 @@ let produced = 0;`,
     const work = tempDir('ph-upload-');
     try {
       const dir = writePlugin(work.dir, 'uploaded', pluginSource({ name: 'uploaded' }));
-      const put = await getJson(`${s.url}/plugins/uploaded/source`, {
+      const put = await getJson(`${s.adminUrl}/plugins/uploaded/source`, {
         method: 'PUT',
         headers: { ...AUTH, 'content-type': 'application/gzip' },
         body: await packDir(dir),
@@ -257,7 +257,7 @@ let produced = 0;`,
       assert.equal(put.status, 201, JSON.stringify(put.body));
       await waitFor(async () => (await get('/uploaded')).status === 200, 'the upload to serve');
       for (const mode of ['inline', 'worker']) {
-        const r = await getJson(`${s.url}/plugins/uploaded/isolation`, {
+        const r = await getJson(`${s.adminUrl}/plugins/uploaded/isolation`, {
           method: 'POST',
           headers: AUTH_JSON,
           body: JSON.stringify({ mode }),
@@ -273,7 +273,7 @@ let produced = 0;`,
   });
 
   test('an unknown isolation mode is refused, nothing changes', async () => {
-    const r = await getJson(`${s.url}/plugins/powertable/isolation`, {
+    const r = await getJson(`${s.adminUrl}/plugins/powertable/isolation`, {
       method: 'POST',
       headers: AUTH_JSON,
       body: JSON.stringify({ mode: 'vm' }),

@@ -252,7 +252,7 @@ onEachDatabase('worker hardening (server process)', (db) => {
       `host peak ${Math.round(after.peak / MB)} MB, ${Math.round(before.rss / MB)} MB before`,
     );
     assert.equal((await get('/hello')).status, 200);
-    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
     const m = /plugin_host_worker_restarts_total\{plugin="hoard",reason="memory"\} (\d+)/.exec(metrics);
     assert.ok(
       m !== null && Number(m[1]) >= 2,

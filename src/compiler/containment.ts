@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type * as esbuild from 'esbuild';
 import { HostError } from '../errors/index.js';
+import { pathExists } from '../fs-exists.js';
 
 /**
  * A compile reads only the plugin's own directory: its sources, its own
@@ -13,9 +14,10 @@ import { HostError } from '../errors/index.js';
  * the artifact, which the host then serves and publishes.
  */
 
-function realOrResolved(p: string): string {
+// asynchronous throughout: a compile runs on a serving node, whose thread must not wait on the file system
+async function realOrResolved(p: string): Promise<string> {
   try {
-    return realpathSync(p);
+    return await realpath(p);
   } catch {
     return path.resolve(p);
   }
@@ -29,12 +31,12 @@ function inside(p: string, root: string): boolean {
  * Where a plugin's compile may read: its directory, and its own `node_modules` wherever that leads (a link to a
  * shared install, as pnpm or a workspace lays them out, is the author's choice of dependencies, not an escape).
  */
-function rootsOf(dir: string): string[] {
-  const roots = [realOrResolved(dir)];
+async function rootsOf(dir: string): Promise<string[]> {
+  const roots = [await realOrResolved(dir)];
   const modules = path.join(dir, 'node_modules');
-  if (existsSync(modules)) {
+  if (await pathExists(modules)) {
     // only a real node_modules directory: a link named node_modules pointing at `/` or a home directory is no install
-    const real = realOrResolved(modules);
+    const real = await realOrResolved(modules);
     if (path.basename(real) === 'node_modules') roots.push(real);
   }
   return roots;
@@ -68,17 +70,17 @@ function parseTsconfig(text: string): unknown {
  * one in the directories above. Throws `PH_ERR_COMPILE_OUTSIDE` naming the
  * `extends` that leads out.
  */
-export function tsconfigFor(dir: string): Pick<esbuild.BuildOptions, 'tsconfig' | 'tsconfigRaw'> {
-  const root = realOrResolved(dir);
-  const roots = rootsOf(dir);
+export async function tsconfigFor(dir: string): Promise<Pick<esbuild.BuildOptions, 'tsconfig' | 'tsconfigRaw'>> {
   const file = path.join(dir, 'tsconfig.json');
-  if (!existsSync(file)) return { tsconfigRaw: {} };
+  if (!(await pathExists(file))) return { tsconfigRaw: {} };
+  const root = await realOrResolved(dir);
+  const roots = await rootsOf(dir);
   const seen = new Set<string>();
-  const visit = (configFile: string) => {
-    const real = realOrResolved(configFile);
+  const visit = async (configFile: string): Promise<void> => {
+    const real = await realOrResolved(configFile);
     if (seen.has(real)) return;
     seen.add(real);
-    const parsed = parseTsconfig(readFileSync(real, 'utf8')) as { extends?: unknown } | undefined;
+    const parsed = parseTsconfig(await readFile(real, 'utf8')) as { extends?: unknown } | undefined;
     const ext = parsed?.extends;
     const list = typeof ext === 'string' ? [ext] : Array.isArray(ext) ? ext.filter((e): e is string => typeof e === 'string') : [];
     for (const e of list) {
@@ -87,15 +89,15 @@ export function tsconfigFor(dir: string): Pick<esbuild.BuildOptions, 'tsconfig' 
         e.startsWith('.') || path.isAbsolute(e)
           ? path.resolve(base, e)
           : path.join(root, 'node_modules', e.endsWith('.json') ? e : path.join(e, 'tsconfig.json'));
-      const withJson = existsSync(target) || target.endsWith('.json') ? target : `${target}.json`;
-      const resolved = realOrResolved(withJson);
+      const withJson = (await pathExists(target)) || target.endsWith('.json') ? target : `${target}.json`;
+      const resolved = await realOrResolved(withJson);
       if (!insideAny(resolved, roots)) {
         throw outside(dir, `tsconfig.json extends "${e}"`, `(${resolved}), outside the plugin's directory`, { extends: e, resolved });
       }
-      if (existsSync(resolved)) visit(resolved);
+      if (await pathExists(resolved)) await visit(resolved);
     }
   };
-  visit(file);
+  await visit(file);
   return { tsconfig: file };
 }
 
@@ -105,24 +107,24 @@ export function tsconfigFor(dir: string): Pick<esbuild.BuildOptions, 'tsconfig' 
  * file that imported it. `metafile` is esbuild's, whose input paths are
  * relative to `dir`.
  */
-export function assertInside(dir: string, metafile: esbuild.Metafile): void {
-  const roots = rootsOf(dir);
+export async function assertInside(dir: string, metafile: esbuild.Metafile): Promise<void> {
+  const roots = await rootsOf(dir);
   const abs = (p: string) => realOrResolved(path.resolve(dir, p));
   for (const [importer, input] of Object.entries(metafile.inputs)) {
     for (const imp of input.imports) {
       if (imp.external === true) continue;
-      const target = abs(imp.path);
+      const target = await abs(imp.path);
       if (insideAny(target, roots)) continue;
       throw outside(
         dir,
-        `${path.relative(dir, abs(importer))} imports "${imp.original ?? imp.path}"`,
+        `${path.relative(dir, await abs(importer))} imports "${imp.original ?? imp.path}"`,
         `(${target}), outside the plugin's directory and its node_modules`,
         { import: imp.original ?? imp.path, importer, resolved: target },
       );
     }
   }
   for (const input of Object.keys(metafile.inputs)) {
-    const file = abs(input);
+    const file = await abs(input);
     if (!insideAny(file, roots)) throw outside(dir, `the bundle reads ${file}`, "outside the plugin's directory", { resolved: file });
   }
 }

@@ -269,9 +269,9 @@ export class Compiler implements PluginCompiler {
         supported: { 'dynamic-import': false },
         // what the bundle read is checked below: nothing outside the plugin's directory
         metafile: true,
-        ...tsconfigFor(dir),
+        ...(await tsconfigFor(dir)),
       });
-      assertInside(dir, result.metafile);
+      await assertInside(dir, result.metafile);
     } catch (err) {
       if (err instanceof HostError) throw err;
       const failure = err as esbuild.BuildFailure;

@@ -15,4 +15,6 @@ export const HOST_PATH_PREFIXES: readonly string[] = [
   'console',
   'events',
   'cluster',
+  'tokens',
+  'audit',
 ];

@@ -4,10 +4,12 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 
-if (isMainThread && process.env.TS_PROBE_OUT) {
+// read now: the host reduces process.env to PLUGIN_ENV_ALLOW once it has started
+const out = process.env.TS_PROBE_OUT;
+if (isMainThread && out) {
   const require = createRequire(import.meta.url);
   process.on('exit', () => {
     const loaded = Object.keys(require.cache).filter((k) => /[\\/]node_modules[\\/]typescript[\\/]/.test(k));
-    writeFileSync(process.env.TS_PROBE_OUT, JSON.stringify(loaded));
+    writeFileSync(out, JSON.stringify(loaded));
   });
 }
