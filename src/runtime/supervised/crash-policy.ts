@@ -1,4 +1,5 @@
 import { HostError } from '../../errors/index.js';
+import { backoffMs } from '../../model/index.js';
 
 export interface CrashLimits {
   /** This many deaths within `crashWindowMs` stop the restarts. */
@@ -32,6 +33,6 @@ export class CrashPolicy {
         ),
       };
     }
-    return { retryInMs: Math.min(5000, 100 * 2 ** (this.deaths.length - 1)) };
+    return { retryInMs: backoffMs(this.deaths.length - 1, { firstMs: 100, maxMs: 5000 }) };
   }
 }
