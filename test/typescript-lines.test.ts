@@ -4,18 +4,17 @@
 // declarations (dist/sdk, through the package's `exports`) compile under both with `skipLibCheck` off.
 //
 // TypeScript 7 is not a dependency of the host: `.ci/run` fetches the npm package `typescript@7` into its cache
-// outside the repository (PLUGIN_HOST_CI_CACHE, default ~/.cache/plugin-host-ci) and sets TEST_REQUIRE_TSC7=1,
+// outside the repository (PLUGIN_HOST_CI_CACHE, default /var/cache/plugin-host-ci) and sets TEST_REQUIRE_TSC7=1,
 // so that in CI its absence fails instead of skipping.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { cli } from './support/cli.js';
 import { ROOT, tempDir } from './support/util.js';
 
-const CACHE = process.env.PLUGIN_HOST_CI_CACHE ?? path.join(homedir(), '.cache', 'plugin-host-ci');
+const CACHE = process.env.PLUGIN_HOST_CI_CACHE ?? '/var/cache/plugin-host-ci';
 const TSC7 = path.join(CACHE, 'ts-7', 'node_modules', 'typescript', 'bin', 'tsc');
 const COMPILERS = [
   { name: 'TypeScript 5.9', tsc: path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), version: /^Version 5\.9\./ },
