@@ -24,6 +24,8 @@ export interface ServerOptions {
   readyTimeoutMs?: number;
   /** Working directory of the process (default: the project root). */
   cwd?: string;
+  /** The `node` to run the server on (default: this test's). */
+  execPath?: string;
 }
 
 const children = new Set<ChildProcess>();
@@ -156,7 +158,7 @@ export async function startServer(o: ServerOptions): Promise<ServerProcess> {
     NODE_ENV: 'test',
     ...o.env,
   };
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'plugin-host.mjs'), 'serve'], {
+  const child = spawn(o.execPath ?? process.execPath, [path.join(ROOT, 'bin', 'plugin-host.mjs'), 'serve'], {
     cwd: o.cwd ?? ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

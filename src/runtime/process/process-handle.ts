@@ -73,13 +73,26 @@ export class ProcessHandle implements PluginHandle {
         else onMessage(m);
       }
     });
-    // a spawn that fails (no permission to run node as that user) ends like an exit
+    let ended = false;
+    const end = (reason: DeathReason | 'stopped', detail: string) => {
+      if (ended) return;
+      ended = true;
+      onEnd(reason, detail);
+    };
     this.child.on('error', (err) => {
       this.stderrTail += `\n${err.message}`;
+      // A spawn that fails (the plugin user may not execute this node: EACCES) emits 'error' and never 'exit':
+      // it ends here, at once and saying why, instead of leaving the load to its time limit.
+      if (this.child.pid === undefined) {
+        end(
+          'exit',
+          `the plugin process could not start (${process.execPath} as uid ${o.identity?.uid ?? process.getuid?.()}): ${err.message}`,
+        );
+      }
     });
     this.child.once('exit', (code, signal) => {
       const { reason, detail } = this.classify(code, signal);
-      onEnd(reason, detail);
+      end(reason, detail);
     });
     // a process that could not start reports it through 'error' and 'exit'; the boot message then goes nowhere
     if (this.child.connected)
