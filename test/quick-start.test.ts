@@ -1,6 +1,6 @@
 // The README's quick start as a new user runs it in a checkout: `npm start` (the compiled host, `serve`) with the
-// embedded PGlite and the bundled `plugins/powertable`, then `curl /hello`; once with every plugin inline and once
-// with every plugin in a worker thread. `.ci/run` runs this file on every supported Node line it does not run the
+// embedded PGlite and the bundled `plugins/powertable`, then `curl /hello`; once with every plugin inline, once
+// with every plugin in a worker thread and once in a process of its own (under the permission model). `.ci/run` runs this file on every supported Node line it does not run the
 // whole suite on (see the README's development section), so each line proves that a fresh checkout serves.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -13,7 +13,7 @@ after(async () => {
   for (const d of dirs) d.cleanup();
 });
 
-for (const mode of ['inline', 'worker'] as const) {
+for (const mode of ['inline', 'worker', 'process'] as const) {
   test(`quick start on Node ${process.versions.node}: npm start serves GET /hello (PLUGIN_ISOLATION=${mode})`, {
     timeout: 180_000,
   }, async () => {
@@ -37,7 +37,7 @@ for (const mode of ['inline', 'worker'] as const) {
       );
       assert.equal(hello.body.plugin, 'powertable');
       assert.match(hello.body.message, /GET \/hello/);
-      // the mode asked for is the one serving: a worker start that fell back inline would not pass
+      // the mode asked for is the one serving: a worker or process start that fell back inline would not pass
       const row = await getJson(`${server.adminUrl}/plugins/powertable`);
       assert.equal(row.status, 200, JSON.stringify(row.body));
       assert.equal(row.body.serving?.isolation, mode, JSON.stringify(row.body));
