@@ -5,6 +5,7 @@ import { describeError, HostError } from '../../errors/index.js';
 import type { TokenInfo } from '../../tokens/store.js';
 import { HttpControl } from '../control/http-control.js';
 import { defaultServerUrl } from '../server-url.js';
+import { table } from './args.js';
 
 export const TOKEN_USAGE = `Usage: plugin-host token create NAME --scope SCOPE [--scope SCOPE...] [--expires 30d|12h|DATE] [options]
        plugin-host token list [options]
@@ -73,15 +74,7 @@ function tokenTable(tokens: TokenInfo[]): string {
     const state = t.revoked_at !== null ? 'revoked' : t.expires_at !== null && Date.parse(t.expires_at) <= now ? 'expired' : 'active';
     rows.push([t.id, t.name, t.scopes.join(','), t.expires_at ?? '-', t.last_used_at ?? '-', state]);
   }
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return table(rows);
 }
 
 /** `plugin-host token create|list|revoke`: returns the exit code. */
